@@ -1,0 +1,47 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and make:
+#   make demo   creates .venv, installs pfrx, runs the demo
+#   make test   creates .venv, installs pfrx[dev], runs every check
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck pytest docs bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP_RUN)
+
+demo: $(STAMP_RUN)
+	$(PY) -m pfrx demo $(ARGS)
+
+lint: $(STAMP_DEV)
+	$(PY) -m ruff check pfrx tests benchmarks
+	$(PY) -m ruff format --check pfrx tests benchmarks
+
+typecheck: $(STAMP_DEV)
+	$(PY) -m mypy pfrx
+
+pytest: $(STAMP_DEV)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+docs: $(STAMP_DEV)
+	@if [ -f mkdocs.yml ]; then $(PY) -m mkdocs build --strict --quiet; else echo "no mkdocs.yml yet: docs skipped"; fi
+
+test: lint typecheck pytest docs
+
+bench: $(STAMP_RUN)
+	$(PY) -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache site

@@ -1,0 +1,62 @@
+"""pfrx: PacketFlow's Stream Substrate as RxPY operators.
+
+Capability-aware, backpressured, windowed and measured stream processing on ``reactivex``.
+The operators live in :mod:`pfrx.operators` (``from pfrx import operators as pf``).
+"""
+
+from loguru import logger as _logger
+
+from ._model import (
+    BackpressureOverflow,
+    Capability,
+    CapabilityFamily,
+    Context,
+    Dropped,
+    Envelope,
+    Err,
+    Ok,
+    Reject,
+    SendResult,
+    Window,
+    covers,
+    normalize_resource,
+)
+from .metrics import (
+    BufferGauge,
+    Health,
+    HealthThresholds,
+    MetricsSnapshot,
+    StageSnapshot,
+    StreamMetrics,
+)
+from .sources import envelopes
+
+# A library never configures logging for its user (loguru's advice): opt in with
+# ``logger.enable("pfrx")``.
+_logger.disable("pfrx")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackpressureOverflow",
+    "BufferGauge",
+    "Capability",
+    "CapabilityFamily",
+    "Context",
+    "Dropped",
+    "Envelope",
+    "Err",
+    "Health",
+    "HealthThresholds",
+    "MetricsSnapshot",
+    "Ok",
+    "Reject",
+    "SendResult",
+    "StageSnapshot",
+    "StreamMetrics",
+    "Window",
+    "__version__",
+    "covers",
+    "envelopes",
+    "normalize_resource",
+]

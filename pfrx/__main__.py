@@ -1,0 +1,5 @@
+"""``python -m pfrx``: see :mod:`pfrx.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

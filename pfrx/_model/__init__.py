@@ -1,0 +1,22 @@
+"""The value types of pfrx: capabilities, contexts, envelopes and the records operators emit."""
+
+from .capability import Capability, CapabilityFamily
+from .context import Context, Envelope
+from .records import BackpressureOverflow, Dropped, Err, Ok, Reject, SendResult, Window
+from .resources import covers, normalize_resource
+
+__all__ = [
+    "BackpressureOverflow",
+    "Capability",
+    "CapabilityFamily",
+    "Context",
+    "Dropped",
+    "Envelope",
+    "Err",
+    "Ok",
+    "Reject",
+    "SendResult",
+    "Window",
+    "covers",
+    "normalize_resource",
+]

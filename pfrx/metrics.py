@@ -1,0 +1,367 @@
+"""Stream metrics and health, measured on a scheduler's clock.
+
+Knows nothing of operators: operators (and :class:`pfrx.Stream`) call the ``record_*``
+methods; users read :meth:`StreamMetrics.snapshot` and :meth:`StreamMetrics.health`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.scheduler import TimeoutScheduler
+
+from ._clock import clock_of, positive_seconds
+
+
+class Health(StrEnum):
+    """How a stream is doing, from its metrics and :class:`HealthThresholds`."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+@attrs.frozen(slots=True)
+class HealthThresholds:
+    """When a stream stops being healthy. A value *above* a threshold trips it.
+
+    The defaults follow the Elixir guide's monitoring advice: an error rate over 5 % or a
+    buffer over 80 % full is worth a warning (``degraded``); five times as bad is
+    ``unhealthy``. ``min_processing_rate`` is off by default because an idle stream is not
+    an ill one; set it for streams that must keep up.
+    """
+
+    degraded_error_rate: float = 0.05
+    unhealthy_error_rate: float = 0.25
+    degraded_buffer_utilization: float = 0.80
+    unhealthy_buffer_utilization: float = 0.95
+    degraded_drop_rate: float = 0.10
+    unhealthy_drop_rate: float = 0.50
+    min_processing_rate: float | None = None
+
+    def classify(self, snapshot: MetricsSnapshot) -> Health:
+        """The health that ``snapshot`` shows."""
+        if (
+            snapshot.error_rate > self.unhealthy_error_rate
+            or snapshot.buffer_utilization > self.unhealthy_buffer_utilization
+            or snapshot.drop_rate > self.unhealthy_drop_rate
+        ):
+            return Health.UNHEALTHY
+        slow = (
+            self.min_processing_rate is not None
+            and snapshot.received > 0
+            and snapshot.processing_rate < self.min_processing_rate
+        )
+        if (
+            slow
+            or snapshot.error_rate > self.degraded_error_rate
+            or snapshot.buffer_utilization > self.degraded_buffer_utilization
+            or snapshot.drop_rate > self.degraded_drop_rate
+        ):
+            return Health.DEGRADED
+        return Health.HEALTHY
+
+
+@attrs.frozen(slots=True)
+class BufferGauge:
+    """What a buffering operator reports about its buffer when metrics are read."""
+
+    size: int
+    capacity: int
+    peak: int = 0
+
+
+@attrs.frozen(slots=True)
+class StageSnapshot:
+    """The counts of one operator inside a stream."""
+
+    name: str
+    received: int
+    emitted: int
+    dropped: int
+    errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen(slots=True)
+class MetricsSnapshot:
+    """A frozen reading of :class:`StreamMetrics`.
+
+    Rates are per second over the last ``rate_interval`` seconds of the scheduler clock (or
+    since the first item, when less time has passed). ``error_rate`` and ``drop_rate`` are
+    fractions of ``received``.
+    """
+
+    timestamp: float
+    received: int
+    emitted: int
+    dropped: int
+    errors: int
+    backpressure_events: int
+    processing_rate: float
+    input_rate: float
+    buffer_utilization: float
+    peak_buffer_utilization: float
+    buffered: int
+    avg_processing_time: float
+    max_processing_time: float
+    slow_events: int
+    error_rate: float
+    drop_rate: float
+    drops_by_reason: Mapping[str, int]
+    stages: tuple[StageSnapshot, ...] = ()
+    info: Mapping[str, Any] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-friendly dict for export."""
+        data: dict[str, Any] = {}
+        for field in attrs.fields(MetricsSnapshot):
+            value = getattr(self, field.name)
+            if field.name == "stages":
+                value = [stage.to_dict() for stage in value]
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            data[field.name] = value
+        return data
+
+
+class StageCounters:
+    """Mutable counters for one operator; cheap to bump on the hot path."""
+
+    __slots__ = ("name", "received", "emitted", "dropped", "errors")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.received = 0
+        self.emitted = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def snapshot(self) -> StageSnapshot:
+        return StageSnapshot(self.name, self.received, self.emitted, self.dropped, self.errors)
+
+
+class _RateCounter:
+    """Counts events in time buckets so a rate over a sliding interval is exact."""
+
+    __slots__ = ("_clock", "_width", "_buckets", "_history", "_current", "_count", "first_seen")
+
+    def __init__(self, clock: Callable[[], float], interval: float, buckets: int = 10) -> None:
+        self._clock = clock
+        self._width = interval / buckets
+        self._buckets = buckets
+        self._history: deque[tuple[int, int]] = deque(maxlen=buckets)
+        self._current = -1
+        self._count = 0
+        self.first_seen: float | None = None
+
+    def add(self, n: int = 1) -> None:
+        now = self._clock()
+        index = int(now // self._width)
+        if index != self._current:
+            if self._count:
+                self._history.append((self._current, self._count))
+            else:
+                if self.first_seen is None:
+                    self.first_seen = now
+            self._current = index
+            self._count = 0
+        self._count += n
+
+    def rate(self, now: float) -> float:
+        if self.first_seen is None:
+            return 0.0
+        current_index = int(now // self._width)
+        oldest = current_index - self._buckets + 1
+        total = sum(count for index, count in self._history if index >= oldest)
+        if oldest <= self._current <= current_index:
+            total += self._count
+        # At least one bucket wide, so a lone burst does not read as an absurd rate.
+        span = max(min(now - self.first_seen, self._width * self._buckets), self._width)
+        if span <= 0:
+            return 0.0
+        return total / span
+
+
+class StreamMetrics:
+    """Counters, rates and gauges for one stream or one operator, on a scheduler clock.
+
+    Args:
+        scheduler: whose clock measures time (default: the system clock). Give a
+            ``TestScheduler`` for exact, repeatable figures in virtual time.
+        rate_interval: the sliding interval for rates, seconds or a ``timedelta``.
+        thresholds: what :meth:`health` compares against.
+        name: a label for logs and exports.
+
+    Example:
+        >>> from reactivex.testing import TestScheduler
+        >>> m = StreamMetrics(TestScheduler())
+        >>> m.record_received(); m.record_emitted()
+        >>> m.snapshot().emitted
+        1
+    """
+
+    def __init__(
+        self,
+        scheduler: abc.SchedulerBase | None = None,
+        *,
+        rate_interval: float | timedelta = 10.0,
+        thresholds: HealthThresholds | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.scheduler: abc.SchedulerBase = scheduler or TimeoutScheduler.singleton()
+        self.name = name
+        self.thresholds = thresholds or HealthThresholds()
+        self.rate_interval = positive_seconds(rate_interval, "rate_interval")
+        self.now = clock_of(self.scheduler)
+        self._lock = threading.Lock()
+        self._stages: dict[str, StageCounters] = {}
+        self._gauges: dict[int, tuple[str, Callable[[], BufferGauge]]] = {}
+        self._info: dict[str, Any] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every count (gauges and stages stay registered, their counts restart)."""
+        self.received = 0
+        self.emitted = 0
+        self.errors = 0
+        self.backpressure_events = 0
+        self.slow_events = 0
+        self._processing_total = 0.0
+        self._processing_count = 0
+        self._processing_max = 0.0
+        self._drops: dict[str, int] = {}
+        self._in = _RateCounter(self.now, self.rate_interval)
+        self._out = _RateCounter(self.now, self.rate_interval)
+        for stage in self._stages.values():
+            stage.received = stage.emitted = stage.dropped = stage.errors = 0
+
+    # -- recording (hot path) ------------------------------------------------------------
+    def record_received(self, n: int = 1) -> None:
+        self.received += n
+        self._in.add(n)
+
+    def record_emitted(self, n: int = 1) -> None:
+        self.emitted += n
+        self._out.add(n)
+
+    def record_drop(self, reason: str, n: int = 1) -> None:
+        with self._lock:
+            self._drops[reason] = self._drops.get(reason, 0) + n
+
+    def record_error(self, n: int = 1) -> None:
+        self.errors += n
+
+    def record_backpressure(self, n: int = 1) -> None:
+        self.backpressure_events += n
+
+    def record_processing_time(self, seconds: float, *, slow: bool = False) -> None:
+        self._processing_total += seconds
+        self._processing_count += 1
+        if seconds > self._processing_max:
+            self._processing_max = seconds
+        if slow:
+            self.slow_events += 1
+
+    def set_info(self, key: str, value: Any) -> None:
+        """Publish a named value (an adaptive state, a batch size) in snapshots."""
+        self._info[key] = value
+
+    def stage(self, name: str) -> StageCounters:
+        """Counters for one operator; a repeated name gets a ``#2``, ``#3``... suffix."""
+        with self._lock:
+            unique = name
+            n = 1
+            while unique in self._stages:
+                n += 1
+                unique = f"{name}#{n}"
+            counters = StageCounters(unique)
+            self._stages[unique] = counters
+            return counters
+
+    def register_buffer(self, name: str, gauge: Callable[[], BufferGauge]) -> Disposable:
+        """Read ``gauge`` in every snapshot until the returned disposable is disposed."""
+        key = id(gauge)
+        with self._lock:
+            self._gauges[key] = (name, gauge)
+
+        def unregister() -> None:
+            with self._lock:
+                self._gauges.pop(key, None)
+
+        return Disposable(unregister)
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        return sum(self._drops.values())
+
+    def snapshot(self) -> MetricsSnapshot:
+        """A frozen reading of every figure, at the scheduler's current time."""
+        now = self.now()
+        with self._lock:
+            drops = dict(self._drops)
+            gauges = [gauge() for _, gauge in self._gauges.values()]
+            stages = tuple(stage.snapshot() for stage in self._stages.values())
+            info = MappingProxyType(dict(self._info))
+        received = self.received
+        dropped = sum(drops.values())
+        buffered = sum(g.size for g in gauges)
+        utilization = max((g.size / g.capacity for g in gauges if g.capacity), default=0.0)
+        peak = max((g.peak / g.capacity for g in gauges if g.capacity), default=0.0)
+        count = self._processing_count
+        return MetricsSnapshot(
+            timestamp=now,
+            received=received,
+            emitted=self.emitted,
+            dropped=dropped,
+            errors=self.errors,
+            backpressure_events=self.backpressure_events,
+            processing_rate=self._out.rate(now),
+            input_rate=self._in.rate(now),
+            buffer_utilization=min(utilization, 1.0),
+            peak_buffer_utilization=min(max(peak, utilization), 1.0),
+            buffered=buffered,
+            avg_processing_time=self._processing_total / count if count else 0.0,
+            max_processing_time=self._processing_max,
+            slow_events=self.slow_events,
+            error_rate=min(self.errors / received, 1.0) if received else 0.0,
+            drop_rate=min(dropped / received, 1.0) if received else 0.0,
+            drops_by_reason=MappingProxyType(drops),
+            stages=stages,
+            info=info,
+        )
+
+    def health(self) -> Health:
+        """``healthy``, ``degraded`` or ``unhealthy``, per :attr:`thresholds`."""
+        return self.thresholds.classify(self.snapshot())
+
+    def health_changes(
+        self,
+        period: float | timedelta = 1.0,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> Observable[Health]:
+        """An observable of :class:`Health` that checks every ``period`` and emits on change.
+
+        The first value is the health at subscription; after that only changes are emitted.
+        Checks run on ``scheduler`` (default: the metrics' own scheduler).
+        """
+        period_s = positive_seconds(period, "period")
+        sched = scheduler or self.scheduler
+        return reactivex.concat(
+            reactivex.defer(lambda _: reactivex.just(self.health())),
+            reactivex.interval(period_s, scheduler=sched).pipe(ops.map(lambda _: self.health())),
+        ).pipe(ops.distinct_until_changed())

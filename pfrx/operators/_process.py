@@ -1,0 +1,116 @@
+"""process: stateful processing, the guide's stream processor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from loguru import logger
+from reactivex import Observable, abc
+
+from .._clock import clock_of, positive_seconds
+from .._model import Context, Envelope, Err, Ok
+from ..metrics import StreamMetrics
+from ._shared import DropHandler, Reporter, pick_scheduler
+from ._transform import failure_reason
+
+
+class Processor(Protocol):
+    """What :func:`pfrx.operators.process` drives (the guide's ``defstream``)."""
+
+    def initial_state(self) -> Any: ...
+
+    def process_event(self, event: Any, context: Context, state: Any) -> Ok[Any] | Err[Any]: ...
+
+
+def process(
+    processor: Processor,
+    *,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    processing_timeout: float | timedelta | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    name: str = "process",
+) -> Callable[[Observable[Envelope]], Observable[Any]]:
+    for method in ("initial_state", "process_event"):
+        if not callable(getattr(processor, method, None)):
+            raise TypeError(f"processor must have a callable {method}(); {processor!r} has not")
+    timeout = (
+        positive_seconds(processing_timeout, "processing_timeout")
+        if processing_timeout is not None
+        else None
+    )
+
+    def operator(source: Observable[Envelope]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            sched = scheduler or subscribe_scheduler
+            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
+            state = processor.initial_state()  # one state per subscription
+            forward = observer.on_next
+            drop = reporter.drop
+            step = processor.process_event
+            timed = timeout is not None or reporter.metrics is not None
+            now = clock_of(pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics
+                                          else None)) if timed else None
+
+            def finish_timing(started: float, envelope: Envelope) -> None:
+                elapsed = now() - started  # type: ignore[misc]
+                slow = timeout is not None and elapsed > timeout
+                reporter.processing_time(elapsed, slow=slow)
+                if slow:
+                    logger.warning(
+                        "{}: event of user {} took {:.6f}s (timeout {}s)",
+                        name,
+                        envelope.context.user_id,
+                        elapsed,
+                        timeout,
+                    )
+
+            def on_next(envelope: Envelope) -> None:
+                nonlocal state
+                reporter.received()
+                started = now() if now is not None else 0.0
+                try:
+                    outcome = step(envelope.event, envelope.context, state)
+                except Exception as exc:
+                    if timed:
+                        finish_timing(started, envelope)
+                    if not isinstance(envelope, Envelope):
+                        drop(envelope, "not_an_envelope")
+                        return
+                    reporter.error()
+                    drop(envelope, failure_reason(exc))  # the old state stays
+                    return
+                if timed:
+                    finish_timing(started, envelope)
+                kind = type(outcome)
+                if kind is Ok:
+                    state = outcome.state
+                    effects = outcome.effects
+                    if effects:
+                        reporter.emitted(len(effects))
+                        context, timestamp = envelope.context, envelope.timestamp
+                        for effect in effects:
+                            forward(
+                                effect
+                                if isinstance(effect, Envelope)
+                                else Envelope(effect, context, timestamp)
+                            )
+                elif kind is Err:
+                    state = outcome.state
+                    reporter.error()
+                    drop(envelope, outcome.reason)
+                else:
+                    reporter.error()
+                    drop(envelope, f"processor returned {kind.__name__}, not Ok or Err")
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=subscribe_scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator

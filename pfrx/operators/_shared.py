@@ -1,0 +1,153 @@
+"""What every operator shares: where drops and counts go, and which scheduler to use.
+
+An operator resolves its :class:`Reporter` once per subscription. Explicit ``on_drop=`` and
+``metrics=`` win; otherwise the operator reports into the *reporting scope* that was active
+when it was subscribed (a :class:`pfrx.Stream` opens one around its pipeline's subscription);
+otherwise drops are logged at debug level under ``pfrx`` and nothing is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import attrs
+from loguru import logger
+from reactivex import abc
+from reactivex.scheduler import CurrentThreadScheduler
+
+from .._clock import Clock, clock_of
+from .._model import Dropped
+from ..metrics import StageCounters, StreamMetrics
+
+DropHandler = Callable[[Dropped], None]
+
+
+@attrs.frozen(slots=True)
+class ReportScope:
+    """Where operators without their own ``metrics=`` / ``on_drop=`` report."""
+
+    metrics: StreamMetrics | None = None
+    on_drop: DropHandler | None = None
+
+
+_scope: ContextVar[ReportScope | None] = ContextVar("pfrx_report_scope", default=None)
+
+
+@contextmanager
+def reporting_into(
+    metrics: StreamMetrics | None = None, on_drop: DropHandler | None = None
+) -> Iterator[ReportScope]:
+    """Operators subscribed inside this block report into ``metrics`` and ``on_drop``.
+    """
+    scope = ReportScope(metrics, on_drop)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def current_scope() -> ReportScope | None:
+    """The reporting scope active now, if any."""
+    return _scope.get()
+
+
+def _log_drop(record: Dropped) -> None:
+    # Never the payload: items may carry data the log must not hold.
+    logger.debug("{} dropped an item: {}", record.operator, record.reason)
+
+
+def pick_scheduler(
+    *candidates: abc.SchedulerBase | None,
+) -> abc.SchedulerBase:
+    """The first scheduler given, else the current-thread trampoline (as RxPY does)."""
+    for candidate in candidates:
+        if candidate is not None:
+            return candidate
+    return CurrentThreadScheduler.singleton()
+
+
+class Reporter:
+    """Where one subscription of one operator reports drops, errors and counts.
+
+    ``totals`` is true when the operator owns its metrics (``metrics=`` was given): then it
+    counts received and emitted items into the metrics' totals too. Inside a stream it
+    counts only its own stage, and the stream counts what enters and leaves it.
+    """
+
+    __slots__ = ("_on_drop", "metrics", "now", "operator", "stage", "totals")
+
+    def __init__(
+        self,
+        operator: str,
+        now: Clock,
+        on_drop: DropHandler,
+        metrics: StreamMetrics | None,
+        totals: bool,
+    ) -> None:
+        self.operator = operator
+        self.now = now
+        self._on_drop = on_drop
+        self.metrics = metrics
+        self.totals = totals
+        self.stage: StageCounters | None = metrics.stage(operator) if metrics else None
+
+    @classmethod
+    def resolve(
+        cls,
+        operator: str,
+        *,
+        on_drop: DropHandler | None,
+        metrics: StreamMetrics | None,
+        scheduler: abc.SchedulerBase | None,
+    ) -> Reporter:
+        """Resolve the reporting targets at subscribe time (see the module docstring)."""
+        scope = _scope.get()
+        totals = metrics is not None
+        if metrics is None and scope is not None:
+            metrics = scope.metrics
+        if on_drop is None:
+            on_drop = scope.on_drop if scope is not None and scope.on_drop else _log_drop
+        clock_source = scheduler or (metrics.scheduler if metrics else None)
+        now = clock_of(clock_source) if clock_source else clock_of(pick_scheduler())
+        return cls(operator, now, on_drop, metrics, totals)
+
+    def drop(self, item: Any, reason: str) -> None:
+        """Report ``item`` as lost, exactly once."""
+        record = Dropped(item, reason, self.operator, self.now())
+        if self.stage is not None:
+            self.stage.dropped += 1
+        if self.metrics is not None:
+            self.metrics.record_drop(reason)
+        try:
+            self._on_drop(record)
+        except Exception:
+            # The drop is recorded; a failing handler must not take the stream down with it.
+            logger.exception("on_drop handler of {} failed", self.operator)
+            if self.metrics is not None:
+                self.metrics.record_error()
+
+    def received(self, n: int = 1) -> None:
+        if self.stage is not None:
+            self.stage.received += n
+            if self.totals:
+                self.metrics.record_received(n)  # type: ignore[union-attr]
+
+    def emitted(self, n: int = 1) -> None:
+        if self.stage is not None:
+            self.stage.emitted += n
+            if self.totals:
+                self.metrics.record_emitted(n)  # type: ignore[union-attr]
+
+    def error(self, n: int = 1) -> None:
+        if self.stage is not None:
+            self.stage.errors += n
+        if self.metrics is not None:
+            self.metrics.record_error(n)
+
+    def processing_time(self, seconds: float, *, slow: bool = False) -> None:
+        if self.metrics is not None:
+            self.metrics.record_processing_time(seconds, slow=slow)

@@ -1,0 +1,66 @@
+"""transform: stateless event-to-event mapping that may reject, never dies of one bad item."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable, abc
+
+from .._model import Context, Envelope, Reject
+from ..metrics import StreamMetrics
+from ._shared import DropHandler, Reporter
+
+
+def failure_reason(error: BaseException) -> str:
+    """The reason recorded when a user function raises: its text, else its type's name."""
+    return str(error) or type(error).__name__
+
+
+def transform(
+    fn: Callable[[Any, Context], Any],
+    *,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    name: str = "transform",
+) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
+    if not callable(fn):
+        raise TypeError(f"transform needs a callable (event, context) -> event, not {fn!r}")
+
+    def operator(source: Observable[Envelope]) -> Observable[Envelope]:
+        def subscribe(
+            observer: abc.ObserverBase[Envelope], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
+            forward = observer.on_next
+            drop = reporter.drop
+            counting = reporter.stage is not None
+            received, emitted, error = reporter.received, reporter.emitted, reporter.error
+
+            def on_next(envelope: Envelope) -> None:
+                if counting:
+                    received()
+                try:
+                    context = envelope.context
+                    result = fn(envelope.event, context)
+                except Exception as exc:
+                    if not isinstance(envelope, Envelope):
+                        drop(envelope, "not_an_envelope")
+                        return
+                    error()
+                    drop(envelope, failure_reason(exc))
+                    return
+                if type(result) is Reject:
+                    drop(envelope, result.reason)
+                    return
+                if counting:
+                    emitted()
+                forward(Envelope(result, context, envelope.timestamp))
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator

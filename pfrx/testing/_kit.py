@@ -1,0 +1,289 @@
+"""Marble tests of pfrx operators on a ``TestScheduler``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.subject import Subject
+from reactivex.testing import TestScheduler
+
+from .._model import Context, Dropped, Envelope
+from ..metrics import StreamMetrics
+from ..operators._shared import reporting_into
+from ._marbles import Note, default_project, parse, render
+
+CREATED = 100.0
+SUBSCRIBED = 200.0
+DISPOSED = 1000.0
+
+DEFAULT_CONTEXT = Context("marble-user", "marble-session")
+
+
+class MarbleMismatch(AssertionError):
+    """Raised by :meth:`MarbleKit.expect`: the message draws expected and actual marbles."""
+
+
+class Recording:
+    """What a subscription saw: notifications with their virtual times."""
+
+    def __init__(self, notes: list[Note], dropped: list[Dropped], start: float) -> None:
+        self.notes = notes
+        self.dropped = dropped
+        self.start = start
+
+    @property
+    def values(self) -> list[Any]:
+        """The ``on_next`` values, projected (events of envelopes, events of windows)."""
+        return [default_project(n.value) for n in self.notes if n.kind == "next"]
+
+    @property
+    def raw_values(self) -> list[Any]:
+        """The ``on_next`` values as they were emitted (envelopes, windows...)."""
+        return [n.value for n in self.notes if n.kind == "next"]
+
+    @property
+    def completed(self) -> bool:
+        return any(n.kind == "completed" for n in self.notes)
+
+    @property
+    def error(self) -> BaseException | None:
+        for note in self.notes:
+            if note.kind == "error":
+                error: BaseException = note.value
+                return error
+        return None
+
+    def marbles(self, lookup: Mapping[str, Any] | None = None) -> str:
+        """The recording drawn as a marble string from the subscription instant."""
+        projected = [
+            Note(n.time, n.kind, default_project(n.value) if n.kind == "next" else n.value)
+            for n in self.notes
+        ]
+        drawn, _ = render(projected, start=self.start, lookup=lookup)
+        return drawn
+
+    def drop_reasons(self) -> list[str]:
+        return [d.reason for d in self.dropped]
+
+    def __repr__(self) -> str:
+        return f"Recording({self.marbles()!r}, dropped={len(self.dropped)})"
+
+
+def _same_error(expected: BaseException | None, actual: Any) -> bool:
+    if expected is None:
+        return isinstance(actual, BaseException)
+    return type(actual) is type(expected) and str(actual) == str(expected)
+
+
+def _describe(notes: Sequence[Note], start: float, lookup: Mapping[str, Any] | None) -> str:
+    drawn, legend = render(notes, start=start, lookup=lookup)
+    lines = [drawn or "(nothing)"]
+    lines += [f"    {key} = {value!r}" for key, value in legend]
+    return "\n".join(lines)
+
+
+def _deliver(
+    observer: abc.ObserverBase[Envelope], note: Note, context: Context
+) -> Callable[[abc.SchedulerBase, Any], None]:
+    """A scheduled action that sends ``note`` to ``observer``, wrapping values in envelopes
+    stamped with the scheduler's clock at delivery."""
+
+    def action(scheduler: abc.SchedulerBase, _: Any = None) -> None:
+        if note.kind == "next":
+            clock = scheduler.clock if isinstance(scheduler, TestScheduler) else note.time
+            observer.on_next(Envelope(note.value, context, float(clock)))
+        elif note.kind == "error":
+            observer.on_error(note.value)
+        else:
+            observer.on_completed()
+
+    return action
+
+
+class MarbleKit:
+    """Builds envelope observables from marbles, runs operators and checks the result.
+
+    Use :func:`marbles`, which makes one per test. Times are virtual seconds: a marble
+    character is ``tick`` seconds; subscription happens at 200, disposal at 1000.
+    """
+
+    def __init__(self, context: Context = DEFAULT_CONTEXT, tick: float = 1.0) -> None:
+        self.scheduler = TestScheduler()
+        self.context = context
+        self.tick = tick
+        self.metrics = StreamMetrics(self.scheduler)
+        self.dropped: list[Dropped] = []
+
+    # -- sources -------------------------------------------------------------------------
+    def cold(
+        self,
+        marbles: str,
+        lookup: Mapping[str, Any] | None = None,
+        *,
+        context: Context | None = None,
+        error: BaseException | None = None,
+    ) -> Observable[Envelope]:
+        """A cold observable of envelopes: the timeline starts at each subscription."""
+        notes = parse(marbles, lookup, error=error, tick=self.tick)
+        ctx = context or self.context
+        scheduler = self.scheduler
+
+        def subscribe(
+            observer: abc.ObserverBase[Envelope], _: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            handles = []
+            for note in notes:
+                handles.append(scheduler.schedule_relative(note.time, _deliver(observer, note, ctx)))
+
+            def dispose() -> None:
+                for handle in handles:
+                    handle.dispose()
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    def hot(
+        self,
+        marbles: str,
+        lookup: Mapping[str, Any] | None = None,
+        *,
+        context: Context | None = None,
+        error: BaseException | None = None,
+    ) -> Observable[Envelope]:
+        """A hot observable of envelopes; ``^`` marks the subscription instant (200)."""
+        notes = parse(marbles, lookup, error=error, start=SUBSCRIBED, tick=self.tick, hot=True)
+        ctx = context or self.context
+        subject: Subject[Envelope] = Subject()
+        for note in notes:
+            if note.time >= 0:
+                self.scheduler.schedule_absolute(note.time, _deliver(subject, note, ctx))
+        return subject
+
+    # -- running -------------------------------------------------------------------------
+    def run(
+        self,
+        observable: Observable[Any] | Callable[[], Observable[Any]],
+        *,
+        disposed: float = DISPOSED,
+    ) -> Recording:
+        """Subscribe at 200, run the scheduler, dispose at ``disposed``; return what was seen.
+
+        Operators built without ``on_drop=`` / ``metrics=`` report into this kit's
+        ``dropped`` list and ``metrics``.
+        """
+        factory = observable if callable(observable) and not isinstance(
+            observable, Observable
+        ) else (lambda: observable)
+        notes: list[Note] = []
+        scheduler = self.scheduler
+        dropped_before = len(self.dropped)
+        subscription: list[abc.DisposableBase] = []
+
+        def on_next(value: Any) -> None:
+            notes.append(Note(float(scheduler.clock), "next", value))
+
+        def on_error(error: Exception) -> None:
+            notes.append(Note(float(scheduler.clock), "error", error))
+
+        def on_completed() -> None:
+            notes.append(Note(float(scheduler.clock), "completed"))
+
+        def subscribe(_: abc.SchedulerBase, __: Any = None) -> None:
+            source = factory()  # type: ignore[operator]
+            subscription.append(
+                source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            )
+
+        def dispose(_: abc.SchedulerBase, __: Any = None) -> None:
+            for handle in subscription:
+                handle.dispose()
+
+        scheduler.schedule_absolute(SUBSCRIBED, subscribe)
+        scheduler.schedule_absolute(disposed, dispose)
+        with reporting_into(self.metrics, self.dropped.append):
+            scheduler.start()
+        return Recording(notes, self.dropped[dropped_before:], SUBSCRIBED)
+
+    # -- checking ------------------------------------------------------------------------
+    def expected(
+        self,
+        marbles: str,
+        lookup: Mapping[str, Any] | None = None,
+        *,
+        error: BaseException | None = None,
+    ) -> list[Note]:
+        """The notes an expected marble string stands for, from the subscription instant."""
+        return parse(marbles, lookup, error=error, start=SUBSCRIBED, tick=self.tick)
+
+    def expect(
+        self,
+        recording: Recording,
+        marbles: str,
+        lookup: Mapping[str, Any] | None = None,
+        *,
+        error: BaseException | None = None,
+        project: Callable[[Any], Any] = default_project,
+    ) -> None:
+        """Assert that ``recording`` matches ``marbles``.
+
+        Values are compared after ``project`` (default: an envelope's event, a window's
+        events). An expected ``#`` matches an error of the same type and message as
+        ``error``, or any error when ``error`` is not given.
+
+        Raises:
+            MarbleMismatch: with expected and actual drawn one above the other, then the
+                first notifications that differ.
+        """
+        want = self.expected(marbles, lookup, error=error)
+        got = [
+            Note(n.time, n.kind, project(n.value) if n.kind == "next" else n.value)
+            for n in recording.notes
+        ]
+        if self._matches(want, got, error):
+            return
+        lines = [
+            "marbles differ",
+            "expected: " + _describe(want, SUBSCRIBED, lookup).replace("\n", "\n          "),
+            "actual:   " + _describe(got, SUBSCRIBED, lookup).replace("\n", "\n          "),
+            "",
+            "notifications (expected | actual):",
+        ]
+        for index in range(max(len(want), len(got))):
+            left = str(want[index]) if index < len(want) else "-"
+            right = str(got[index]) if index < len(got) else "-"
+            marker = "  " if index < min(len(want), len(got)) and self._same(
+                want[index], got[index], error
+            ) else "!!"
+            lines.append(f"{marker} {left:<40} | {right}")
+        raise MarbleMismatch("\n".join(lines))
+
+    @staticmethod
+    def _same(want: Note, got: Note, error: BaseException | None) -> bool:
+        if want.time != got.time or want.kind != got.kind:
+            return False
+        if want.kind == "error":
+            return _same_error(error, got.value)
+        return bool(want.value == got.value)
+
+    def _matches(self, want: list[Note], got: list[Note], error: BaseException | None) -> bool:
+        return len(want) == len(got) and all(
+            self._same(w, g, error) for w, g in zip(want, got, strict=True)
+        )
+
+
+@contextmanager
+def marbles(context: Context = DEFAULT_CONTEXT, *, tick: float = 1.0) -> Iterator[MarbleKit]:
+    """A fresh :class:`MarbleKit` (and ``TestScheduler``) for one test.
+
+    Example:
+        >>> from pfrx import operators as pf
+        >>> with marbles() as m:
+        ...     result = m.run(m.cold("-a-b-|").pipe(pf.transform(lambda e, c: e.upper())))
+        ...     m.expect(result, "-A-B-|")
+    """
+    yield MarbleKit(context, tick)

@@ -1,0 +1,180 @@
+"""Marble strings: parsing them into timed notifications and drawing notifications as marbles.
+
+Grammar (one character is one tick of virtual time, ``tick`` seconds long, as in RxJS):
+
+- ``-``  a tick with nothing in it
+- ``a``  any other character is a value (looked up in ``lookup``, else the character itself)
+- ``(ab)`` values at the same instant; the group takes as many ticks as it has characters
+- ``|``  completion, ``#`` error
+- ``^``  (hot observables only) the subscription instant; what stands before it happened earlier
+- spaces are ignored, so diagrams can be aligned
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from .._model import Envelope, Window
+
+Kind = Literal["next", "error", "completed"]
+
+
+@attrs.frozen(slots=True)
+class Note:
+    """One notification at one instant: ``kind`` is ``next``, ``error`` or ``completed``."""
+
+    time: float
+    kind: Kind
+    value: Any = None
+
+    def __str__(self) -> str:
+        if self.kind == "next":
+            return f"{self.time:g}: on_next({self.value!r})"
+        if self.kind == "error":
+            return f"{self.time:g}: on_error({self.value!r})"
+        return f"{self.time:g}: on_completed()"
+
+
+class MarbleSyntaxError(ValueError):
+    """A marble string that does not follow the grammar."""
+
+
+def parse(
+    marbles: str,
+    lookup: Mapping[str, Any] | None = None,
+    *,
+    error: BaseException | None = None,
+    start: float = 0.0,
+    tick: float = 1.0,
+    hot: bool = False,
+) -> list[Note]:
+    """The notifications a marble string describes, at ``start + position * tick``.
+
+    For ``hot=True`` a ``^`` marks ``start``; without one, the string starts at ``start``.
+
+    Raises:
+        MarbleSyntaxError: unbalanced groups, nested groups, more than one ``^``, or
+            anything after the terminal notification.
+    """
+    text = marbles.replace(" ", "")
+    origin = 0
+    if "^" in text:
+        if not hot:
+            raise MarbleSyntaxError(f"'^' only marks subscription in hot marbles: {marbles!r}")
+        if text.count("^") > 1:
+            raise MarbleSyntaxError(f"more than one '^' in {marbles!r}")
+        origin = text.index("^")
+    notes: list[Note] = []
+    position = 0
+    group_start: int | None = None
+    terminated = False
+    for char in text:
+        at = start + (position - origin if group_start is None else group_start - origin) * tick
+        if char == "^":
+            position += 1
+            continue
+        if terminated and char != "-":
+            raise MarbleSyntaxError(f"nothing but '-' may follow '|' or '#': {marbles!r}")
+        if char == "(":
+            if group_start is not None:
+                raise MarbleSyntaxError(f"groups do not nest: {marbles!r}")
+            group_start = position
+        elif char == ")":
+            if group_start is None:
+                raise MarbleSyntaxError(f"')' without '(' in {marbles!r}")
+            group_start = None
+        elif char == "-":
+            pass
+        elif char == "|":
+            notes.append(Note(at, "completed"))
+            terminated = True
+        elif char == "#":
+            notes.append(Note(at, "error", error if error is not None else Exception("error")))
+            terminated = True
+        else:
+            value = lookup[char] if lookup is not None and char in lookup else char
+            notes.append(Note(at, "next", value))
+        position += 1
+    if group_start is not None:
+        raise MarbleSyntaxError(f"unclosed '(' in {marbles!r}")
+    return notes
+
+
+def default_project(value: Any) -> Any:
+    """What a marble compares: an envelope's event, a window's events, else the value."""
+    if isinstance(value, Envelope):
+        return value.event
+    if isinstance(value, Window):
+        return value.events
+    return value
+
+
+def _symbol_table(
+    values: Iterable[Any], lookup: Mapping[str, Any] | None
+) -> Callable[[Any], str]:
+    reverse: list[tuple[Any, str]] = [(v, k) for k, v in (lookup or {}).items()]
+    spare = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    assigned: list[tuple[Any, str]] = []
+
+    def symbol(value: Any) -> str:
+        for known, key in reverse:
+            try:
+                if known == value:
+                    return key
+            except Exception:
+                continue
+        if isinstance(value, str) and len(value) == 1 and value not in "-()|#^ ":
+            return value
+        for known, key in assigned:
+            if known == value:
+                return key
+        used = {k for _, k in reverse} | {k for _, k in assigned}
+        key = next(s for s in spare if s not in used)
+        assigned.append((value, key))
+        return key
+
+    for value in values:
+        symbol(value)
+    symbol.legend = assigned  # type: ignore[attr-defined]
+    return symbol
+
+
+def render(
+    notes: Sequence[Note],
+    *,
+    start: float = 0.0,
+    tick: float = 1.0,
+    lookup: Mapping[str, Any] | None = None,
+) -> tuple[str, list[tuple[str, Any]]]:
+    """Draw ``notes`` as a marble string from ``start``, and the legend of invented symbols.
+
+    Values found in ``lookup`` use their key; one-character strings stand for themselves;
+    anything else gets a fresh letter, listed in the returned legend.
+    """
+    symbol = _symbol_table((n.value for n in notes if n.kind == "next"), lookup)
+    by_tick: dict[int, list[Note]] = {}
+    for note in notes:
+        by_tick.setdefault(round((note.time - start) / tick), []).append(note)
+    out: list[str] = []
+    position = 0
+    last = max(by_tick) if by_tick else -1
+    while position <= last:
+        group = by_tick.get(position, [])
+        marks = [
+            symbol(n.value) if n.kind == "next" else ("|" if n.kind == "completed" else "#")
+            for n in group
+        ]
+        if not marks:
+            out.append("-")
+            position += 1
+        elif len(marks) == 1:
+            out.append(marks[0])
+            position += 1
+        else:
+            out.append("(" + "".join(marks) + ")")
+            position += len(marks) + 2
+    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.legend]  # type: ignore[attr-defined]
+    return "".join(out), legend
