@@ -49,17 +49,13 @@ def run_demo(args: argparse.Namespace) -> int:
     ]
     metrics = StreamMetrics(name="demo")
     dropped: list[Dropped] = []
-    source = reactivex.merge(
-        *(envelopes([event], people[user]) for user, event in requests)
-    )
-    passed: list[Envelope] = (
-        source.pipe(
-            pf.capability_filter(_required, on_drop=dropped.append),
-            pf.transform(_annotate, on_drop=dropped.append),
-            pf.metrics_tap(metrics),
-            ops.to_list(),
-        ).run()
-    )
+    source = reactivex.merge(*(envelopes([event], people[user]) for user, event in requests))
+    passed: list[Envelope] = source.pipe(
+        pf.capability_filter(_required, on_drop=dropped.append),
+        pf.transform(_annotate, on_drop=dropped.append),
+        pf.metrics_tap(metrics),
+        ops.to_list(),
+    ).run()
     print("allowed:")
     for envelope in passed:
         print(f"  {envelope.event}")
@@ -71,6 +67,8 @@ def run_demo(args: argparse.Namespace) -> int:
     snap = metrics.snapshot()
     print(f"metrics: emitted={snap.emitted} health={metrics.health().value}")
     balanced = len(passed) + len(dropped) == len(requests)
-    print(f"ledger: {len(requests)} received = {len(passed)} passed + {len(dropped)} dropped: "
-          f"{'balanced' if balanced else 'NOT BALANCED'}")
+    print(
+        f"ledger: {len(requests)} received = {len(passed)} passed + {len(dropped)} dropped: "
+        f"{'balanced' if balanced else 'NOT BALANCED'}"
+    )
     return 0 if balanced else 1

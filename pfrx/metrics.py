@@ -141,7 +141,7 @@ class MetricsSnapshot:
 class StageCounters:
     """Mutable counters for one operator; cheap to bump on the hot path."""
 
-    __slots__ = ("name", "received", "emitted", "dropped", "errors")
+    __slots__ = ("dropped", "emitted", "errors", "name", "received")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -157,7 +157,7 @@ class StageCounters:
 class _RateCounter:
     """Counts events in time buckets so a rate over a sliding interval is exact."""
 
-    __slots__ = ("_clock", "_width", "_buckets", "_history", "_current", "_count", "first_seen")
+    __slots__ = ("_buckets", "_clock", "_count", "_current", "_history", "_width", "first_seen")
 
     def __init__(self, clock: Callable[[], float], interval: float, buckets: int = 10) -> None:
         self._clock = clock

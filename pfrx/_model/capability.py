@@ -95,6 +95,12 @@ def _closure(action: str, implies: Mapping[str, tuple[str, ...]]) -> frozenset[s
     return frozenset(seen)
 
 
+def _action_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError("actions must be a collection of action names, not a str")
+    return tuple(value)
+
+
 def _freeze_implies(value: Mapping[str, Iterable[str]] | None) -> Mapping[str, tuple[str, ...]]:
     if value is None:
         return MappingProxyType({})
@@ -123,7 +129,7 @@ class CapabilityFamily:
     """
 
     name: str
-    actions: tuple[str, ...] = attrs.field(converter=tuple)
+    actions: tuple[str, ...] = attrs.field(converter=_action_tuple)
     implies: Mapping[str, tuple[str, ...]] = attrs.field(
         default=None, converter=_freeze_implies, kw_only=False
     )

@@ -67,16 +67,12 @@ class Context:
     user_id: str = attrs.field(validator=_required_str)
     session_id: str | None = attrs.field(default=None, validator=_optional_str("session_id"))
     capabilities: tuple[Capability, ...] = attrs.field(default=(), converter=_capability_tuple)
-    metadata: Mapping[str, Any] = attrs.field(
-        default=None, converter=_frozen_mapping, hash=False
-    )
+    metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
     # family -> ((action, implied actions, normalised resource), ...): built once.
     _index: Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
-    _decisions: dict[Capability, bool] = attrs.field(
-        init=False, eq=False, repr=False, factory=dict
-    )
+    _decisions: dict[Capability, bool] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
     @_index.default
     def _build_index(self) -> Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]]:

@@ -120,7 +120,8 @@ def transform(
         >>> def shout(event, context):
         ...     return pfrx.Reject("empty") if not event else event.upper()
         >>> lost = []
-        >>> out = pfrx.envelopes(["hi", "", "yo"], ctx).pipe(pf.transform(shout, on_drop=lost.append))
+        >>> source = pfrx.envelopes(["hi", "", "yo"], ctx)
+        >>> out = source.pipe(pf.transform(shout, on_drop=lost.append))
         >>> [e.event for e in out.pipe(reactivex.operators.to_list()).run()]
         ['HI', 'YO']
         >>> [d.reason for d in lost]

@@ -69,8 +69,11 @@ def capability_filter(
                     return
                 try:
                     missing = next(
-                        (c for c in _requirements(required, envelope.event)
-                         if not envelope.context.has_capability(c)),
+                        (
+                            c
+                            for c in _requirements(required, envelope.event)
+                            if not envelope.context.has_capability(c)
+                        ),
                         None,
                     )
                     _log_denial(envelope, missing)

@@ -53,8 +53,13 @@ def process(
             drop = reporter.drop
             step = processor.process_event
             timed = timeout is not None or reporter.metrics is not None
-            now = clock_of(pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics
-                                          else None)) if timed else None
+            now = (
+                clock_of(
+                    pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics else None)
+                )
+                if timed
+                else None
+            )
 
             def finish_timing(started: float, envelope: Envelope) -> None:
                 elapsed = now() - started  # type: ignore[misc]
@@ -69,7 +74,7 @@ def process(
                         timeout,
                     )
 
-            def on_next(envelope: Envelope) -> None:
+            def on_next(envelope: Any) -> None:
                 nonlocal state
                 reporter.received()
                 started = now() if now is not None else 0.0
@@ -86,8 +91,8 @@ def process(
                     return
                 if timed:
                     finish_timing(started, envelope)
-                kind = type(outcome)
-                if kind is Ok:
+                kind: type = type(outcome)
+                if isinstance(outcome, Ok) and kind is Ok:
                     state = outcome.state
                     effects = outcome.effects
                     if effects:
@@ -99,7 +104,7 @@ def process(
                                 if isinstance(effect, Envelope)
                                 else Envelope(effect, context, timestamp)
                             )
-                elif kind is Err:
+                elif isinstance(outcome, Err) and kind is Err:
                     state = outcome.state
                     reporter.error()
                     drop(envelope, outcome.reason)

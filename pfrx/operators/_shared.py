@@ -40,8 +40,7 @@ _scope: ContextVar[ReportScope | None] = ContextVar("pfrx_report_scope", default
 def reporting_into(
     metrics: StreamMetrics | None = None, on_drop: DropHandler | None = None
 ) -> Iterator[ReportScope]:
-    """Operators subscribed inside this block report into ``metrics`` and ``on_drop``.
-    """
+    """Operators subscribed inside this block report into ``metrics`` and ``on_drop``."""
     scope = ReportScope(metrics, on_drop)
     token = _scope.set(scope)
     try:

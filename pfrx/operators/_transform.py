@@ -37,7 +37,7 @@ def transform(
             counting = reporter.stage is not None
             received, emitted, error = reporter.received, reporter.emitted, reporter.error
 
-            def on_next(envelope: Envelope) -> None:
+            def on_next(envelope: Any) -> None:
                 if counting:
                     received()
                 try:

@@ -137,7 +137,9 @@ class MarbleKit:
         ) -> abc.DisposableBase:
             handles = []
             for note in notes:
-                handles.append(scheduler.schedule_relative(note.time, _deliver(observer, note, ctx)))
+                handles.append(
+                    scheduler.schedule_relative(note.time, _deliver(observer, note, ctx))
+                )
 
             def dispose() -> None:
                 for handle in handles:
@@ -176,9 +178,11 @@ class MarbleKit:
         Operators built without ``on_drop=`` / ``metrics=`` report into this kit's
         ``dropped`` list and ``metrics``.
         """
-        factory = observable if callable(observable) and not isinstance(
-            observable, Observable
-        ) else (lambda: observable)
+        factory = (
+            observable
+            if callable(observable) and not isinstance(observable, Observable)
+            else (lambda: observable)
+        )
         notes: list[Note] = []
         scheduler = self.scheduler
         dropped_before = len(self.dropped)
@@ -194,7 +198,7 @@ class MarbleKit:
             notes.append(Note(float(scheduler.clock), "completed"))
 
         def subscribe(_: abc.SchedulerBase, __: Any = None) -> None:
-            source = factory()  # type: ignore[operator]
+            source = factory()
             subscription.append(
                 source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
             )
@@ -256,9 +260,11 @@ class MarbleKit:
         for index in range(max(len(want), len(got))):
             left = str(want[index]) if index < len(want) else "-"
             right = str(got[index]) if index < len(got) else "-"
-            marker = "  " if index < min(len(want), len(got)) and self._same(
-                want[index], got[index], error
-            ) else "!!"
+            marker = (
+                "  "
+                if index < min(len(want), len(got)) and self._same(want[index], got[index], error)
+                else "!!"
+            )
             lines.append(f"{marker} {left:<40} | {right}")
         raise MarbleMismatch("\n".join(lines))
 

@@ -112,9 +112,7 @@ def default_project(value: Any) -> Any:
     return value
 
 
-def _symbol_table(
-    values: Iterable[Any], lookup: Mapping[str, Any] | None
-) -> Callable[[Any], str]:
+def _symbol_table(values: Iterable[Any], lookup: Mapping[str, Any] | None) -> Callable[[Any], str]:
     reverse: list[tuple[Any, str]] = [(v, k) for k, v in (lookup or {}).items()]
     spare = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
     assigned: list[tuple[Any, str]] = []

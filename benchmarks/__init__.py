@@ -1,0 +1,1 @@
+"""pfrx benchmarks: ``make bench`` (``python -m benchmarks``)."""

@@ -1,0 +1,46 @@
+"""Run every ``benchmarks/bench_*.py`` module and print one table.
+
+Each module defines ``run(quick: bool) -> list[Row]``. ``--quick`` shrinks the workloads
+(used by the test suite to prove the benchmarks still run); ``--only NAME`` runs one module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ._table import Row, print_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small workloads, for smoke tests")
+    parser.add_argument("--only", help="run only benchmarks/bench_ONLY.py")
+    args = parser.parse_args(argv)
+    folder = Path(__file__).parent
+    names = sorted(
+        m.name for m in pkgutil.iter_modules([str(folder)]) if m.name.startswith("bench_")
+    )
+    if args.only:
+        names = [n for n in names if n == f"bench_{args.only}"]
+    print(
+        f"pfrx benchmarks on {platform.machine()}, Python {platform.python_version()}, "
+        f"{platform.system()} ({'quick' if args.quick else 'full'} run)"
+    )
+    rows: list[Row] = []
+    started = time.perf_counter()
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        rows.extend(module.run(args.quick))
+    print_table(rows)
+    print(f"({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

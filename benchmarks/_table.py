@@ -1,0 +1,65 @@
+"""What every benchmark module shares: rows, timing, peak memory, and the printed table."""
+
+from __future__ import annotations
+
+import gc
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a benchmark, its figure, and the target it is held to."""
+
+    group: str
+    name: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.met is None else ("met" if self.met else "MISSED")
+
+
+def best_and_median(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Seconds for ``fn``: the best and the median of ``runs`` runs (GC between runs)."""
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times)
+
+
+def interleaved(
+    candidates: dict[str, Callable[[], object]], runs: int
+) -> dict[str, tuple[float, float]]:
+    """Best and median seconds for each candidate, the candidates taking turns each round."""
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(runs):
+        for name, fn in candidates.items():
+            gc.collect()
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("group", "benchmark", "result", "target", "")
+    cells = [headers] + [(r.group, r.name, r.value, r.target, r.verdict) for r in rows]
+    widths = [max(len(str(row[i])) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
