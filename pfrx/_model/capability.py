@@ -11,22 +11,36 @@ import attrs
 from .resources import WILDCARD, covers_normalized, normalize_resource
 
 
-def _str_field(name: str) -> Callable[[Any, Any, Any], None]:
-    def check(_instance: Any, _attribute: Any, value: Any) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"Capability.{name} must be a str, not {type(value).__name__}")
+def _exact_str(value: Any, name: str) -> str:
+    # An exact str: a str subclass could lie in ``==`` and pass for another family or action.
+    if type(value) is str:
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"Capability.{name} must be a str, not {type(value).__name__}")
+    return str.__str__(value)
 
-    return check
+
+def _family(value: Any) -> str:
+    return _exact_str(value, "family")
+
+
+def _action(value: Any) -> str:
+    return _exact_str(value, "action")
+
+
+def _resource(value: Any) -> str:
+    return _exact_str(value, "resource")
 
 
 def _frozen_actions(value: Iterable[str]) -> frozenset[str]:
     if isinstance(value, str):
         raise TypeError("implies must be a collection of action names, not a str")
-    actions = frozenset(value)
-    for action in actions:
+    actions = []
+    for action in value:
         if not isinstance(action, str):
             raise TypeError(f"implied action must be a str, not {type(action).__name__}")
-    return actions
+        actions.append(str.__str__(action))
+    return frozenset(actions)
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -42,9 +56,9 @@ class Capability:
         True
     """
 
-    family: str = attrs.field(validator=_str_field("family"))
-    action: str = attrs.field(validator=_str_field("action"))
-    resource: str = attrs.field(default=WILDCARD, validator=_str_field("resource"))
+    family: str = attrs.field(converter=_family)
+    action: str = attrs.field(converter=_action)
+    resource: str = attrs.field(default=WILDCARD, converter=_resource)
     implies: frozenset[str] = attrs.field(
         default=frozenset(), converter=_frozen_actions, eq=False, repr=False, kw_only=True
     )

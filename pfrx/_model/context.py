@@ -68,9 +68,11 @@ class Context:
     session_id: str | None = attrs.field(default=None, validator=_optional_str("session_id"))
     capabilities: tuple[Capability, ...] = attrs.field(default=(), converter=_capability_tuple)
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
-    # family -> ((action, implied actions, normalised resource), ...): built once.
+    # family -> ((action, implied actions, normalised resource), ...): built once. It takes
+    # part in equality (not in the hash): capabilities compare without their implications,
+    # and two contexts that grant different things must not compare equal.
     _index: Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]] = attrs.field(
-        init=False, eq=False, repr=False
+        init=False, eq=True, hash=False, repr=False
     )
     _decisions: dict[Capability, bool] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
@@ -92,11 +94,15 @@ class Context:
         Raises:
             TypeError: ``required`` is not a :class:`Capability`.
         """
+        if type(required) is not Capability:
+            # Only exact capabilities meet the cache: anything else could lie in ``==`` and
+            # ``hash`` to borrow an earlier answer.
+            if not isinstance(required, Capability):
+                raise TypeError(f"required must be a Capability, not {type(required).__name__}")
+            return self._decide(required)
         decision = self._decisions.get(required)
         if decision is not None:
             return decision
-        if not isinstance(required, Capability):
-            raise TypeError(f"required must be a Capability, not {type(required).__name__}")
         decision = self._decide(required)
         if len(self._decisions) >= _DECISION_CACHE_LIMIT:
             self._decisions.clear()

@@ -13,9 +13,16 @@ ROOT = "/"
 
 
 def _require_str(value: object, what: str) -> str:
+    """``value`` as an exact ``str``: a ``str`` subclass could lie in ``==``, ``split``...
+
+    Raises:
+        TypeError: ``value`` is not a ``str``.
+    """
+    if type(value) is str:
+        return value
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    return value
+    return str.__str__(value)
 
 
 @lru_cache(maxsize=65_536)

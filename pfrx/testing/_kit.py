@@ -30,10 +30,13 @@ class MarbleMismatch(AssertionError):
 class Recording:
     """What a subscription saw: notifications with their virtual times."""
 
-    def __init__(self, notes: list[Note], dropped: list[Dropped], start: float) -> None:
+    def __init__(
+        self, notes: list[Note], dropped: list[Dropped], start: float, *, tick: float = 1.0
+    ) -> None:
         self.notes = notes
         self.dropped = dropped
         self.start = start
+        self.tick = tick
 
     @property
     def values(self) -> list[Any]:
@@ -63,7 +66,7 @@ class Recording:
             Note(n.time, n.kind, default_project(n.value) if n.kind == "next" else n.value)
             for n in self.notes
         ]
-        drawn, _ = render(projected, start=self.start, lookup=lookup)
+        drawn, _ = render(projected, start=self.start, tick=self.tick, lookup=lookup)
         return drawn
 
     def drop_reasons(self) -> list[str]:
@@ -79,8 +82,10 @@ def _same_error(expected: BaseException | None, actual: Any) -> bool:
     return type(actual) is type(expected) and str(actual) == str(expected)
 
 
-def _describe(notes: Sequence[Note], start: float, lookup: Mapping[str, Any] | None) -> str:
-    drawn, legend = render(notes, start=start, lookup=lookup)
+def _describe(
+    notes: Sequence[Note], start: float, tick: float, lookup: Mapping[str, Any] | None
+) -> str:
+    drawn, legend = render(notes, start=start, tick=tick, lookup=lookup)
     lines = [drawn or "(nothing)"]
     lines += [f"    {key} = {value!r}" for key, value in legend]
     return "\n".join(lines)
@@ -211,7 +216,7 @@ class MarbleKit:
         scheduler.schedule_absolute(disposed, dispose)
         with reporting_into(self.metrics, self.dropped.append):
             scheduler.start()
-        return Recording(notes, self.dropped[dropped_before:], SUBSCRIBED)
+        return Recording(notes, self.dropped[dropped_before:], SUBSCRIBED, tick=self.tick)
 
     # -- checking ------------------------------------------------------------------------
     def expected(
@@ -252,8 +257,10 @@ class MarbleKit:
             return
         lines = [
             "marbles differ",
-            "expected: " + _describe(want, SUBSCRIBED, lookup).replace("\n", "\n          "),
-            "actual:   " + _describe(got, SUBSCRIBED, lookup).replace("\n", "\n          "),
+            "expected: "
+            + _describe(want, SUBSCRIBED, self.tick, lookup).replace("\n", "\n          "),
+            "actual:   "
+            + _describe(got, SUBSCRIBED, self.tick, lookup).replace("\n", "\n          "),
             "",
             "notifications (expected | actual):",
         ]

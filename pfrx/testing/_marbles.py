@@ -76,7 +76,7 @@ def parse(
         if char == "^":
             position += 1
             continue
-        if terminated and char != "-":
+        if terminated and char != "-" and not (char == ")" and group_start is not None):
             raise MarbleSyntaxError(f"nothing but '-' may follow '|' or '#': {marbles!r}")
         if char == "(":
             if group_start is not None:
@@ -158,9 +158,13 @@ def render(
         by_tick.setdefault(round((note.time - start) / tick), []).append(note)
     out: list[str] = []
     position = 0
-    last = max(by_tick) if by_tick else -1
-    while position <= last:
-        group = by_tick.get(position, [])
+    pending = sorted(by_tick)
+    while pending:
+        # A group is wider than one tick: notes at ticks it covered are drawn with the next
+        # mark (late, but never lost; the notification list gives exact times).
+        group: list[Note] = []
+        while pending and pending[0] <= position:
+            group += by_tick[pending.pop(0)]
         marks = [
             symbol(n.value) if n.kind == "next" else ("|" if n.kind == "completed" else "#")
             for n in group
