@@ -100,8 +100,9 @@ class StageSnapshot:
 class MetricsSnapshot:
     """A frozen reading of :class:`StreamMetrics`.
 
-    Rates are per second over the last ``rate_interval`` seconds of the scheduler clock (or
-    since the first item, when less time has passed). ``error_rate`` and ``drop_rate`` are
+    Rates are per second over the last ``rate_interval`` seconds of the scheduler clock,
+    counted in tenths of the interval (the window is the ten tenths ending with the current
+    one), or since the first item when less time has passed. ``error_rate`` and ``drop_rate`` are
     fractions of ``received``.
     """
 
