@@ -30,6 +30,15 @@ from .metrics import (
     StreamMetrics,
 )
 from .sources import envelopes
+from .stream import (
+    DuplicateStreamName,
+    StageError,
+    Stream,
+    StreamRegistry,
+    connect,
+    registry,
+    stage,
+)
 
 # A library never configures logging for its user (loguru's advice): opt in with
 # ``logger.enable("pfrx")``.
@@ -44,6 +53,7 @@ __all__ = [
     "CapabilityFamily",
     "Context",
     "Dropped",
+    "DuplicateStreamName",
     "Envelope",
     "Err",
     "Health",
@@ -52,11 +62,17 @@ __all__ = [
     "Ok",
     "Reject",
     "SendResult",
+    "StageError",
     "StageSnapshot",
+    "Stream",
     "StreamMetrics",
+    "StreamRegistry",
     "Window",
     "__version__",
+    "connect",
     "covers",
     "envelopes",
     "normalize_resource",
+    "registry",
+    "stage",
 ]
