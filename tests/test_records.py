@@ -1,0 +1,118 @@
+"""The records operators produce: Dropped, Reject, Ok, Err, Window, SendResult, overflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+import pfrx
+from pfrx import (
+    BackpressureOverflow,
+    Context,
+    Dropped,
+    Envelope,
+    Err,
+    Ok,
+    Reject,
+    SendResult,
+    Window,
+)
+
+CTX = Context("alice", "s1")
+ENV = Envelope("payload", CTX, 3.0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Dropped(ENV, "overflow", "backpressure", 1.0),
+        Reject("bad"),
+        Ok("state", ("effect",)),
+        Err("bad", "state"),
+        Window(None, 0.0, 1.0, (ENV,)),
+        SendResult(True),
+        CTX,
+        ENV,
+        pfrx.Capability("f", "a"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_every_model_value_is_a_frozen_slotted_hashable_attrs_class(value: Any) -> None:
+    cls = type(value)
+    assert attrs.has(cls)
+    assert "__slots__" in cls.__dict__
+    assert not hasattr(value, "__dict__")
+    first = attrs.fields(cls)[0].name
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(value, first, None)
+    assert hash(value) == hash(attrs.evolve(value))
+    assert value == attrs.evolve(value)
+
+
+def test_dropped() -> None:
+    record = pfrx.Dropped(ENV, "insufficient_capabilities", "capability_filter", 7.0)
+    assert record.item is ENV
+    assert record.reason == "insufficient_capabilities"
+    assert record.operator == "capability_filter"
+    assert record.timestamp == 7.0
+    assert Dropped(item=ENV, reason="late", operator="w", timestamp=0.0).reason == "late"
+
+
+@pytest.mark.parametrize("bad", ["", None, 3, b"overflow"])
+def test_a_reason_is_a_non_empty_string(bad: object) -> None:
+    with pytest.raises(TypeError, match="reason must be a non-empty str"):
+        Dropped(ENV, bad, "op", 0.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="reason must be a non-empty str"):
+        Reject(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="reason must be a non-empty str"):
+        Err(bad, None)  # type: ignore[arg-type]
+
+
+def test_reject() -> None:
+    assert pfrx.Reject("system_directory_protected").reason == "system_directory_protected"
+
+
+def test_ok_defaults_and_effects_become_a_tuple() -> None:
+    ok: Ok[int] = pfrx.Ok(1)
+    assert ok.state == 1
+    assert ok.effects == ()
+    effects = ["a", "b"]
+    with_effects = Ok(2, effects)
+    effects.append("c")
+    assert with_effects.effects == ("a", "b")
+    assert Ok(3, effects=(e for e in "xy")).effects == ("x", "y")
+    assert Ok({"mutable": "state"}).state == {"mutable": "state"}  # any state is allowed
+
+
+def test_err() -> None:
+    err: Err[dict[str, int]] = pfrx.Err("quota_exceeded", {"count": 3})
+    assert err.reason == "quota_exceeded"
+    assert err.state == {"count": 3}
+
+
+def test_window() -> None:
+    other = Envelope("second", CTX, 4.0)
+    window = pfrx.Window("s1", 3.0, 8.0, [ENV, other])
+    assert window.items == (ENV, other)
+    assert (window.key, window.start, window.end) == ("s1", 3.0, 8.0)
+    assert len(window) == 2
+    assert window.events == ("payload", "second")
+
+
+def test_send_result() -> None:
+    assert SendResult(True).reason is None
+    refused = SendResult(False, "overflow")
+    assert not refused
+    assert refused.reason == "overflow"
+    assert SendResult(True)
+
+
+def test_backpressure_overflow() -> None:
+    error = BackpressureOverflow(10, item=ENV)
+    assert isinstance(error, Exception)
+    assert error.buffer_size == 10
+    assert error.item is ENV
+    assert "10" in str(error)
+    assert pfrx.BackpressureOverflow is BackpressureOverflow
