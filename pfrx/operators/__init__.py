@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactivex import Observable, abc
 
-from .._model import Capability, Context, Envelope
+from .._model import Capability, Context, Envelope, Window
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, ReportScope, current_scope, reporting_into
 
@@ -25,13 +25,18 @@ if TYPE_CHECKING:
     from ._process import Processor
 
 __all__ = [
+    "AdaptivePolicy",
     "ReportScope",
+    "backpressure",
     "capability_filter",
     "current_scope",
     "metrics_tap",
     "process",
     "reporting_into",
     "transform",
+    "window_count",
+    "window_session",
+    "window_time",
 ]
 
 Operator = Callable[[Observable[Any]], Observable[Any]]
@@ -228,4 +233,323 @@ def metrics_tap(
 
 # -- backpressure (issue 4) ------------------------------------------------------------------
 
+from ._backpressure_policy import AdaptivePolicy  # noqa: E402  (a value users build)
+
+
+def backpressure(
+    strategy: str = "drop_oldest",
+    *,
+    buffer_size: int = 10_000,
+    batch_size: int = 100,
+    scheduler: abc.SchedulerBase | None = None,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    timeout: float | timedelta | None = None,
+    adaptive: AdaptivePolicy | None = None,
+    name: str = "backpressure",
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Put a bounded buffer between the producer and a drain that runs on a scheduler.
+
+    ::
+
+        source:   -a-b-c-d-e-f-|          consumer takes 6 ticks per item,
+        backpressure("drop_oldest",       buffer_size=2, batch_size=1
+                     buffer_size=2)
+        result:   -a-----c-----e-----f-----|
+        dropped:  b, d                    reason "overflow"
+
+    The drain delivers up to ``batch_size`` items per turn, in order, and schedules its next
+    turn only while items remain (one scheduled action per wake-up, not per item). When an
+    item finds the buffer full:
+
+    - ``drop_oldest``: the oldest buffered item is evicted (reason ``overflow``);
+    - ``drop_newest``: the incoming item is dropped (reason ``overflow``);
+    - ``latest``: at most one item waits, the most recent; each overwritten item is dropped
+      (reason ``overwritten``; ``buffer_size`` does not apply);
+    - ``block``: lossless. A producer on another thread waits for room (at most ``timeout``,
+      then :class:`pfrx.BackpressureTimeout` is raised from its ``on_next`` and the item is
+      not accepted); a producer that cannot wait without deadlock (on a virtual-time,
+      trampoline or immediate scheduler, or on the drain's own thread) delivers the oldest
+      items inline instead;
+    - ``error``: the item is dropped (reason ``overflow``), upstream is disposed, what is
+      buffered is delivered, then :class:`pfrx.BackpressureOverflow` goes downstream;
+    - ``adaptive``: drop-oldest bound plus a state machine (:class:`AdaptivePolicy`) that
+      sheds the oldest items (reason ``shed``) while a sustained backlog lasts, with
+      hysteresis, and halves or doubles the batch size with processing time. Each switch is
+      logged and published in the metrics' ``info``.
+
+    Each item that finds the buffer full counts one backpressure event. Upstream completion
+    or error reaches downstream after everything buffered. Disposal stops the drain and
+    reports each item left with reason ``disposed``.
+
+    Args:
+        strategy: one of ``drop_oldest``, ``drop_newest``, ``latest``, ``block``, ``error``,
+            ``adaptive``; anything else raises ``ValueError``.
+        buffer_size: how many items may wait (>= 1).
+        batch_size: the most items delivered per drain turn (>= 1).
+        scheduler: where the drain runs; default the subscribe scheduler, else a dedicated
+            thread (also used instead of RxPY's ``NewThreadScheduler``, which would start a
+            thread per turn).
+        on_drop: receives a :class:`~pfrx.Dropped` for each lost item.
+        metrics: counts, backpressure events, the buffer gauge (current and peak
+            utilisation) and, in ``info``, drain batch sizes and the adaptive state.
+        timeout: ``block`` only: the longest a producer waits, seconds or a ``timedelta``.
+        adaptive: ``adaptive`` only: the policy (default :class:`AdaptivePolicy()`).
+        name: the operator name in drops, metrics and logs.
+
+    Example:
+        >>> import reactivex
+        >>> from reactivex.testing import TestScheduler
+        >>> from pfrx import operators as pf
+        >>> scheduler, got, lost = TestScheduler(), [], []
+        >>> buffered = reactivex.from_iterable(range(5)).pipe(
+        ...     pf.backpressure("drop_oldest", buffer_size=2, scheduler=scheduler,
+        ...                     on_drop=lost.append))
+        >>> _ = buffered.subscribe(got.append)
+        >>> got                       # nothing is drained until the scheduler runs
+        []
+        >>> _ = scheduler.start()
+        >>> got, [(d.item, d.reason) for d in lost]
+        ([3, 4], [(0, 'overflow'), (1, 'overflow'), (2, 'overflow')])
+    """
+    from ._backpressure import backpressure as build
+
+    return build(
+        strategy,
+        buffer_size=buffer_size,
+        batch_size=batch_size,
+        scheduler=scheduler,
+        on_drop=on_drop,
+        metrics=metrics,
+        timeout=timeout,
+        adaptive=adaptive,
+        name=name,
+    )
+
+
 # -- windows (issue 5) -----------------------------------------------------------------------
+def window_count(
+    size: int,
+    *,
+    slide: int | None = None,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    name: str = "window_count",
+) -> Callable[[Observable[Any]], Observable[Window]]:
+    """Group items into windows of ``size`` items: tumbling, or sliding every ``slide`` items.
+
+    ::
+
+        source:          -a-b-c-d-e-|
+        window_count(2)
+        result:          ---x---y---(z|)     x = (a, b), y = (c, d), z = (e,)
+
+        source:          -a-b-c-d-|
+        window_count(3, slide=1)
+        result:          -----x-y-(zw|)      x = (a, b, c), y = (b, c, d), z = (c, d), w = (d,)
+
+    Each emission is a :class:`~pfrx.Window` with ``key=None``, ``items`` the items in
+    arrival order, ``start`` the index of its first item and ``end`` one past the index of
+    its last item (indices count items from 0 per subscription). Windows start at indices
+    ``0, slide, 2*slide, ...``; each closes when it holds ``size`` items, so item ``i`` is
+    in every window ``k >= 0`` with ``k*slide <= i < k*slide + size`` (``ceil(size/slide)``
+    windows once past the first ``size`` items, when ``slide`` divides ``size``).
+
+    On completion every open window that holds an item is emitted (a partial tumbling
+    window; the trailing windows of a sliding one), oldest first; an empty window is never
+    emitted. An upstream error passes through and each item held in an open window is
+    dropped once with reason ``upstream_error``; disposal drops them with ``disposed``.
+    With ``slide > size`` the items between two windows belong to none and are dropped with
+    reason ``between_windows``.
+
+    Args:
+        size: items per window, at least 1.
+        slide: items between the starts of two windows (``None``: ``size``, tumbling).
+        on_drop: receives a :class:`~pfrx.Dropped` for each item lost (see above).
+        metrics: counts received items and emitted windows; the items held in open windows
+            are a buffer gauge (capacity 0: windows do not count towards buffer utilization).
+        name: the operator name in drops and metrics.
+
+    Example:
+        >>> import reactivex, pfrx
+        >>> from pfrx import operators as pf
+        >>> source = pfrx.envelopes(range(7), pfrx.Context("alice"))
+        >>> windows = source.pipe(pf.window_count(3), reactivex.operators.to_list()).run()
+        >>> [(w.start, w.end, w.events) for w in windows]
+        [(0, 3, (0, 1, 2)), (3, 6, (3, 4, 5)), (6, 7, (6,))]
+        >>> sliding = source.pipe(pf.window_count(3, slide=2), reactivex.operators.to_list())
+        >>> [w.events for w in sliding.run()]
+        [(0, 1, 2), (2, 3, 4), (4, 5, 6), (6,)]
+    """
+    from ._window_count import window_count as build
+
+    return build(size, slide=slide, on_drop=on_drop, metrics=metrics, name=name)
+
+
+def window_time(
+    span: float | timedelta,
+    *,
+    slide: float | timedelta | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    timestamp: Callable[[Any], float] | None = None,
+    allowed_lateness: float | timedelta = 0.0,
+    idle_timeout: float | timedelta | None = None,
+    on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    name: str = "window_time",
+) -> Callable[[Observable[Any]], Observable[Window]]:
+    """Group items into windows of ``span`` seconds aligned to the clock.
+
+    ::
+
+        source:          -a-b---c-----d--|       (one character = 1 s, subscribed at 200)
+        window_time(4)
+        result:          ----x---y-------(z|)    x = (a, b) [200, 204), y = (c,) [204, 208)
+                                                 z = (d,) [212, 216), flushed on completion
+
+    Window ``k`` covers ``[k*slide, k*slide + span)`` (``slide = span`` when tumbling):
+    windows are aligned to multiples of ``slide`` on the clock, not to the first item, and
+    ``start`` / ``end`` are those bounds in seconds (``end`` exclusive). An item is in every
+    window that covers its time. A window is created by its first item, so an empty window
+    is never emitted. With ``slide > span`` an item between windows is dropped with reason
+    ``between_windows``.
+
+    *Processing time* (default): an item's time is the scheduler clock when it arrives, and
+    a timer closes each window at its end even if no further item arrives. *Event time*
+    (``timestamp=``): the watermark is the highest timestamp seen minus
+    ``allowed_lateness``; a window closes once the watermark reaches its end; an item whose
+    timestamp is behind the watermark is dropped with reason ``late`` and passed to
+    ``on_late``. Event time moves only with items, unless ``idle_timeout`` is given: after
+    that long without an item on the scheduler clock, the watermark advances with the
+    scheduler clock, so an idle source still closes its windows.
+
+    Windows are emitted as they close, in order of their end. Completion emits every open
+    window; an upstream error passes through and each held item is dropped once with
+    reason ``upstream_error``; disposal cancels the timer and drops held items with
+    ``disposed``.
+
+    Args:
+        span: window length, seconds or a ``timedelta``.
+        slide: time between window starts (``None``: ``span``, tumbling).
+        scheduler: the clock and timers (default: the subscribe scheduler, else a
+            ``TimeoutScheduler``).
+        timestamp: ``envelope -> seconds``; switches to event time. A failing or
+            non-numeric timestamp drops the item (the exception's text, or
+            ``invalid_timestamp``).
+        allowed_lateness: the out-of-orderness tolerated in event time, seconds.
+        idle_timeout: event time only: scheduler time without items after which the
+            watermark follows the scheduler clock.
+        on_late: a callable or an observer receiving each late envelope (a side output).
+        on_drop: receives a :class:`~pfrx.Dropped` for each item lost.
+        metrics: counts received items and emitted windows; held item slots are a gauge.
+        name: the operator name in drops and metrics.
+
+    Example:
+        >>> import reactivex, pfrx
+        >>> from pfrx import operators as pf
+        >>> events = [(1.0, "a"), (4.0, "b"), (12.0, "c"), (25.0, "d")]
+        >>> source = pfrx.envelopes(events, pfrx.Context("alice"))
+        >>> op = pf.window_time(10, timestamp=lambda env: env.event[0])
+        >>> windows = source.pipe(op, reactivex.operators.to_list()).run()
+        >>> [(w.start, w.end, [name for _, name in w.events]) for w in windows]
+        [(0.0, 10.0, ['a', 'b']), (10.0, 20.0, ['c']), (20.0, 30.0, ['d'])]
+    """
+    from ._window_time import window_time as build
+
+    return build(
+        span,
+        slide=slide,
+        scheduler=scheduler,
+        timestamp=timestamp,
+        allowed_lateness=allowed_lateness,
+        idle_timeout=idle_timeout,
+        on_late=on_late,
+        on_drop=on_drop,
+        metrics=metrics,
+        name=name,
+    )
+
+
+def window_session(
+    gap: float | timedelta,
+    *,
+    key: Callable[[Any], Any] | None = None,
+    max_duration: float | timedelta | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+    timestamp: Callable[[Any], float] | None = None,
+    allowed_lateness: float | timedelta = 0.0,
+    idle_timeout: float | timedelta | None = None,
+    on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    name: str = "window_session",
+) -> Callable[[Observable[Any]], Observable[Window]]:
+    """One window per key per burst of activity: closed after ``gap`` without an item.
+
+    ::
+
+        source:             -a-b------c-|        (one character = 1 s)
+        window_session(3)
+        result:             ------x-----(y|)     x = (a, b) closed 3 s after b; y = (c,)
+
+    A session of a key (default: the envelope's ``context.session_id``) closes once ``gap``
+    has passed without an item of that key, so an item exactly ``gap`` after the previous
+    one starts a new session; with ``max_duration``, a timer cuts the session that long
+    after its first item and the next item starts a new one. ``key`` is the session key,
+    ``start`` the first item's time, ``end`` the last item's time plus ``gap``, or the cut
+    time. Only open sessions are kept: a closed session is forgotten.
+
+    *Processing time* (default): times are the scheduler clock at arrival; timers close
+    sessions on time even if no further item arrives. *Event time* (``timestamp=``): items
+    are ordered by timestamp within a key, so a late-arriving item that fills a gap merges
+    two bursts into one session; a session is emitted once the watermark (highest
+    timestamp seen minus ``allowed_lateness``) reaches its end; an item behind the
+    watermark is dropped with reason ``late`` and passed to ``on_late``; ``idle_timeout``
+    lets the watermark follow the scheduler clock when no item arrives for that long.
+
+    Sessions are emitted as they close (in order of their end when several close at once).
+    Completion emits every open session; an upstream error passes through and each held
+    item is dropped once with reason ``upstream_error``; disposal cancels the timers and
+    drops held items with ``disposed``. A ``key`` function that raises drops the item with
+    the exception's text.
+
+    Args:
+        gap: the silence that ends a session, seconds or a ``timedelta``.
+        key: ``envelope -> key``; sessions are per key.
+        max_duration: the longest a session may last from its first item.
+        scheduler: the clock and timers (default: the subscribe scheduler, else a
+            ``TimeoutScheduler``).
+        timestamp: ``envelope -> seconds``; switches to event time.
+        allowed_lateness: the out-of-orderness tolerated in event time, seconds.
+        idle_timeout: event time only: scheduler time without items after which the
+            watermark follows the scheduler clock.
+        on_late: a callable or an observer receiving each late envelope.
+        on_drop: receives a :class:`~pfrx.Dropped` for each item lost.
+        metrics: counts received items and emitted sessions; held items are a gauge.
+        name: the operator name in drops and metrics.
+
+    Example:
+        >>> import reactivex, pfrx
+        >>> from pfrx import operators as pf
+        >>> source = pfrx.envelopes([0.0, 2.0, 9.0, 20.0], pfrx.Context("alice", "s1"))
+        >>> op = pf.window_session(5, timestamp=lambda env: env.event)
+        >>> sessions = source.pipe(op, reactivex.operators.to_list()).run()
+        >>> [(w.key, w.start, w.end, w.events) for w in sessions]
+        [('s1', 0.0, 7.0, (0.0, 2.0)), ('s1', 9.0, 14.0, (9.0,)), ('s1', 20.0, 25.0, (20.0,))]
+    """
+    from ._window_session import window_session as build
+
+    return build(
+        gap,
+        key=key,
+        max_duration=max_duration,
+        scheduler=scheduler,
+        timestamp=timestamp,
+        allowed_lateness=allowed_lateness,
+        idle_timeout=idle_timeout,
+        on_late=on_late,
+        on_drop=on_drop,
+        metrics=metrics,
+        name=name,
+    )
