@@ -488,6 +488,10 @@ class Stream:
         with self._send_lock:
             self._metrics.record_received()
         self._metrics.record_drop(reason)
+        if self._done.is_set():
+            # Our drop observable has completed: the count above and this log keep it.
+            logger.warning("stream {} refused an item after it ended: {}", self.name, reason)
+            return
         self._report_drop(Dropped(item, reason, "connect", self._now()))
 
     def _fail_from_upstream(self, failure: StageError) -> None:
