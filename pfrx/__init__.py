@@ -8,6 +8,7 @@ from loguru import logger as _logger
 
 from ._model import (
     BackpressureOverflow,
+    BackpressureTimeout,
     Capability,
     CapabilityFamily,
     Context,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackpressureOverflow",
+    "BackpressureTimeout",
     "BufferGauge",
     "Capability",
     "CapabilityFamily",

@@ -2,11 +2,21 @@
 
 from .capability import Capability, CapabilityFamily
 from .context import Context, Envelope
-from .records import BackpressureOverflow, Dropped, Err, Ok, Reject, SendResult, Window
+from .records import (
+    BackpressureOverflow,
+    BackpressureTimeout,
+    Dropped,
+    Err,
+    Ok,
+    Reject,
+    SendResult,
+    Window,
+)
 from .resources import covers, normalize_resource
 
 __all__ = [
     "BackpressureOverflow",
+    "BackpressureTimeout",
     "Capability",
     "CapabilityFamily",
     "Context",

@@ -99,6 +99,17 @@ class BackpressureOverflow(Exception):
         self.item = item
 
 
+class BackpressureTimeout(Exception):
+    """Raised to a producer's ``on_next`` by ``backpressure("block", timeout=...)`` when no
+    room came within ``timeout`` seconds. The item was not accepted (the producer still holds
+    it); nothing accepted before is lost."""
+
+    def __init__(self, timeout: float, item: Any = None) -> None:
+        super().__init__(f"backpressure buffer still full after {timeout:g}s")
+        self.timeout = timeout
+        self.item = item
+
+
 @attrs.frozen(slots=True)
 class SendResult:
     """What :meth:`pfrx.Stream.send` says about one event: accepted or not, and why."""

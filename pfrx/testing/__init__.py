@@ -14,6 +14,7 @@ from ._kit import (
     marbles,
 )
 from ._marbles import MarbleSyntaxError, Note, default_project, parse, render
+from ._slow import slow_consumer
 
 __all__ = [
     "CREATED",
@@ -29,4 +30,5 @@ __all__ = [
     "marbles",
     "parse",
     "render",
+    "slow_consumer",
 ]

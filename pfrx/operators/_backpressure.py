@@ -1,0 +1,643 @@
+"""backpressure: a bounded buffer between a producer and a drain running on a scheduler.
+
+One :class:`_Run` per subscription holds the buffer (a ``deque``) and one lock. The producer
+appends under the lock and, when no drain is pending or running, schedules exactly one drain
+action; the drain takes up to ``batch_size`` items per turn under the lock and delivers them
+outside it, then schedules its next turn only if items remain. Delivery is serialized by an
+*owner* token: whoever delivers (the scheduled drain, or a ``block`` producer draining inline)
+holds it, so downstream never sees overlapping calls and order is preserved.
+
+A ``block`` producer waits on a ``threading.Condition`` for room only when waiting cannot
+deadlock: never on a virtual-time, trampoline or immediate scheduler, never on the drain's own
+thread (an event loop's thread, the drain thread of an earlier turn). There it delivers the
+oldest items itself until there is room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from loguru import logger
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
+from reactivex.scheduler import (
+    CurrentThreadScheduler,
+    EventLoopScheduler,
+    ImmediateScheduler,
+    NewThreadScheduler,
+    TrampolineScheduler,
+    VirtualTimeScheduler,
+)
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from .._clock import positive_seconds
+from .._model import BackpressureOverflow, BackpressureTimeout
+from ..metrics import BufferGauge, StreamMetrics
+from ._backpressure_policy import AdaptiveMachine, AdaptivePolicy, Switch
+from ._shared import DropHandler, Reporter
+
+STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "error", "adaptive")
+
+OVERFLOW = "overflow"
+OVERWRITTEN = "overwritten"
+SHED = "shed"
+DISPOSED = "disposed"
+DOWNSTREAM_ERROR = "downstream_error"
+
+_NEVER_WAIT = (
+    VirtualTimeScheduler,
+    TrampolineScheduler,
+    CurrentThreadScheduler,
+    ImmediateScheduler,
+)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, not {value}")
+    return value
+
+
+def backpressure(
+    strategy: str = "drop_oldest",
+    *,
+    buffer_size: int = 10_000,
+    batch_size: int = 100,
+    scheduler: abc.SchedulerBase | None = None,
+    on_drop: DropHandler | None = None,
+    metrics: StreamMetrics | None = None,
+    timeout: float | timedelta | None = None,
+    adaptive: AdaptivePolicy | None = None,
+    name: str = "backpressure",
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"unknown backpressure strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    _positive_int(buffer_size, "buffer_size")
+    _positive_int(batch_size, "batch_size")
+    wait_limit: float | None = None
+    if timeout is not None:
+        if strategy != "block":
+            raise ValueError(f"timeout applies to the 'block' strategy only, not {strategy!r}")
+        wait_limit = positive_seconds(timeout, "timeout")
+    if adaptive is not None:
+        if strategy != "adaptive":
+            raise ValueError(f"adaptive= applies to the 'adaptive' strategy only, not {strategy!r}")
+        if not isinstance(adaptive, AdaptivePolicy):
+            raise TypeError(f"adaptive must be an AdaptivePolicy, not {type(adaptive).__name__}")
+    policy = adaptive or AdaptivePolicy()
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            chosen = scheduler or subscribe_scheduler
+            owned: EventLoopScheduler | None = None
+            if chosen is None or type(chosen) is NewThreadScheduler:
+                # A dedicated drain thread: one for the whole subscription, not one per turn.
+                owned = EventLoopScheduler()
+                chosen = owned
+            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=chosen)
+            run = _Run(
+                strategy,
+                buffer_size,
+                batch_size,
+                wait_limit,
+                policy,
+                name,
+                observer,
+                chosen,
+                owned,
+                reporter,
+            )
+            run.upstream.disposable = source.subscribe(
+                run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
+            )
+            return Disposable(run.dispose)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+class _Run:
+    """One subscription of ``backpressure``: buffer, drain and bookkeeping."""
+
+    __slots__ = (
+        "batch",
+        "buf",
+        "capacity",
+        "closed_reason",
+        "delivered",
+        "done",
+        "drain_thread",
+        "error",
+        "finished",
+        "gauge",
+        "inflight",
+        "label",
+        "largest",
+        "lock",
+        "machine",
+        "metrics",
+        "name",
+        "never_wait",
+        "observer",
+        "on_next",
+        "owned",
+        "owner",
+        "peak",
+        "reporter",
+        "room",
+        "scheduled",
+        "scheduler",
+        "stopped",
+        "turns",
+        "upstream",
+        "wait_limit",
+        "waiters",
+    )
+
+    def __init__(
+        self,
+        strategy: str,
+        buffer_size: int,
+        batch_size: int,
+        wait_limit: float | None,
+        policy: AdaptivePolicy,
+        name: str,
+        observer: abc.ObserverBase[Any],
+        scheduler: abc.SchedulerBase,
+        owned: EventLoopScheduler | None,
+        reporter: Reporter,
+    ) -> None:
+        self.lock = threading.Lock()
+        self.room = threading.Condition(self.lock)
+        self.buf: deque[Any] = deque()
+        self.inflight: deque[Any] = deque()
+        self.capacity = 1 if strategy == "latest" else buffer_size
+        self.batch = batch_size
+        self.wait_limit = wait_limit
+        self.name = name
+        self.observer = observer
+        self.scheduler = scheduler
+        self.owned = owned
+        self.reporter = reporter
+        self.metrics = reporter.metrics
+        self.label = reporter.stage.name if reporter.stage is not None else name
+        self.never_wait = isinstance(scheduler, _NEVER_WAIT)
+        self.machine = (
+            AdaptiveMachine(policy, buffer_size, batch_size) if strategy == "adaptive" else None
+        )
+        self.scheduled = False
+        self.owner: int | None = None
+        self.drain_thread: int | None = None
+        self.done = False
+        self.error: Exception | None = None
+        self.finished = False
+        self.stopped = False
+        self.closed_reason: str | None = None
+        self.waiters = 0
+        self.peak = 0
+        self.turns = 0
+        self.delivered = 0
+        self.largest = 0
+        self.upstream = SingleAssignmentDisposable()
+        self.on_next: Callable[[Any], None] = getattr(self, "_next_" + strategy)
+        self.gauge: abc.DisposableBase | None = None
+        if self.metrics is not None:
+            self.gauge = self.metrics.register_buffer(self.label, self._gauge)
+            if self.machine is not None:
+                self.metrics.set_info(f"{self.label}.adaptive_state", self.machine.state)
+                self.metrics.set_info(f"{self.label}.batch_size", self.machine.batch_size)
+                self.metrics.set_info(f"{self.label}.adaptive_switches", 0)
+
+    # -- reporting -----------------------------------------------------------------------
+    def _gauge(self) -> BufferGauge:
+        return BufferGauge(len(self.buf), self.capacity, self.peak)
+
+    def _lost(self, item: Any, reason: str, *, event: bool) -> None:
+        """Report one item that will never leave; ``event``: it found the buffer full."""
+        if event and self.metrics is not None:
+            self.metrics.record_backpressure()
+        self.reporter.drop(item, reason)
+
+    def _switched(self, changes: list[Switch]) -> None:
+        machine = self.machine
+        assert machine is not None
+        for change in changes:
+            logger.info(
+                "{}: adaptive {} {} -> {} ({})",
+                self.name,
+                change.what,
+                change.old,
+                change.new,
+                change.why,
+            )
+        if self.metrics is not None:
+            self.metrics.set_info(f"{self.label}.adaptive_state", machine.state)
+            self.metrics.set_info(f"{self.label}.batch_size", machine.batch_size)
+            self.metrics.set_info(f"{self.label}.adaptive_switches", machine.switches)
+
+    def _wake(self) -> None:
+        try:
+            self.scheduler.schedule(self._drain)
+        except Exception:
+            logger.exception("{}: could not schedule the drain", self.name)
+            self._fail_downstream()
+
+    def _closed(self, item: Any) -> None:
+        """An item arrived after the operator closed (disposed, or failed on overflow)."""
+        self.reporter.received()
+        self._lost(item, self.closed_reason or DISPOSED, event=False)
+
+    # -- producer side: one method per strategy ----------------------------------------------
+    def _accepted(self, buf: deque[Any]) -> bool:
+        """Bookkeeping after an append, under the lock; True if a drain must be scheduled."""
+        size = len(buf)
+        if size > self.peak:
+            self.peak = size
+        if self.scheduled or self.owner is not None:
+            return False
+        self.scheduled = True
+        return True
+
+    def _next_drop_oldest(self, item: Any) -> None:
+        evicted: Any = _NOTHING
+        with self.lock:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                if len(buf) >= self.capacity:
+                    evicted = buf.popleft()
+                buf.append(item)
+                wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if evicted is not _NOTHING:
+            self._lost(evicted, OVERFLOW, event=True)
+        if wake:
+            self._wake()
+
+    def _next_drop_newest(self, item: Any) -> None:
+        with self.lock:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                full = len(buf) >= self.capacity
+                if not full:
+                    buf.append(item)
+                    wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if full:
+            self._lost(item, OVERFLOW, event=True)
+        elif wake:
+            self._wake()
+
+    def _next_latest(self, item: Any) -> None:
+        evicted: Any = _NOTHING
+        with self.lock:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                if buf:
+                    evicted = buf.popleft()
+                buf.append(item)
+                wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if evicted is not _NOTHING:
+            self._lost(evicted, OVERWRITTEN, event=True)
+        if wake:
+            self._wake()
+
+    def _next_error(self, item: Any) -> None:
+        with self.lock:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                full = len(buf) >= self.capacity
+                if full:
+                    self.closed_reason = OVERFLOW
+                    self.done = True
+                    self.error = BackpressureOverflow(self.capacity, item)
+                    wake = not self.scheduled and self.owner is None
+                    if wake:
+                        self.scheduled = True
+                else:
+                    buf.append(item)
+                    wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if full:
+            self._lost(item, OVERFLOW, event=True)
+            self.upstream.dispose()
+            logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
+        if wake:
+            self._wake()
+
+    def _next_adaptive(self, item: Any) -> None:
+        machine = self.machine
+        assert machine is not None
+        evicted: Any = _NOTHING
+        reason = OVERFLOW
+        switch: Switch | None = None
+        with self.lock:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                if len(buf) >= self.capacity:
+                    evicted = buf.popleft()
+                else:
+                    shed, switch = machine.arrival(len(buf))
+                    if shed:
+                        evicted = buf.popleft()
+                        reason = SHED
+                buf.append(item)
+                wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if switch is not None:
+            self._switched([switch])
+        if evicted is not _NOTHING:
+            self._lost(evicted, reason, event=reason == OVERFLOW)
+        if wake:
+            self._wake()
+
+    def _may_wait(self, me: int) -> bool:
+        """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
+        if self.never_wait or me == self.drain_thread:
+            return False
+        sched = self.scheduler
+        if isinstance(sched, EventLoopScheduler):
+            thread = getattr(sched, "_thread", None)
+            if getattr(thread, "ident", None) == me:
+                return False
+        if isinstance(sched, AsyncIOScheduler):
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                return True
+            return running is not getattr(sched, "_loop", None)
+        return True
+
+    def _next_block(self, item: Any) -> None:
+        me = threading.get_ident()
+        lock = self.lock
+        with lock:
+            if self.closed_reason is None and len(self.buf) >= self.capacity:
+                if self.metrics is not None:
+                    self.metrics.record_backpressure()
+                deadline: float | None = None
+                while self.closed_reason is None and len(self.buf) >= self.capacity:
+                    owner = self.owner
+                    if owner == me or (owner is None and not self._may_wait(me)):
+                        # Deliver the oldest item ourselves (inflight items are older).
+                        took = owner is None
+                        if took:
+                            self.owner = me
+                        oldest = self.inflight.popleft() if self.inflight else self.buf.popleft()
+                        lock.release()
+                        try:
+                            ok = self._deliver_one(oldest)
+                        finally:
+                            lock.acquire()
+                            if took:
+                                self.owner = None
+                        if not ok:
+                            break
+                        continue
+                    if owner is None and not self.scheduled:
+                        # Inline delivery left items and no drain pending: schedule one.
+                        self.scheduled = True
+                        lock.release()
+                        try:
+                            self._wake()
+                        finally:
+                            lock.acquire()
+                        continue
+                    if self.wait_limit is not None and deadline is None:
+                        deadline = self.reporter.now() + self.wait_limit
+                    remaining = None if deadline is None else deadline - self.reporter.now()
+                    if remaining is not None and remaining <= 0:
+                        raise BackpressureTimeout(self.wait_limit or 0.0, item)
+                    self.waiters += 1
+                    try:
+                        self.room.wait(remaining)
+                    finally:
+                        self.waiters -= 1
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                buf = self.buf
+                buf.append(item)
+                wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        self.reporter.received()
+        if wake:
+            self._wake()
+
+    # -- upstream terminal notifications -------------------------------------------------------
+    def on_completed(self) -> None:
+        self._finish(None)
+
+    def on_error(self, error: Exception) -> None:
+        self._finish(error)
+
+    def _finish(self, error: Exception | None) -> None:
+        with self.lock:
+            if self.done or self.stopped:
+                if error is not None and self.closed_reason == OVERFLOW:
+                    logger.warning("{}: upstream error after overflow: {!r}", self.name, error)
+                return
+            self.done = True
+            self.error = error
+            wake = not self.scheduled and self.owner is None
+            if wake:
+                self.scheduled = True
+        if wake:
+            self._wake()
+
+    # -- the drain -----------------------------------------------------------------------------
+    def _drain(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        me = threading.get_ident()
+        machine = self.machine
+        switches: list[Switch] = []
+        with self.lock:
+            self.scheduled = False
+            if self.owner is not None or self.finished or self.stopped:
+                return
+            self.owner = me
+            self.drain_thread = me
+            buf = self.buf
+            limit = self.batch
+            if machine is not None:
+                switch = machine.turn_start(len(buf))
+                if switch is not None:
+                    switches.append(switch)
+                limit = machine.batch_size
+            if len(buf) <= limit and not self.inflight:
+                self.buf, self.inflight = self.inflight, buf
+            else:
+                take = self.inflight.append
+                pop = buf.popleft
+                for _ in range(min(limit, len(buf))):
+                    take(pop())
+            if self.waiters:
+                self.room.notify_all()
+        if machine is None:
+            self._end_turn(self._deliver_inflight(), switches, 0.0)
+            return
+        started = self.reporter.now()
+        count = self._deliver_inflight()
+        self._end_turn(count, switches, self.reporter.now() - started)
+
+    def _deliver_one(self, item: Any) -> bool:
+        """Deliver one item taken by an inline ``block`` producer; False if delivery failed."""
+        try:
+            self.observer.on_next(item)
+        except Exception:
+            self._downstream_failed()
+            return False
+        self.reporter.emitted()
+        return True
+
+    def _deliver_inflight(self) -> int:
+        inflight = self.inflight
+        forward = self.observer.on_next
+        count = 0
+        try:
+            while inflight and not self.stopped:
+                forward(inflight.popleft())
+                count += 1
+        except Exception:
+            self._downstream_failed()
+        if count:
+            self.reporter.emitted(count)
+        if self.stopped and inflight:
+            left = list(inflight)
+            inflight.clear()
+            reason = self.closed_reason or DISPOSED
+            for item in left:
+                self._lost(item, reason, event=False)
+        return count
+
+    def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> None:
+        wake = terminal = False
+        machine = self.machine
+        with self.lock:
+            self.owner = None
+            if machine is not None and not self.stopped:
+                switches.extend(machine.turn_end(len(self.buf), count, elapsed))
+            if self.waiters:
+                self.room.notify_all()
+            if not self.stopped:
+                if self.buf or self.inflight:
+                    if not self.scheduled:
+                        self.scheduled = wake = True
+                elif self.done and not self.finished:
+                    self.finished = terminal = True
+        if switches:
+            self._switched(switches)
+        if count and self.metrics is not None:
+            self.turns += 1
+            self.delivered += count
+            if count > self.largest:
+                self.largest = count
+            self.metrics.set_info(
+                f"{self.label}.drain",
+                {
+                    "turns": self.turns,
+                    "items": self.delivered,
+                    "last_batch": count,
+                    "max_batch": self.largest,
+                    "mean_batch": self.delivered / self.turns,
+                    "peak_buffered": self.peak,
+                },
+            )
+        if terminal:
+            try:
+                if self.error is not None:
+                    self.observer.on_error(self.error)
+                else:
+                    self.observer.on_completed()
+            finally:
+                self._release_resources()
+        elif wake:
+            self._wake()
+
+    # -- failure and disposal ------------------------------------------------------------------
+    def _downstream_failed(self) -> None:
+        logger.exception("{}: downstream on_next raised; the subscription is closed", self.name)
+        self.reporter.error()
+        self._close(DOWNSTREAM_ERROR)
+
+    def _fail_downstream(self) -> None:
+        self.reporter.error()
+        self._close(DISPOSED)
+
+    def _close(self, reason: str) -> None:
+        with self.lock:
+            if self.stopped:
+                return
+            self.stopped = True
+            self.closed_reason = reason
+            left = list(self.buf)
+            self.buf.clear()
+            if self.owner is None and self.inflight:
+                left = list(self.inflight) + left
+                self.inflight.clear()
+            if self.waiters:
+                self.room.notify_all()
+        self.upstream.dispose()
+        for item in left:
+            self._lost(item, reason, event=False)
+        self._release_resources()
+
+    def dispose(self) -> None:
+        """Stop the drain, release the buffer, report what is left as dropped (``disposed``)."""
+        self._close(DISPOSED)
+
+    def _release_resources(self) -> None:
+        with self.lock:
+            gauge, self.gauge = self.gauge, None
+            owned, self.owned = self.owned, None
+        if gauge is not None:
+            gauge.dispose()
+        if owned is not None:
+            owned.dispose()
+
+
+_NOTHING: Any = object()
