@@ -122,6 +122,7 @@ class MarbleKit:
         self.tick = tick
         self.metrics = StreamMetrics(self.scheduler)
         self.dropped: list[Dropped] = []
+        self._ran = False
 
     # -- sources -------------------------------------------------------------------------
     def cold(
@@ -182,7 +183,14 @@ class MarbleKit:
 
         Operators built without ``on_drop=`` / ``metrics=`` report into this kit's
         ``dropped`` list and ``metrics``.
+
+        Raises:
+            RuntimeError: this kit has run already (its virtual clock is past the
+                subscription instant); use a fresh :func:`marbles` for each run.
         """
+        if self._ran:
+            raise RuntimeError("a MarbleKit runs once: use a fresh marbles() for another run")
+        self._ran = True
         factory = (
             observable
             if callable(observable) and not isinstance(observable, Observable)
