@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import pytest
+import reactivex
+from hypothesis import given
+from hypothesis import strategies as st
+from reactivex import operators as ops
+from reactivex.subject import Subject
+
+import pfrx
+from pfrx import operators as pf
+from pfrx.testing import marbles
+
+CTX = pfrx.Context("alice", "s1")
+
+
+def windows_of(events: list[Any], op: Any) -> tuple[list[pfrx.Window], list[pfrx.Dropped]]:
+    lost: list[pfrx.Dropped] = []
+    result = pfrx.envelopes(events, CTX).pipe(op(lost.append), ops.to_list()).run()
+    return result, lost
+
+
+def test_tumbling_windows_close_at_size_and_the_partial_one_on_completion() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-e-|").pipe(pf.window_count(2)))
+        m.expect(
+            result,
+            "---x---y---(z|)",
+            {"x": ("a", "b"), "y": ("c", "d"), "z": ("e",)},
+        )
+        assert [(w.key, w.start, w.end) for w in result.raw_values] == [
+            (None, 0, 2),
+            (None, 2, 4),
+            (None, 4, 5),
+        ]
+        assert all(isinstance(e, pfrx.Envelope) for w in result.raw_values for e in w.items)
+        assert result.dropped == []
+
+
+def test_sliding_windows_emit_every_open_window_on_completion() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-|").pipe(pf.window_count(3, slide=1)))
+        m.expect(
+            result,
+            "-----x-y-(zw|)",
+            {"x": ("a", "b", "c"), "y": ("b", "c", "d"), "z": ("c", "d"), "w": ("d",)},
+        )
+        assert [(w.start, w.end) for w in result.raw_values] == [(0, 3), (1, 4), (2, 4), (3, 4)]
+
+
+def test_empty_source_emits_no_window() -> None:
+    for op in (pf.window_count(2), pf.window_count(2, slide=1)):
+        with marbles() as m:
+            m.expect(m.run(m.hot("---|").pipe(op)), "---|")
+
+
+def test_items_between_sliding_windows_are_dropped_with_a_reason() -> None:
+    windows, lost = windows_of(list(range(8)), lambda d: pf.window_count(2, slide=3, on_drop=d))
+    assert [w.events for w in windows] == [(0, 1), (3, 4), (6, 7)]
+    assert [(d.item.event, d.reason, d.operator) for d in lost] == [
+        (2, "between_windows", "window_count"),
+        (5, "between_windows", "window_count"),
+    ]
+
+
+@pytest.mark.parametrize("slide", [None, 1, 2, 3])
+def test_upstream_error_passes_and_each_held_item_is_dropped_once(slide: int | None) -> None:
+    boom = RuntimeError("boom")
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-e-#", error=boom).pipe(pf.window_count(3, slide=slide)))
+        assert result.error is boom
+        emitted = {e.event for w in result.raw_values for e in w.items}
+        dropped = [d.item.event for d in result.dropped]
+        assert set(result.drop_reasons()) == {"upstream_error"}
+        assert len(dropped) == len(set(dropped))  # exactly once
+        assert emitted | set(dropped) == set("abcde")
+        if slide is None:
+            assert dropped == ["d", "e"]
+        if slide == 1:
+            assert dropped == ["d", "e"]  # windows (d, e) and (e,) share them: reported once
+
+
+def test_disposal_drops_what_open_windows_hold() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-e-|").pipe(pf.window_count(3)), disposed=208)
+        m.expect(result, "-----x", {"x": ("a", "b", "c")})
+        assert [(d.item.event, d.reason) for d in result.dropped] == [("d", "disposed")]
+
+
+def test_take_downstream_disposes_cleanly() -> None:
+    lost: list[pfrx.Dropped] = []
+    windows = (
+        pfrx.envelopes(range(10), CTX)
+        .pipe(pf.window_count(3, on_drop=lost.append), ops.take(1), ops.to_list())
+        .run()
+    )
+    assert [w.events for w in windows] == [(0, 1, 2)]
+    # take(1) disposes after the first window: the next item never reached the operator.
+    assert lost == []
+
+
+def test_metrics_count_items_windows_and_the_open_window() -> None:
+    metrics = pfrx.StreamMetrics()
+    subject: Subject[pfrx.Envelope] = Subject()
+    seen: list[pfrx.Window] = []
+    subject.pipe(pf.window_count(4, metrics=metrics)).subscribe(seen.append)
+    for n in range(6):
+        subject.on_next(pfrx.Envelope(n, CTX, 0.0))
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.buffered) == (6, 1, 2)
+    assert snap.buffer_utilization == 0.0  # a window is not a backpressure buffer
+    subject.on_completed()
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.buffered) == (6, 2, 0)
+    assert [len(w) for w in seen] == [4, 2]
+
+
+def test_reports_into_the_marble_kit_scope() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-|").pipe(pf.window_count(2, slide=3)))
+        assert result.drop_reasons() == ["between_windows"]
+        stage = m.metrics.snapshot().stages[0]
+        assert (stage.name, stage.received, stage.emitted, stage.dropped) == (
+            "window_count",
+            3,
+            1,
+            1,
+        )
+
+
+@pytest.mark.parametrize(
+    ("size", "slide", "error"),
+    [(0, None, ValueError), (-1, None, ValueError), (2, 0, ValueError), (1.5, None, TypeError)],
+)
+def test_bad_arguments_raise_at_construction(size: Any, slide: Any, error: type) -> None:
+    with pytest.raises(error):
+        pf.window_count(size, slide=slide)
+    with pytest.raises(TypeError):
+        pf.window_count(True)
+
+
+def test_resubscription_starts_fresh_windows() -> None:
+    source = pfrx.envelopes(range(5), CTX).pipe(pf.window_count(2))
+    first = source.pipe(ops.to_list()).run()
+    second = source.pipe(ops.to_list()).run()
+    assert [w.events for w in first] == [w.events for w in second] == [(0, 1), (2, 3), (4,)]
+
+
+# -- the guide's CountWindow: processing statistics per 100 events -------------------------
+
+
+@attrs.frozen
+class ProcessingStats:
+    total_events: int
+    avg_processing_time: float
+    timestamp: float
+
+
+def processing_stats(window: pfrx.Window) -> ProcessingStats:
+    times = [e.event["processing_time"] for e in window.items]
+    return ProcessingStats(len(times), sum(times) / len(times), window.items[-1].timestamp)
+
+
+def test_guide_count_window_processing_stats_per_100_events() -> None:
+    events = [{"id": n, "processing_time": (n % 10) / 1000} for n in range(250)]
+    stats = (
+        pfrx.envelopes(events, CTX)
+        .pipe(pf.window_count(100), ops.map(processing_stats), ops.to_list())
+        .run()
+    )
+    assert [s.total_events for s in stats] == [100, 100, 50]
+    assert [round(s.avg_processing_time, 6) for s in stats] == [0.0045, 0.0045, 0.0045]
+
+
+# -- properties ------------------------------------------------------------------------------
+
+
+@given(st.integers(0, 60), st.integers(1, 12))
+def test_each_item_lands_in_exactly_one_tumbling_window(n: int, size: int) -> None:
+    windows, lost = windows_of(list(range(n)), lambda d: pf.window_count(size, on_drop=d))
+    flat = [event for w in windows for event in w.events]
+    assert flat == list(range(n))
+    assert all(len(w) == size for w in windows[:-1]) and all(len(w) > 0 for w in windows)
+    assert all(w.events == tuple(range(w.start, w.end)) for w in windows)
+    assert lost == []
+
+
+@given(st.integers(0, 60), st.integers(1, 12), st.integers(1, 15))
+def test_each_item_lands_in_the_right_number_of_sliding_windows(
+    n: int, size: int, slide: int
+) -> None:
+    windows, lost = windows_of(
+        list(range(n)), lambda d: pf.window_count(size, slide=slide, on_drop=d)
+    )
+    for i in range(n):
+        expected = sum(1 for k in range(n) if k * slide <= i < k * slide + size)
+        assert sum(i in w.events for w in windows) == expected
+        if i >= size and slide <= size and size % slide == 0:
+            assert expected == math.ceil(size / slide)
+    assert all(len(w) > 0 for w in windows)
+    assert all(w.events == tuple(range(w.start, w.end)) for w in windows)
+    # nothing lost: every item is in a window or dropped, never both
+    in_windows = {event for w in windows for event in w.events}
+    dropped = [d.item.event for d in lost]
+    assert in_windows.isdisjoint(dropped) and len(in_windows) + len(dropped) == n
+
+
+@given(st.integers(0, 40), st.integers(1, 8), st.integers(1, 8))
+def test_same_windows_as_rxpy_buffer_with_count(n: int, size: int, slide: int) -> None:
+    ours, lost = windows_of(list(range(n)), lambda d: pf.window_count(size, slide=slide, on_drop=d))
+    theirs = reactivex.from_iterable(range(n)).pipe(
+        ops.buffer_with_count(size, slide), ops.to_list()
+    )
+    expected = [tuple(b) for b in theirs.run() if b]
+    assert [w.events for w in ours] == expected
