@@ -212,6 +212,7 @@ def test_each_item_lands_in_the_right_number_of_sliding_windows(
 @given(st.integers(0, 40), st.integers(1, 8), st.integers(1, 8))
 def test_same_windows_as_rxpy_buffer_with_count(n: int, size: int, slide: int) -> None:
     ours, lost = windows_of(list(range(n)), lambda d: pf.window_count(size, slide=slide, on_drop=d))
+    assert len(lost) == sum(1 for i in range(n) if i % slide >= size)  # between windows
     theirs = reactivex.from_iterable(range(n)).pipe(
         ops.buffer_with_count(size, slide), ops.to_list()
     )
