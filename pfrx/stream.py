@@ -28,7 +28,7 @@ from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.subject import Subject
 
 from ._clock import clock_of
-from ._model import Context, Dropped, Envelope, SendResult
+from ._model import BackpressureTimeout, Context, Dropped, Envelope, SendResult
 from .metrics import Health, MetricsSnapshot, StreamMetrics
 from .operators._shared import pick_scheduler, reporting_into
 
@@ -514,10 +514,7 @@ class Stream:
 
 def _is_timeout(error: BaseException) -> bool:
     """Whether ``error`` is a ``block`` backpressure giving up: a refusal, not a failure."""
-    from . import _model
-
-    timeout_type = getattr(_model, "BackpressureTimeout", None)
-    return timeout_type is not None and isinstance(error, timeout_type)
+    return isinstance(error, BackpressureTimeout)
 
 
 # -- the registry ----------------------------------------------------------------------------

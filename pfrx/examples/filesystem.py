@@ -206,13 +206,14 @@ class FileReadEvent:
 
 @attrs.frozen(slots=True)
 class FileWriteEvent:
-    """A file was written with ``size`` bytes."""
+    """A file was written with ``size`` bytes (``content``, kept for event sourcing)."""
 
     path: str
     size: int
     user_id: str
     timestamp: float
     duration: float = 0.0
+    content: bytes = attrs.field(default=b"", repr=False)
     operation = "write"
 
 
@@ -427,11 +428,16 @@ class FileStream:
                     (FileReadEvent(event.path, content, context.user_id, done, done - started),),
                 )
             if kind is WriteFile:
-                size = sandbox.write(event.path, event.data)
+                data = event.data
+                size = sandbox.write(event.path, data)
                 done = now()
                 return Ok(
                     FileStreamState(state.reads, state.writes + 1, state.deletes, state.errors),
-                    (FileWriteEvent(event.path, size, context.user_id, done, done - started),),
+                    (
+                        FileWriteEvent(
+                            event.path, size, context.user_id, done, done - started, data
+                        ),
+                    ),
                 )
             sandbox.delete(event.path)
             done = now()
@@ -459,7 +465,7 @@ def start_file_stream(
     """
     settings = FileStreamConfig(**config)
     return Stream(
-        pf.backpressure(  # type: ignore[attr-defined]
+        pf.backpressure(
             settings.backpressure_strategy,
             buffer_size=settings.buffer_size,
             batch_size=settings.batch_size,
@@ -555,7 +561,7 @@ class TimeWindow:
             return self.process_window(window.events, window.end)
 
         return source.pipe(
-            pf.window_time(self.span, scheduler=self.scheduler),  # type: ignore[attr-defined]
+            pf.window_time(self.span, scheduler=self.scheduler),
             ops.map(summarize),
         )
 
@@ -580,7 +586,7 @@ class CountWindow:
             return self.process_window(window.events, stamp)
 
         return source.pipe(
-            pf.window_count(self.size),  # type: ignore[attr-defined]
+            pf.window_count(self.size),
             ops.map(summarize),
         )
 
@@ -624,7 +630,7 @@ class SessionWindow:
 
     def __call__(self, source: Observable[Envelope]) -> Observable[SessionSummary]:
         return source.pipe(
-            pf.window_session(  # type: ignore[attr-defined]
+            pf.window_session(
                 self.gap,
                 key=self.key,
                 max_duration=self.max_duration,
@@ -678,7 +684,7 @@ class AdaptiveBackpressure:
         return target * 1.1
 
     def __call__(self, source: Observable[Envelope]) -> Observable[Envelope]:
-        operator = pf.backpressure(  # type: ignore[attr-defined]
+        operator = pf.backpressure(
             self.strategy,
             buffer_size=self.buffer_size,
             batch_size=self.batch_size,
