@@ -170,7 +170,9 @@ class _RateCounter:
         self.first_seen: float | None = None
 
     def add(self, n: int = 1) -> None:
-        now = self._clock()
+        self.add_at(self._clock(), n)
+
+    def add_at(self, now: float, n: int = 1) -> None:
         index = int(now // self._width)
         if index != self._current:
             if self._count:
@@ -258,6 +260,21 @@ class StreamMetrics:
     def record_emitted(self, n: int = 1) -> None:
         self.emitted += n
         self._out.add(n)
+
+    def record_passed(self, started: float, finished: float) -> None:
+        """One item in and out, downstream busy from ``started`` to ``finished``.
+
+        The pass-through hot path (``metrics_tap``): one call, clock readings reused.
+        """
+        self.received += 1
+        self.emitted += 1
+        self._in.add_at(started)
+        self._out.add_at(finished)
+        elapsed = finished - started
+        self._processing_total += elapsed
+        self._processing_count += 1
+        if elapsed > self._processing_max:
+            self._processing_max = elapsed
 
     def record_drop(self, reason: str, n: int = 1) -> None:
         with self._lock:

@@ -95,6 +95,9 @@ class Capability:
         )
 
 
+_MADE_CACHE_LIMIT = 65_536
+
+
 def _closure(action: str, implies: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
     """Every action reachable from ``action`` (excluding itself unless on a cycle)."""
     seen: set[str] = set()
@@ -148,6 +151,11 @@ class CapabilityFamily:
         default=None, converter=_freeze_implies, kw_only=False
     )
     _closures: Mapping[str, frozenset[str]] = attrs.field(init=False, repr=False)
+    # (action, resource) -> Capability: streams ask for the same capabilities again and again,
+    # and a capability is immutable, so one instance can serve every request (bounded).
+    _made: dict[tuple[str, str], Capability] = attrs.field(
+        init=False, repr=False, factory=dict
+    )
 
     @_closures.default
     def _compute_closures(self) -> Mapping[str, frozenset[str]]:
@@ -175,12 +183,22 @@ class CapabilityFamily:
         Raises:
             ValueError: ``action`` is not one of the family's actions.
         """
+        cacheable = type(resource) is str and type(action) is str
+        if cacheable:
+            made = self._made.get((action, resource))
+            if made is not None:
+                return made
         closure = self._closures.get(action)
         if closure is None:
             raise ValueError(
                 f"family {self.name!r} has no action {action!r}; known: {', '.join(self.actions)}"
             )
-        return Capability(self.name, action, resource, implies=closure)
+        capability = Capability(self.name, action, resource, implies=closure)
+        if cacheable:
+            if len(self._made) >= _MADE_CACHE_LIMIT:
+                self._made.clear()
+            self._made[(action, resource)] = capability
+        return capability
 
     def implied_actions(self, action: str) -> frozenset[str]:
         """Every action that ``action`` implies, transitively (not including itself)."""

@@ -10,7 +10,7 @@ from reactivex import Observable, abc
 
 from .._model import Capability, Envelope
 from ..metrics import StreamMetrics
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 REASON = "insufficient_capabilities"
 Requirement = Capability | Callable[[Any], Capability | Iterable[Capability]]
@@ -30,8 +30,7 @@ def _log_denial(envelope: Envelope, capability: Capability | None, why: str = ""
     )
 
 
-def _requirements(required: Requirement, event: Any) -> tuple[Capability, ...]:
-    needed = required(event) if callable(required) else required
+def _as_capabilities(needed: Capability | Iterable[Capability]) -> tuple[Capability, ...]:
     if isinstance(needed, Capability):
         return (needed,)
     caps = tuple(needed)
@@ -48,79 +47,84 @@ def capability_filter(
     metrics: StreamMetrics | None = None,
     name: str = "capability_filter",
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
-    if not isinstance(required, Capability) and not callable(required):
+    if isinstance(required, Capability):
+        static: Capability | None = required
+        compute: Callable[[Any], Capability | Iterable[Capability]] | None = None
+    elif callable(required):
+        static, compute = None, required
+    else:
         raise TypeError(
             "required must be a Capability or a callable event -> Capability | Iterable, "
             f"not {type(required).__name__}"
         )
-    static = required if isinstance(required, Capability) else None
 
-    def operator(source: Observable[Envelope]) -> Observable[Envelope]:
-        def subscribe(
-            observer: abc.ObserverBase[Envelope], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-            forward = observer.on_next
-            drop = reporter.drop
+    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+        reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
+        return Prepared(lambda forward: _wire(forward, reporter))
 
-            def deny(envelope: Any) -> None:
-                if not isinstance(envelope, Envelope):
-                    drop(envelope, "not_an_envelope")
-                    return
+    def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
+        drop = reporter.drop
+        counting = reporter.stage is not None
+        received, emitted = reporter.received, reporter.emitted
+
+        def deny(envelope: Any, needed: tuple[Capability, ...] | None) -> None:
+            if not isinstance(envelope, Envelope):
+                drop(envelope, "not_an_envelope")
+                return
+            if needed is None:  # the requirement could not be computed: say why
                 try:
-                    missing = next(
-                        (
-                            c
-                            for c in _requirements(required, envelope.event)
-                            if not envelope.context.has_capability(c)
-                        ),
-                        None,
-                    )
-                    _log_denial(envelope, missing)
+                    _as_capabilities(compute(envelope.event))  # type: ignore[misc]
                 except Exception as error:
                     _log_denial(envelope, None, f" (requirement failed: {error})")
                     reporter.error()
-                drop(envelope, REASON)
-
-            if static is not None:
-
-                def allowed(envelope: Any) -> bool:
-                    try:
-                        return bool(envelope.context.has_capability(static))
-                    except AttributeError:
-                        return False
             else:
+                has = envelope.context.has_capability
+                _log_denial(envelope, next((c for c in needed if not has(c)), None))
+            drop(envelope, REASON)
 
-                def allowed(envelope: Any) -> bool:
-                    try:
-                        has = envelope.context.has_capability
-                        return all(has(c) for c in _requirements(required, envelope.event))
-                    except Exception:
-                        return False  # fail closed; deny() says why
+        if static is not None:
+            only = (static,)
 
-            stage = reporter.stage
-            if stage is None:
-
-                def on_next(envelope: Envelope) -> None:
-                    if allowed(envelope):
-                        forward(envelope)
-                    else:
-                        deny(envelope)
-            else:
-                received, emitted = reporter.received, reporter.emitted
-
-                def on_next(envelope: Envelope) -> None:
+            def on_next(envelope: Any) -> None:
+                if counting:
                     received()
-                    if allowed(envelope):
+                try:
+                    ok = envelope.context.has_capability(static)
+                except AttributeError:
+                    ok = False
+                if ok:
+                    if counting:
                         emitted()
-                        forward(envelope)
-                    else:
-                        deny(envelope)
+                    forward(envelope)
+                else:
+                    deny(envelope, only)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+            return on_next
 
-        return Observable(subscribe)
+        assert compute is not None
 
-    return operator
+        def on_next_computed(envelope: Any) -> None:
+            if counting:
+                received()
+            needed: tuple[Capability, ...] | None
+            try:
+                need = compute(envelope.event)
+                has = envelope.context.has_capability
+                if type(need) is Capability:
+                    needed = (need,)
+                    ok = has(need)
+                else:
+                    needed = _as_capabilities(need)
+                    ok = all(has(c) for c in needed)
+            except Exception:
+                needed, ok = None, False  # fail closed; deny() says why
+            if ok:
+                if counting:
+                    emitted()
+                forward(envelope)
+            else:
+                deny(envelope, needed)
+
+        return on_next_computed
+
+    return fuse(stage)

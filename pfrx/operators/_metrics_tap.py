@@ -8,7 +8,7 @@ from reactivex import Observable, abc
 
 from .._clock import clock_of
 from ..metrics import StreamMetrics
-from ._shared import current_scope
+from ._shared import OnNext, Prepared, current_scope, fuse
 
 
 class MetricsTap:
@@ -34,44 +34,42 @@ class MetricsTap:
         return self._own
 
     def __call__(self, source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            scope = current_scope()
-            if self._explicit is None and scope is not None and scope.metrics is not None:
-                metrics, totals = scope.metrics, False
-            else:
-                metrics, totals = self._own, True
-            stage = metrics.stage(self.name)
-            now = clock_of(metrics.scheduler)
-            forward = observer.on_next
+        return fuse(self._stage)(source)
+
+    def _stage(self, scheduler: abc.SchedulerBase | None) -> Prepared:
+        scope = current_scope()
+        if self._explicit is None and scope is not None and scope.metrics is not None:
+            metrics, totals = scope.metrics, False
+        else:
+            metrics, totals = self._own, True
+        stage = metrics.stage(self.name)
+        now = clock_of(metrics.scheduler)
+
+        def wire(forward: OnNext) -> OnNext:
+            if totals:
+                record_passed = metrics.record_passed
+
+                def on_next(value: Any) -> None:
+                    stage.received += 1
+                    started = now()
+                    forward(value)
+                    record_passed(started, now())
+                    stage.emitted += 1
+
+                return on_next
             record_time = metrics.record_processing_time
 
-            if totals:
-                record_in, record_out = metrics.record_received, metrics.record_emitted
+            def on_next_in_stream(value: Any) -> None:
+                stage.received += 1
+                started = now()
+                forward(value)
+                record_time(now() - started)
+                stage.emitted += 1
 
-                def on_next(value: Any) -> None:
-                    stage.received += 1
-                    record_in()
-                    started = now()
-                    forward(value)
-                    record_time(now() - started)
-                    stage.emitted += 1
-                    record_out()
-            else:
+            return on_next_in_stream
 
-                def on_next(value: Any) -> None:
-                    stage.received += 1
-                    started = now()
-                    forward(value)
-                    record_time(now() - started)
-                    stage.emitted += 1
+        def on_error(error: Exception) -> None:
+            stage.errors += 1
+            metrics.record_error()
 
-            def on_error(error: Exception) -> None:
-                stage.errors += 1
-                metrics.record_error()
-                observer.on_error(error)
-
-            return source.subscribe(on_next, on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
+        return Prepared(wire, on_error)

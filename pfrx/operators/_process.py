@@ -12,7 +12,7 @@ from reactivex import Observable, abc
 from .._clock import clock_of, positive_seconds
 from .._model import Context, Envelope, Err, Ok
 from ..metrics import StreamMetrics
-from ._shared import DropHandler, Reporter, pick_scheduler
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, pick_scheduler
 from ._transform import failure_reason
 
 
@@ -42,80 +42,75 @@ def process(
         else None
     )
 
-    def operator(source: Observable[Envelope]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], subscribe_scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            sched = scheduler or subscribe_scheduler
-            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
-            state = processor.initial_state()  # one state per subscription
-            forward = observer.on_next
-            drop = reporter.drop
-            step = processor.process_event
-            timed = timeout is not None or reporter.metrics is not None
-            now = (
-                clock_of(
-                    pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics else None)
-                )
-                if timed
-                else None
+    def stage(subscribe_scheduler: abc.SchedulerBase | None) -> Prepared:
+        sched = scheduler or subscribe_scheduler
+        reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
+        return Prepared(lambda forward: _wire(forward, reporter, sched))
+
+    def _wire(forward: OnNext, reporter: Reporter, sched: abc.SchedulerBase | None) -> OnNext:
+        state = processor.initial_state()  # one state per subscription
+        drop = reporter.drop
+        step = processor.process_event
+        timed = timeout is not None or reporter.metrics is not None
+        now = (
+            clock_of(
+                pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics else None)
             )
+            if timed
+            else None
+        )
 
-            def finish_timing(started: float, envelope: Envelope) -> None:
-                elapsed = now() - started  # type: ignore[misc]
-                slow = timeout is not None and elapsed > timeout
-                reporter.processing_time(elapsed, slow=slow)
-                if slow:
-                    logger.warning(
-                        "{}: event of user {} took {:.6f}s (timeout {}s)",
-                        name,
-                        envelope.context.user_id,
-                        elapsed,
-                        timeout,
-                    )
+        def finish_timing(started: float, envelope: Envelope) -> None:
+            elapsed = now() - started  # type: ignore[misc]
+            slow = timeout is not None and elapsed > timeout
+            reporter.processing_time(elapsed, slow=slow)
+            if slow:
+                logger.warning(
+                    "{}: event of user {} took {:.6f}s (timeout {}s)",
+                    name,
+                    envelope.context.user_id,
+                    elapsed,
+                    timeout,
+                )
 
-            def on_next(envelope: Any) -> None:
-                nonlocal state
-                reporter.received()
-                started = now() if now is not None else 0.0
-                try:
-                    outcome = step(envelope.event, envelope.context, state)
-                except Exception as exc:
-                    if timed:
-                        finish_timing(started, envelope)
-                    if not isinstance(envelope, Envelope):
-                        drop(envelope, "not_an_envelope")
-                        return
-                    reporter.error()
-                    drop(envelope, failure_reason(exc))  # the old state stays
-                    return
+        def on_next(envelope: Any) -> None:
+            nonlocal state
+            reporter.received()
+            started = now() if now is not None else 0.0
+            try:
+                outcome = step(envelope.event, envelope.context, state)
+            except Exception as exc:
                 if timed:
                     finish_timing(started, envelope)
-                kind: type = type(outcome)
-                if isinstance(outcome, Ok) and kind is Ok:
-                    state = outcome.state
-                    effects = outcome.effects
-                    if effects:
-                        reporter.emitted(len(effects))
-                        context, timestamp = envelope.context, envelope.timestamp
-                        for effect in effects:
-                            forward(
-                                effect
-                                if isinstance(effect, Envelope)
-                                else Envelope(effect, context, timestamp)
-                            )
-                elif isinstance(outcome, Err) and kind is Err:
-                    state = outcome.state
-                    reporter.error()
-                    drop(envelope, outcome.reason)
-                else:
-                    reporter.error()
-                    drop(envelope, f"processor returned {kind.__name__}, not Ok or Err")
+                if not isinstance(envelope, Envelope):
+                    drop(envelope, "not_an_envelope")
+                    return
+                reporter.error()
+                drop(envelope, failure_reason(exc))  # the old state stays
+                return
+            if timed:
+                finish_timing(started, envelope)
+            kind: type = type(outcome)
+            if isinstance(outcome, Ok) and kind is Ok:
+                state = outcome.state
+                effects = outcome.effects
+                if effects:
+                    reporter.emitted(len(effects))
+                    context, timestamp = envelope.context, envelope.timestamp
+                    for effect in effects:
+                        forward(
+                            effect
+                            if isinstance(effect, Envelope)
+                            else Envelope(effect, context, timestamp)
+                        )
+            elif isinstance(outcome, Err) and kind is Err:
+                state = outcome.state
+                reporter.error()
+                drop(envelope, outcome.reason)
+            else:
+                reporter.error()
+                drop(envelope, f"processor returned {kind.__name__}, not Ok or Err")
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=subscribe_scheduler
-            )
+        return on_next
 
-        return Observable(subscribe)
-
-    return operator
+    return fuse(stage)

@@ -9,7 +9,7 @@ from reactivex import Observable, abc
 
 from .._model import Context, Envelope, Reject
 from ..metrics import StreamMetrics
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 
 def failure_reason(error: BaseException) -> str:
@@ -27,40 +27,35 @@ def transform(
     if not callable(fn):
         raise TypeError(f"transform needs a callable (event, context) -> event, not {fn!r}")
 
-    def operator(source: Observable[Envelope]) -> Observable[Envelope]:
-        def subscribe(
-            observer: abc.ObserverBase[Envelope], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-            forward = observer.on_next
-            drop = reporter.drop
-            counting = reporter.stage is not None
-            received, emitted, error = reporter.received, reporter.emitted, reporter.error
+    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+        reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
+        return Prepared(lambda forward: _wire(forward, reporter))
 
-            def on_next(envelope: Any) -> None:
-                if counting:
-                    received()
-                try:
-                    context = envelope.context
-                    result = fn(envelope.event, context)
-                except Exception as exc:
-                    if not isinstance(envelope, Envelope):
-                        drop(envelope, "not_an_envelope")
-                        return
-                    error()
-                    drop(envelope, failure_reason(exc))
+    def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
+        drop = reporter.drop
+        counting = reporter.stage is not None
+        received, emitted, error = reporter.received, reporter.emitted, reporter.error
+
+        def on_next(envelope: Any) -> None:
+            if counting:
+                received()
+            try:
+                context = envelope.context
+                result = fn(envelope.event, context)
+            except Exception as exc:
+                if not isinstance(envelope, Envelope):
+                    drop(envelope, "not_an_envelope")
                     return
-                if type(result) is Reject:
-                    drop(envelope, result.reason)
-                    return
-                if counting:
-                    emitted()
-                forward(Envelope(result, context, envelope.timestamp))
+                error()
+                drop(envelope, failure_reason(exc))
+                return
+            if type(result) is Reject:
+                drop(envelope, result.reason)
+                return
+            if counting:
+                emitted()
+            forward(Envelope(result, context, envelope.timestamp))
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+        return on_next
 
-        return Observable(subscribe)
-
-    return operator
+    return fuse(stage)
