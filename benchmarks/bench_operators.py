@@ -126,13 +126,23 @@ def run(quick: bool) -> list[Row]:
     pf_best = results["pfrx (with metrics_tap)"][0]
     ratio = rx_best / pf_best
     rows.append(
-        Row("operators (issue 3)", "pfrx vs RxPY built-ins", f"{ratio:.2f}x", ">= 1.0x",
-            ratio >= 1.0)
+        Row(
+            "operators (issue 3)",
+            "pfrx vs RxPY built-ins",
+            f"{ratio:.2f}x",
+            ">= 1.0x",
+            ratio >= 1.0,
+        )
     )
     bare = results["pfrx (no metrics_tap)"][0]
     overhead = (pf_best - bare) / pf_best
     rows.append(
-        Row("operators (issue 3)", "metrics_tap share of pipeline", f"{overhead:.1%}", "<= 10%",
-            overhead <= 0.10)
+        Row(
+            "operators (issue 3)",
+            "metrics_tap share of pipeline",
+            f"{overhead:.1%}",
+            "<= 10%",
+            overhead <= 0.10,
+        )
     )
     return rows

@@ -153,9 +153,7 @@ class CapabilityFamily:
     _closures: Mapping[str, frozenset[str]] = attrs.field(init=False, repr=False)
     # (action, resource) -> Capability: streams ask for the same capabilities again and again,
     # and a capability is immutable, so one instance can serve every request (bounded).
-    _made: dict[tuple[str, str], Capability] = attrs.field(
-        init=False, repr=False, factory=dict
-    )
+    _made: dict[tuple[str, str], Capability] = attrs.field(init=False, repr=False, factory=dict)
 
     @_closures.default
     def _compute_closures(self) -> Mapping[str, frozenset[str]]:
