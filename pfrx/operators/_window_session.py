@@ -126,6 +126,7 @@ class _Sessions(ABC):
         self.done = False
         self.held = 0
         self.peak = 0
+        self.table_peak = 0
 
     def read_key(self, item: Any) -> tuple[bool, Any]:
         try:
@@ -137,6 +138,15 @@ class _Sessions(ABC):
                 self.reporter.error()
                 self.reporter.drop(item, failure_reason(exc))
             return False, None
+
+    def compact(self, table: dict[Any, Any]) -> dict[Any, Any]:
+        """``table``, copied when it has shrunk to a quarter of its largest size: a dict
+        never gives back the memory of deleted entries, a copy does."""
+        size = len(table)
+        if size < self.table_peak // 4:
+            self.table_peak = size
+            return dict(table)
+        return table
 
     def hold(self) -> None:
         self.held += 1
@@ -226,6 +236,8 @@ class _ProcessingSessions(_Sessions):
                     return
                 self._close(key, session)  # its timer has not fired yet
             session = self.sessions[key] = _Session(t, item)
+            if len(self.sessions) > self.table_peak:
+                self.table_peak = len(self.sessions)
             self.hold()
             due = self._end(session)
             heapq.heappush(self.heap, (due, next(self.counter), key))
@@ -249,6 +261,7 @@ class _ProcessingSessions(_Sessions):
                 heapq.heappush(heap, (end, next(self.counter), key))
         if heap:
             self.timer.wake_at(heap[0][0])
+        self.sessions = self.compact(sessions)
 
     def flush(self) -> None:
         sessions, self.sessions = self.sessions, {}
@@ -323,6 +336,8 @@ class _EventSessions(_Sessions):
             pending = self.keys.get(key)
             if pending is None:
                 pending = self.keys[key] = _Pending()
+                if len(self.keys) > self.table_peak:
+                    self.table_peak = len(self.keys)
             entries = pending.entries
             entry = (ts, next(self.counter), item)
             if not entries or entries[-1][0] <= ts:
@@ -361,6 +376,7 @@ class _EventSessions(_Sessions):
                 closed.append((end, session[0][1], key, start, [e[2] for e in session]))
             if not entries:
                 del keys[key]
+        self.keys = self.compact(keys)
         closed.sort(key=lambda c: (c[0], c[1]))
         for end, _, key, start, items in closed:
             self.emit(key, start, end, items)
