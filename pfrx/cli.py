@@ -15,7 +15,14 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pfrx", description="pfrx command line")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the stream substrate demo")
+    demo = commands.add_parser(
+        "demo",
+        help="run the FileSystem substrate end to end on a temporary directory",
+        description="Run the guide's FileSystem substrate end to end on a temporary directory.",
+    )
+    from .demo import add_arguments
+
+    add_arguments(demo)
     demo.set_defaults(run=_demo)
     return parser
 

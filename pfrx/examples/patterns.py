@@ -58,10 +58,11 @@ class FileWritten:
     """Domain event: ``path`` now holds ``content``. ``sequence`` is its place in the store."""
 
     path: str
-    content: bytes
+    content: bytes = attrs.field(repr=False)
     user_id: str
     timestamp: float
     sequence: int = 0
+    operation = "write"
 
 
 @attrs.frozen(slots=True)
@@ -72,6 +73,7 @@ class FileDeleted:
     user_id: str
     timestamp: float
     sequence: int = 0
+    operation = "delete"
 
 
 DomainEvent = FileWritten | FileDeleted
