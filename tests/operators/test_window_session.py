@@ -116,12 +116,12 @@ def test_disposal_drops_held_items_and_cancels_timers() -> None:
         assert result.drop_reasons() == ["disposed", "disposed"]
     windows: list[pfrx.Window] = []
     subject: Subject[pfrx.Envelope] = Subject()
-    subscription = subject.pipe(pf.window_session(0.02, scheduler=TimeoutScheduler())).subscribe(
+    subscription = subject.pipe(pf.window_session(0.3, scheduler=TimeoutScheduler())).subscribe(
         windows.append
     )
     subject.on_next(pfrx.Envelope("a", ALICE, 0.0))
     subscription.dispose()
-    threading.Event().wait(0.15)
+    threading.Event().wait(0.7)  # past the session's end: its timer would have fired
     assert windows == []
 
 

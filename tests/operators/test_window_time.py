@@ -119,11 +119,11 @@ def test_disposal_cancels_the_timer_on_a_real_scheduler() -> None:
     windows: list[pfrx.Window] = []
     lost: list[pfrx.Dropped] = []
     subject: Subject[pfrx.Envelope] = Subject()
-    op = pf.window_time(0.02, scheduler=TimeoutScheduler(), on_drop=lost.append)
+    op = pf.window_time(0.3, scheduler=TimeoutScheduler(), on_drop=lost.append)
     subscription = subject.pipe(op).subscribe(windows.append)
     subject.on_next(pfrx.Envelope("a", CTX, 0.0))
     subscription.dispose()
-    threading.Event().wait(0.15)
+    threading.Event().wait(0.7)  # past the window's end: its timer would have fired
     assert windows == []
     assert [(d.item.event, d.reason) for d in lost] == [("a", "disposed")]
 
