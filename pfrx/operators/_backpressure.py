@@ -48,6 +48,7 @@ OVERWRITTEN = "overwritten"
 SHED = "shed"
 DISPOSED = "disposed"
 DOWNSTREAM_ERROR = "downstream_error"
+SCHEDULER_ERROR = "scheduler_error"
 
 _NEVER_WAIT = (
     VirtualTimeScheduler,
@@ -155,6 +156,8 @@ class _Run:
         "owned",
         "owner",
         "peak",
+        "received",
+        "report_lock",
         "reporter",
         "room",
         "scheduled",
@@ -180,6 +183,8 @@ class _Run:
         reporter: Reporter,
     ) -> None:
         self.lock = threading.Lock()
+        self.report_lock = threading.RLock()
+        self.received = reporter.received
         self.room = threading.Condition(self.lock)
         self.buf: deque[Any] = deque()
         self.inflight: deque[Any] = deque()
@@ -225,10 +230,15 @@ class _Run:
         return BufferGauge(len(self.buf), self.capacity, self.peak)
 
     def _lost(self, item: Any, reason: str, *, event: bool) -> None:
-        """Report one item that will never leave; ``event``: it found the buffer full."""
-        if event and self.metrics is not None:
-            self.metrics.record_backpressure()
-        self.reporter.drop(item, reason)
+        """Report one item that will never leave; ``event``: it found the buffer full.
+
+        Under the reporting lock: counters stay exact with many producer threads, and
+        ``on_drop`` is never called concurrently (re-entrant, so it may send again).
+        """
+        with self.report_lock:
+            if event and self.metrics is not None:
+                self.metrics.record_backpressure()
+            self.reporter.drop(item, reason)
 
     def _switched(self, changes: list[Switch]) -> None:
         machine = self.machine
@@ -256,7 +266,8 @@ class _Run:
 
     def _closed(self, item: Any) -> None:
         """An item arrived after the operator closed (disposed, or failed on overflow)."""
-        self.reporter.received()
+        with self.lock:
+            self.received()
         self._lost(item, self.closed_reason or DISPOSED, event=False)
 
     # -- producer side: one method per strategy ----------------------------------------------
@@ -277,6 +288,7 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 if len(buf) >= self.capacity:
                     evicted = buf.popleft()
@@ -285,7 +297,6 @@ class _Run:
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if evicted is not _NOTHING:
             self._lost(evicted, OVERFLOW, event=True)
         if wake:
@@ -297,6 +308,7 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 full = len(buf) >= self.capacity
                 if not full:
@@ -305,7 +317,6 @@ class _Run:
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if full:
             self._lost(item, OVERFLOW, event=True)
         elif wake:
@@ -318,6 +329,7 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 if buf:
                     evicted = buf.popleft()
@@ -326,7 +338,6 @@ class _Run:
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if evicted is not _NOTHING:
             self._lost(evicted, OVERWRITTEN, event=True)
         if wake:
@@ -338,6 +349,7 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 full = len(buf) >= self.capacity
                 if full:
@@ -353,7 +365,6 @@ class _Run:
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if full:
             self._lost(item, OVERFLOW, event=True)
             self.upstream.dispose()
@@ -372,6 +383,7 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 if len(buf) >= self.capacity:
                     evicted = buf.popleft()
@@ -385,7 +397,6 @@ class _Run:
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if switch is not None:
             self._switched([switch])
         if evicted is not _NOTHING:
@@ -459,13 +470,13 @@ class _Run:
                 closed = True
             else:
                 closed = False
+                self.received()
                 buf = self.buf
                 buf.append(item)
                 wake = self._accepted(buf)
         if closed:
             self._closed(item)
             return
-        self.reporter.received()
         if wake:
             self._wake()
 
@@ -606,7 +617,7 @@ class _Run:
 
     def _fail_downstream(self) -> None:
         self.reporter.error()
-        self._close(DISPOSED)
+        self._close(SCHEDULER_ERROR)
 
     def _close(self, reason: str) -> None:
         with self.lock:
