@@ -1,6 +1,7 @@
 """The demo: the guide's FileSystem substrate end to end on a temporary directory.
 
-A synthetic workload (many users with mixed capabilities reading, writing and deleting
+Part 1 walks through a handful of requests and says who may do what, and why not. Part 2:
+a synthetic workload (many users with mixed capabilities reading, writing and deleting
 files) is sent into one :class:`pfrx.Stream`:
 
     capability_filter -> FileEventFilter -> FileEventTransformer -> backpressure(strategy)
@@ -29,10 +30,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import reactivex
+from reactivex import operators as ops
 from reactivex.scheduler import EventLoopScheduler
 
 from . import operators as pf
-from ._model import Context, Dropped, Envelope
+from ._model import Capability, Context, Dropped, Envelope, Reject
 from .examples.eventstore import EventStore
 from .examples.filesystem import (
     DeleteFile,
@@ -51,6 +54,7 @@ from .examples.filesystem import (
 )
 from .examples.patterns import EventSourcingStream
 from .metrics import HealthThresholds, StreamMetrics
+from .sources import envelopes
 from .stream import Stream
 
 STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "adaptive")
@@ -78,7 +82,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=None, help="work directory (default: a new temp dir)")
 
 
-# -- the workload ------------------------------------------------------------------------------
+# -- part 1: who may read what, and why not --------------------------------------------------
+
+
+def _required(event: tuple[str, str]) -> Capability:
+    action, path = event
+    return FileCap.capability(action, path)
+
+
+def _annotate(event: tuple[str, str], context: Context) -> Reject | str:
+    action, path = event
+    if path.startswith("/system/") and action != "read":
+        return Reject("system_directory_protected")
+    return f"{context.user_id} {action}s {path}"
+
+
+def walkthrough() -> bool:
+    """A handful of requests, each decision explained; True when its ledger balances."""
+    people = {
+        "alice": Context("alice", "s1", [FileCap.read("/docs"), FileCap.write("/docs/alice")]),
+        "bob": Context("bob", "s2", [FileCap.read("/docs/public")]),
+        "root": Context("root", "s3", [FileCap.admin("/")]),
+    }
+    requests = [
+        ("alice", ("read", "/docs/report.txt")),
+        ("alice", ("write", "/docs/alice/notes.txt")),
+        ("alice", ("write", "/docs/bob/notes.txt")),
+        ("alice", ("read", "/docs/../etc/passwd")),
+        ("bob", ("read", "/docs/public/readme.md")),
+        ("bob", ("read", "/docs/publications/draft.md")),
+        ("root", ("delete", "/tmp/cache")),
+        ("root", ("write", "/system/kernel")),
+    ]
+    metrics = StreamMetrics(name="walkthrough")
+    dropped: list[Dropped] = []
+    source = reactivex.merge(*(envelopes([event], people[user]) for user, event in requests))
+    passed: list[Envelope] = source.pipe(
+        pf.capability_filter(_required, on_drop=dropped.append),
+        pf.transform(_annotate, on_drop=dropped.append),
+        pf.metrics_tap(metrics),
+        ops.to_list(),
+    ).run()
+    print("allowed:")
+    for envelope in passed:
+        print(f"  {envelope.event}")
+    print("refused:")
+    for record in dropped:
+        action, path = record.item.event
+        user = record.item.context.user_id
+        print(f"  {user} {action} {path}: {record.reason} (by {record.operator})")
+    snap = metrics.snapshot()
+    print(f"metrics: emitted={snap.emitted} health={metrics.health().value}")
+    balanced = len(passed) + len(dropped) == len(requests)
+    print(
+        f"ledger: {len(requests)} received = {len(passed)} passed + {len(dropped)} dropped: "
+        f"{'balanced' if balanced else 'NOT BALANCED'}"
+    )
+    return balanced
+
+
+# -- part 2: the workload ----------------------------------------------------------------------
 
 
 def make_users(count: int) -> list[Context]:
@@ -260,6 +323,10 @@ def run_demo(args: argparse.Namespace) -> int:
     out = sys.stdout
     live = out.isatty()
 
+    print("== 1. who may read what, and why not")
+    intro_balanced = walkthrough()
+    print()
+    print("== 2. the substrate under load")
     print(
         f"pfrx demo: {n:,} intents from {users_n} users, strategy {strategy}, "
         f"buffer {buffer_size:,}, {producers} producer(s)"
@@ -395,4 +462,4 @@ def run_demo(args: argparse.Namespace) -> int:
         f"+ {snap.buffered:,} buffered; windows {tally.window_items:,}; store {stored:,}: "
         f"{'balanced' if balanced else 'NOT BALANCED (' + '; '.join(failed) + ')'}"
     )
-    return 0 if balanced else 1
+    return 0 if balanced and intro_balanced else 1
