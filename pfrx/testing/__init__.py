@@ -14,13 +14,32 @@ from ._kit import (
     marbles,
 )
 from ._marbles import MarbleSyntaxError, Note, default_project, parse, render
+from ._render import (
+    Diagram,
+    Lane,
+    Mark,
+    align,
+    default_key,
+    diagram,
+    draw,
+    dropped_lane,
+    notes_lane,
+)
 from ._slow import slow_consumer
 
 __all__ = [
     "CREATED",
     "DEFAULT_CONTEXT",
     "DISPOSED",
+    "Diagram",
+    "Lane",
+    "Mark",
     "SUBSCRIBED",
+    "align",
+    "default_key",
+    "diagram",
+    "draw",
+    "dropped_lane",
     "MarbleKit",
     "MarbleMismatch",
     "MarbleSyntaxError",
@@ -28,6 +47,7 @@ __all__ = [
     "Recording",
     "default_project",
     "marbles",
+    "notes_lane",
     "parse",
     "render",
     "slow_consumer",

@@ -14,7 +14,8 @@ from reactivex.testing import TestScheduler
 from .._model import Context, Dropped, Envelope
 from ..metrics import StreamMetrics
 from ..operators._shared import reporting_into
-from ._marbles import Note, default_project, parse, render
+from ._marbles import Note, _symbol_table, default_project, parse, render
+from ._render import Diagram, align, as_envelopes, diagram
 
 CREATED = 100.0
 SUBSCRIBED = 200.0
@@ -72,6 +73,21 @@ class Recording:
     def drop_reasons(self) -> list[str]:
         return [d.reason for d in self.dropped]
 
+    def diagram(
+        self,
+        *,
+        lookup: Mapping[str, Any] | None = None,
+        label: str = "result",
+        key: Callable[[Any], Any] | None = None,
+        title: str | None = None,
+    ) -> Diagram:
+        """The recording as a marble picture: its lane and a ``dropped`` lane with reasons
+        (``str()`` is ASCII, ``.svg()`` is SVG). :meth:`MarbleKit.diagram` adds the sources."""
+        return diagram(self, label=label, lookup=lookup, key=key, title=title)
+
+    def _repr_svg_(self) -> str:
+        return self.diagram().svg()
+
     def __repr__(self) -> str:
         return f"Recording({self.marbles()!r}, dropped={len(self.dropped)})"
 
@@ -82,13 +98,54 @@ def _same_error(expected: BaseException | None, actual: Any) -> bool:
     return type(actual) is type(expected) and str(actual) == str(expected)
 
 
-def _describe(
+def _cells(
     notes: Sequence[Note], start: float, tick: float, lookup: Mapping[str, Any] | None
-) -> str:
-    drawn, legend = render(notes, start=start, tick=tick, lookup=lookup)
-    lines = [drawn or "(nothing)"]
-    lines += [f"    {key} = {value!r}" for key, value in legend]
-    return "\n".join(lines)
+) -> tuple[dict[int, list[str]], list[tuple[str, Any]]]:
+    """Marks per column for one row of a mismatch drawing, and its invented symbols."""
+    symbol = _symbol_table((n.value for n in notes if n.kind == "next"), lookup)
+    cells: dict[int, list[str]] = {}
+    for note in notes:
+        mark = symbol(note.value) if note.kind == "next" else "|#"[note.kind == "error"]
+        cells.setdefault(max(0, round((note.time - start) / tick)), []).append(mark)
+    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.legend]  # type: ignore[attr-defined]
+    return cells, legend
+
+
+def _side_by_side(
+    want: Sequence[Note],
+    got: Sequence[Note],
+    dropped: Sequence[Dropped],
+    first: Note | None,
+    start: float,
+    tick: float,
+    lookup: Mapping[str, Any] | None,
+) -> list[str]:
+    """Expected above actual (and the actual drops) as aligned ASCII marbles."""
+    want_cells, want_legend = _cells(want, start, tick, lookup)
+    got_cells, got_legend = _cells(got, start, tick, lookup)
+    drop_notes = [Note(d.timestamp, "next", default_project(d.item)) for d in dropped]
+    drop_cells, drop_legend = _cells(drop_notes, start, tick, lookup)
+    rows = [want_cells, got_cells] + ([drop_cells] if dropped else [])
+    texts, offsets = align(rows)
+    lines = [
+        "expected: " + (texts[0] or "(nothing)"),
+        "actual:   " + (texts[1] or "(nothing)"),
+    ]
+    if dropped:
+        reasons = ", ".join(d.reason for d in dropped)
+        lines.append(f"dropped:  {texts[2]}   ({reasons})")
+    if first is not None:
+        column = max(0, round((first.time - start) / tick))
+        at = offsets[min(column, len(offsets) - 1)]
+        lines.append(" " * (10 + at) + f"^ first difference at {first.time:g}")
+    for title, legend in (("expected", want_legend), ("actual", got_legend)):
+        if legend:
+            lines.append(f"{title} symbols:")
+            lines += [f"    {key} = {value!r}" for key, value in legend]
+    if dropped and drop_legend:
+        lines.append("dropped symbols:")
+        lines += [f"    {key} = {value!r}" for key, value in drop_legend]
+    return lines
 
 
 def _deliver(
@@ -123,6 +180,9 @@ class MarbleKit:
         self.metrics = StreamMetrics(self.scheduler)
         self.dropped: list[Dropped] = []
         self._ran = False
+        #: The kit's sources as drawn by :meth:`diagram`: (marbles, notes from subscription).
+        self.sources: list[tuple[str, list[Note]]] = []
+        self._lookup: dict[str, Any] = {}
 
     # -- sources -------------------------------------------------------------------------
     def cold(
@@ -136,6 +196,7 @@ class MarbleKit:
         """A cold observable of envelopes: the timeline starts at each subscription."""
         notes = parse(marbles, lookup, error=error, tick=self.tick)
         ctx = context or self.context
+        self._remember(marbles, lookup, as_envelopes([_shifted(n, SUBSCRIBED) for n in notes], ctx))
         scheduler = self.scheduler
 
         def subscribe(
@@ -166,11 +227,48 @@ class MarbleKit:
         """A hot observable of envelopes; ``^`` marks the subscription instant (200)."""
         notes = parse(marbles, lookup, error=error, start=SUBSCRIBED, tick=self.tick, hot=True)
         ctx = context or self.context
+        self._remember(marbles, lookup, as_envelopes(notes, ctx))
         subject: Subject[Envelope] = Subject()
         for note in notes:
             if note.time >= 0:
                 self.scheduler.schedule_absolute(note.time, _deliver(subject, note, ctx))
         return subject
+
+    def _remember(self, marbles: str, lookup: Mapping[str, Any] | None, notes: list[Note]) -> None:
+        self.sources.append((marbles, notes))
+        self._lookup.update(lookup or {})
+
+    # -- drawing -------------------------------------------------------------------------
+    def diagram(
+        self,
+        recording: Recording,
+        operator: str | None = None,
+        *,
+        lookup: Mapping[str, Any] | None = None,
+        label: str = "result",
+        key: Callable[[Any], Any] | None = None,
+        title: str | None = None,
+    ) -> Diagram:
+        """Draw this kit's sources, an ``operator`` box, the recording and its drops.
+
+        Cold sources are drawn as seen by a subscription at 200; symbols come from the
+        sources' lookups and ``lookup``. ``str()`` of the result is ASCII, ``.svg()`` SVG.
+        """
+        names = (
+            ["source"]
+            if len(self.sources) == 1
+            else [f"source {i + 1}" for i in range(len(self.sources))]
+        )
+        merged = {**self._lookup, **(lookup or {})}
+        return diagram(
+            recording,
+            sources=[(name, notes) for name, (_, notes) in zip(names, self.sources, strict=True)],
+            operator=operator,
+            label=label,
+            lookup=merged,
+            key=key,
+            title=title,
+        )
 
     # -- running -------------------------------------------------------------------------
     def run(
@@ -253,8 +351,9 @@ class MarbleKit:
         ``error``, or any error when ``error`` is not given.
 
         Raises:
-            MarbleMismatch: with expected and actual drawn one above the other, then the
-                first notifications that differ.
+            MarbleMismatch: with expected and actual drawn as aligned ASCII marbles (one
+                instant is one column in both, the actual drops below them), a caret at the
+                first difference, then the notifications side by side.
         """
         want = self.expected(marbles, lookup, error=error)
         got = [
@@ -263,12 +362,19 @@ class MarbleKit:
         ]
         if self._matches(want, got, error):
             return
+        first = next(
+            (
+                w if w.time <= g.time else g
+                for w, g in zip(want, got, strict=False)
+                if not self._same(w, g, error)
+            ),
+            None,
+        )
+        if first is None and len(want) != len(got):
+            first = (want if len(want) > len(got) else got)[min(len(want), len(got))]
         lines = [
             "marbles differ",
-            "expected: "
-            + _describe(want, SUBSCRIBED, self.tick, lookup).replace("\n", "\n          "),
-            "actual:   "
-            + _describe(got, SUBSCRIBED, self.tick, lookup).replace("\n", "\n          "),
+            *_side_by_side(want, got, recording.dropped, first, SUBSCRIBED, self.tick, lookup),
             "",
             "notifications (expected | actual):",
         ]
@@ -295,6 +401,11 @@ class MarbleKit:
         return len(want) == len(got) and all(
             self._same(w, g, error) for w, g in zip(want, got, strict=True)
         )
+
+
+def _shifted(note: Note, by: float) -> Note:
+    """``note`` moved ``by`` seconds later."""
+    return Note(note.time + by, note.kind, note.value)
 
 
 @contextmanager
