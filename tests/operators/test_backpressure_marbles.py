@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 import reactivex
+from reactivex import abc
 from reactivex import operators as ops
+from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
@@ -317,3 +319,14 @@ def test_run_on_the_default_threads() -> None:
     # dedicated thread, and the result is the same.
     out = reactivex.from_iterable(range(1000)).pipe(pf.backpressure("block", buffer_size=10))
     assert out.pipe(ops.to_list()).run() == list(range(1000))
+
+
+@pytest.mark.parametrize("trampoline", [CurrentThreadScheduler(), ImmediateScheduler()])
+def test_block_on_a_trampoline_never_waits(trampoline: abc.SchedulerBase) -> None:
+    got: list[int] = []
+    done: list[bool] = []
+    reactivex.range(0, 500).pipe(
+        pf.backpressure("block", buffer_size=3, batch_size=2, scheduler=trampoline)
+    ).subscribe(got.append, on_completed=lambda: done.append(True))
+    assert got == list(range(500))
+    assert done == [True]
