@@ -158,42 +158,42 @@ class StageCounters:
 class _RateCounter:
     """Counts events in time buckets so a rate over a sliding interval is exact."""
 
-    __slots__ = ("_buckets", "_clock", "_count", "_current", "_history", "_width", "first_seen")
+    __slots__ = ("_buckets", "_clock", "_history", "count", "current", "first_seen", "width")
 
     def __init__(self, clock: Callable[[], float], interval: float, buckets: int = 10) -> None:
         self._clock = clock
-        self._width = interval / buckets
+        self.width = interval / buckets
         self._buckets = buckets
         self._history: deque[tuple[int, int]] = deque(maxlen=buckets)
-        self._current = -1
-        self._count = 0
+        self.current = -1
+        self.count = 0
         self.first_seen: float | None = None
 
     def add(self, n: int = 1) -> None:
         self.add_at(self._clock(), n)
 
     def add_at(self, now: float, n: int = 1) -> None:
-        index = int(now // self._width)
-        if index != self._current:
-            if self._count:
-                self._history.append((self._current, self._count))
+        index = int(now // self.width)
+        if index != self.current:
+            if self.count:
+                self._history.append((self.current, self.count))
             else:
                 if self.first_seen is None:
                     self.first_seen = now
-            self._current = index
-            self._count = 0
-        self._count += n
+            self.current = index
+            self.count = 0
+        self.count += n
 
     def rate(self, now: float) -> float:
         if self.first_seen is None:
             return 0.0
-        current_index = int(now // self._width)
+        current_index = int(now // self.width)
         oldest = current_index - self._buckets + 1
         total = sum(count for index, count in self._history if index >= oldest)
-        if oldest <= self._current <= current_index:
-            total += self._count
+        if oldest <= self.current <= current_index:
+            total += self.count
         # At least one bucket wide, so a lone burst does not read as an absurd rate.
-        span = max(min(now - self.first_seen, self._width * self._buckets), self._width)
+        span = max(min(now - self.first_seen, self.width * self._buckets), self.width)
         if span <= 0:
             return 0.0
         return total / span
@@ -268,8 +268,15 @@ class StreamMetrics:
         """
         self.received += 1
         self.emitted += 1
-        self._in.add_at(started)
-        self._out.add_at(finished)
+        incoming, outgoing = self._in, self._out
+        # Nearly always both land in the current bucket: count them without a call.
+        index = int(finished // outgoing.width)
+        if index == outgoing.current and index == incoming.current:
+            incoming.count += 1
+            outgoing.count += 1
+        else:
+            incoming.add_at(started)
+            outgoing.add_at(finished)
         elapsed = finished - started
         self._processing_total += elapsed
         self._processing_count += 1

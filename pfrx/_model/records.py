@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from .context import Envelope
+from .resources import slot_setter
 
 S = TypeVar("S")
 
@@ -119,3 +120,23 @@ class SendResult:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+_new_object = object.__new__
+_set_item = slot_setter(Dropped, "item")
+_set_reason = slot_setter(Dropped, "reason")
+_set_operator = slot_setter(Dropped, "operator")
+_set_timestamp = slot_setter(Dropped, "timestamp")
+
+
+def make_dropped(item: Any, reason: str, operator: str, timestamp: float) -> Dropped:
+    """``Dropped(...)`` for the drop path of operators: the same frozen value, validated the
+    same way, built through the slots directly."""
+    if type(reason) is not str or not reason:
+        return Dropped(item, reason, operator, timestamp)  # validates and raises
+    record = _new_object(Dropped)
+    _set_item(record, item)
+    _set_reason(record, reason)
+    _set_operator(record, operator)
+    _set_timestamp(record, timestamp)
+    return record

@@ -6,7 +6,9 @@ cannot be understood as an absolute POSIX path (or the wildcard ``*``) is never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 WILDCARD = "*"
 ROOT = "/"
@@ -80,3 +82,9 @@ def covers(held: str, required: str) -> bool:
         TypeError: either argument is not a ``str``.
     """
     return covers_normalized(normalize_resource(held), normalize_resource(required))
+
+
+def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The raw slot setter of ``cls.name``: fills a frozen slotted value once, when built."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter

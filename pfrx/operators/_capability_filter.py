@@ -77,6 +77,8 @@ def capability_filter(
                 except Exception as error:
                     _log_denial(envelope, None, f" (requirement failed: {error})")
                     reporter.error()
+            elif len(needed) == 1:
+                _log_denial(envelope, needed[0])
             else:
                 has = envelope.context.has_capability
                 _log_denial(envelope, next((c for c in needed if not has(c)), None))

@@ -11,6 +11,7 @@ from reactivex import Observable, abc
 
 from .._clock import clock_of, positive_seconds
 from .._model import Context, Envelope, Err, Ok
+from .._model.context import make_envelope
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, pick_scheduler
 from ._transform import failure_reason
@@ -101,7 +102,7 @@ def process(
                         forward(
                             effect
                             if isinstance(effect, Envelope)
-                            else Envelope(effect, context, timestamp)
+                            else make_envelope(effect, context, timestamp)
                         )
             elif isinstance(outcome, Err) and kind is Err:
                 state = outcome.state

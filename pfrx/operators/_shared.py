@@ -16,10 +16,12 @@ from typing import Any
 import attrs
 from loguru import logger
 from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
 from .._clock import Clock, clock_of
 from .._model import Dropped
+from .._model.records import make_dropped
 from ..metrics import StageCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
@@ -116,7 +118,7 @@ class Reporter:
 
     def drop(self, item: Any, reason: str) -> None:
         """Report ``item`` as lost, exactly once."""
-        record = Dropped(item, reason, self.operator, self.now())
+        record = make_dropped(item, reason, self.operator, self.now())
         if self.stage is not None:
             self.stage.dropped += 1
         if self.metrics is not None:
@@ -159,19 +161,25 @@ OnNext = Callable[[Any], None]
 class Prepared:
     """One stage of a fused pipeline, ready for one subscription.
 
-    ``wire(forward)`` returns the stage's ``on_next`` given the next stage's; ``on_error``
-    (optional) sees an upstream error on its way through.
+    ``wire(forward)`` returns the stage's ``on_next`` given the next stage's. The optional
+    hooks see the terminal notifications on their way through, in pipeline order:
+    ``on_completed`` may still emit through its ``forward`` (a window flushing), ``on_error``
+    may report what it held; ``dispose`` runs when the subscription is disposed.
     """
 
-    __slots__ = ("on_error", "wire")
+    __slots__ = ("dispose", "on_completed", "on_error", "wire")
 
     def __init__(
         self,
         wire: Callable[[OnNext], OnNext],
         on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        dispose: Callable[[], None] | None = None,
     ) -> None:
         self.wire = wire
         self.on_error = on_error
+        self.on_completed = on_completed
+        self.dispose = dispose
 
 
 Stage = Callable[[abc.SchedulerBase | None], Prepared]
@@ -180,9 +188,10 @@ Stage = Callable[[abc.SchedulerBase | None], Prepared]
 class FusedObservable(Observable[Any]):
     """A source followed by per-item stages that run as one chain of plain calls.
 
-    pfrx's synchronous one-in operators (capability_filter, transform, process, metrics_tap)
-    compose into one of these instead of one RxPY observable each: the same semantics with
-    one subscription and no per-stage observer wrapper, so an item costs fewer calls.
+    pfrx's synchronous operators (capability_filter, transform, process, metrics_tap,
+    window_count) compose into one of these instead of one RxPY observable each: the same
+    semantics with one subscription and no per-stage observer wrapper, so an item costs
+    fewer calls.
     """
 
     def __init__(self, source: Observable[Any], stages: tuple[Stage, ...]) -> None:
@@ -198,18 +207,31 @@ class FusedObservable(Observable[Any]):
         on_next: OnNext = observer.on_next
         for stage in reversed(prepared):
             on_next = stage.wire(on_next)
-        hooks = [stage.on_error for stage in prepared if stage.on_error is not None]
+        error_hooks = [stage.on_error for stage in prepared if stage.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
-        if hooks:
+        if error_hooks:
 
             def on_error(error: Exception) -> None:
-                for hook in hooks:
+                for hook in error_hooks:
                     hook(error)
                 observer.on_error(error)
 
-        return self._fused_source.subscribe(
-            on_next, on_error, observer.on_completed, scheduler=scheduler
+        completion_hooks = [s.on_completed for s in prepared if s.on_completed is not None]
+        on_completed: Callable[[], None] = observer.on_completed
+        if completion_hooks:
+
+            def on_completed() -> None:
+                for hook in completion_hooks:
+                    hook()
+                observer.on_completed()
+
+        subscription = self._fused_source.subscribe(
+            on_next, on_error, on_completed, scheduler=scheduler
         )
+        disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]
+        if not disposers:
+            return subscription
+        return CompositeDisposable(subscription, *disposers)
 
 
 def fuse(stage: Stage) -> Callable[[Observable[Any]], Observable[Any]]:

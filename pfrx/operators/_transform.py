@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._model import Context, Envelope, Reject
+from .._model.context import make_envelope
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
@@ -54,7 +55,7 @@ def transform(
                 return
             if counting:
                 emitted()
-            forward(Envelope(result, context, envelope.timestamp))
+            forward(make_envelope(result, context, envelope.timestamp))
 
         return on_next
 

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from .._model import Window
 from ..metrics import BufferGauge, StreamMetrics
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 
 def _count(value: Any, name: str) -> int:
@@ -37,42 +36,47 @@ def window_count(
     size = _count(size, "size")
     step = size if slide is None else _count(slide, "slide")
 
-    def operator(source: Observable[Any]) -> Observable[Window]:
-        def subscribe(
-            observer: abc.ObserverBase[Window], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-            if step == size:
-                state: _Tumbling | _Sliding = _Tumbling(size, observer, reporter)
-            else:
-                state = _Sliding(size, step, observer, reporter)
-            gauge = (
-                reporter.metrics.register_buffer(name, state.gauge)
-                if reporter.metrics is not None
-                else Disposable()
-            )
-            upstream = source.subscribe(
-                state.on_next, state.on_error, state.on_completed, scheduler=scheduler
-            )
-            return CompositeDisposable(upstream, Disposable(state.dispose), gauge)
+    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+        reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
+        state: _Tumbling | _Sliding = (
+            _Tumbling(size, reporter) if step == size else _Sliding(size, step, reporter)
+        )
+        gauge = (
+            reporter.metrics.register_buffer(name, state.gauge)
+            if reporter.metrics is not None
+            else None
+        )
 
-        return Observable(subscribe)
+        def dispose() -> None:
+            state.dispose()
+            if gauge is not None:
+                gauge.dispose()
 
-    return operator
+        return Prepared(state.wire, state.on_error, state.on_completed, dispose)
+
+    # A fused stage: per item, one plain call from the stage before (see _shared.fuse).
+    return fuse(stage)
+
+
+def _unwired(_: Any) -> None:
+    raise RuntimeError("window_count stage used before it was wired")
 
 
 class _Tumbling:
-    __slots__ = ("buffer", "done", "observer", "on_next", "peak", "reporter", "size", "start")
+    __slots__ = ("buffer", "done", "forward", "peak", "reporter", "size", "start")
 
-    def __init__(self, size: int, observer: abc.ObserverBase[Window], reporter: Reporter) -> None:
+    def __init__(self, size: int, reporter: Reporter) -> None:
         self.size = size
-        self.observer = observer
+        self.forward: OnNext = _unwired
         self.reporter = reporter
         self.buffer: list[Any] = []
         self.start = 0
         self.done = False
         self.peak = 0
-        self.on_next = self._counting if reporter.stage is not None else self._fast
+
+    def wire(self, forward: OnNext) -> OnNext:
+        self.forward = forward
+        return self._counting if self.reporter.stage is not None else self._fast
 
     def _fast(self, item: Any) -> None:
         buffer = self.buffer
@@ -81,7 +85,7 @@ class _Tumbling:
             self.buffer = []
             start = self.start
             self.start = start + self.size
-            self.observer.on_next(Window(None, start, start + self.size, buffer))
+            self.forward(Window(None, start, start + self.size, buffer))
 
     def _counting(self, item: Any) -> None:
         self.reporter.received()
@@ -94,7 +98,7 @@ class _Tumbling:
             start = self.start
             self.start = start + self.size
             self.reporter.emitted()
-            self.observer.on_next(Window(None, start, start + self.size, buffer))
+            self.forward(Window(None, start, start + self.size, buffer))
 
     def on_completed(self) -> None:
         if self.done:
@@ -103,15 +107,13 @@ class _Tumbling:
         buffer, self.buffer = self.buffer, []
         if buffer:
             self.reporter.emitted()
-            self.observer.on_next(Window(None, self.start, self.start + len(buffer), buffer))
-        self.observer.on_completed()
+            self.forward(Window(None, self.start, self.start + len(buffer), buffer))
 
     def on_error(self, error: Exception) -> None:
         if self.done:
             return
         self.done = True
         self._lose("upstream_error")
-        self.observer.on_error(error)
 
     def dispose(self) -> None:
         if not self.done:
@@ -134,19 +136,21 @@ class _Sliding:
     with reason ``between_windows``.
     """
 
-    __slots__ = ("done", "index", "observer", "open", "peak", "reporter", "size", "slide")
+    __slots__ = ("done", "forward", "index", "open", "peak", "reporter", "size", "slide")
 
-    def __init__(
-        self, size: int, slide: int, observer: abc.ObserverBase[Window], reporter: Reporter
-    ) -> None:
+    def __init__(self, size: int, slide: int, reporter: Reporter) -> None:
         self.size = size
         self.slide = slide
-        self.observer = observer
+        self.forward: OnNext = _unwired
         self.reporter = reporter
         self.open: deque[tuple[int, list[Any]]] = deque()
         self.index = 0
         self.done = False
         self.peak = 0
+
+    def wire(self, forward: OnNext) -> OnNext:
+        self.forward = forward
+        return self.on_next
 
     def on_next(self, item: Any) -> None:
         reporter = self.reporter
@@ -168,7 +172,7 @@ class _Sliding:
         if len(items) == self.size:
             open_.popleft()
             reporter.emitted()
-            self.observer.on_next(Window(None, start, start + self.size, items))
+            self.forward(Window(None, start, start + self.size, items))
 
     def on_completed(self) -> None:
         if self.done:
@@ -178,15 +182,13 @@ class _Sliding:
         while self.open:
             start, items = self.open.popleft()
             self.reporter.emitted()
-            self.observer.on_next(Window(None, start, start + len(items), items))
-        self.observer.on_completed()
+            self.forward(Window(None, start, start + len(items), items))
 
     def on_error(self, error: Exception) -> None:
         if self.done:
             return
         self.done = True
         self._lose("upstream_error")
-        self.observer.on_error(error)
 
     def dispose(self) -> None:
         if not self.done:
