@@ -34,6 +34,7 @@ typecheck: $(STAMP_DEV)
 
 pytest: $(STAMP_DEV)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --nbmake notebooks
 
 docs: $(STAMP_DEV)
 	@if [ -f mkdocs.yml ]; then $(PY) -m mkdocs build --strict --quiet; else echo "no mkdocs.yml yet: docs skipped"; fi
