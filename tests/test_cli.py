@@ -11,7 +11,7 @@ from pfrx.cli import build_parser, main
 
 
 def test_demo_exits_zero_and_prints_a_balanced_ledger(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--intents", "5000"]) == 0
     out = capsys.readouterr().out
     assert "ledger: 8 received = 4 passed + 4 dropped: balanced" in out
     assert "alice reads /docs/report.txt" in out
@@ -39,7 +39,10 @@ def test_an_unknown_command_is_refused(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_python_dash_m_pfrx_demo() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pfrx", "demo"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "pfrx", "demo", "--intents", "5000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert "ledger: 8 received = 4 passed + 4 dropped: balanced" in done.stdout
