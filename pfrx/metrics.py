@@ -151,8 +151,20 @@ class StageCounters:
         self.dropped = 0
         self.errors = 0
 
-    def snapshot(self) -> StageSnapshot:
-        return StageSnapshot(self.name, self.received, self.emitted, self.dropped, self.errors)
+    def snapshot(self, name: str | None = None) -> StageSnapshot:
+        return StageSnapshot(
+            name or self.name, self.received, self.emitted, self.dropped, self.errors
+        )
+
+
+def _unique_stage_snapshots(stages: list[StageCounters]) -> tuple[StageSnapshot, ...]:
+    seen: dict[str, int] = {}
+    snapshots = []
+    for stage in stages:
+        seen[stage.name] = seen.get(stage.name, 0) + 1
+        n = seen[stage.name]
+        snapshots.append(stage.snapshot(stage.name if n == 1 else f"{stage.name}#{n}"))
+    return tuple(snapshots)
 
 
 class _RateCounter:
@@ -231,7 +243,7 @@ class StreamMetrics:
         self.rate_interval = positive_seconds(rate_interval, "rate_interval")
         self.now = clock_of(self.scheduler)
         self._lock = threading.Lock()
-        self._stages: dict[str, StageCounters] = {}
+        self._stages: list[StageCounters] = []
         self._gauges: dict[int, tuple[str, Callable[[], BufferGauge]]] = {}
         self._info: dict[str, Any] = {}
         self.reset()
@@ -249,7 +261,7 @@ class StreamMetrics:
         self._drops: dict[str, int] = {}
         self._in = _RateCounter(self.now, self.rate_interval)
         self._out = _RateCounter(self.now, self.rate_interval)
-        for stage in self._stages.values():
+        for stage in self._stages:
             stage.received = stage.emitted = stage.dropped = stage.errors = 0
 
     # -- recording (hot path) ------------------------------------------------------------
@@ -306,16 +318,16 @@ class StreamMetrics:
         self._info[key] = value
 
     def stage(self, name: str) -> StageCounters:
-        """Counters for one operator; a repeated name gets a ``#2``, ``#3``... suffix."""
+        """Counters for one operator of the pipeline.
+
+        RxPY subscribes a pipeline from its last operator back to its source, so each new
+        stage goes in front: snapshots list stages in pipeline order. A repeated name reads
+        ``name#2``, ``name#3``... in snapshots, counted from the source.
+        """
+        counters = StageCounters(name)
         with self._lock:
-            unique = name
-            n = 1
-            while unique in self._stages:
-                n += 1
-                unique = f"{name}#{n}"
-            counters = StageCounters(unique)
-            self._stages[unique] = counters
-            return counters
+            self._stages.insert(0, counters)
+        return counters
 
     def register_buffer(self, name: str, gauge: Callable[[], BufferGauge]) -> Disposable:
         """Read ``gauge`` in every snapshot until the returned disposable is disposed."""
@@ -340,7 +352,7 @@ class StreamMetrics:
         with self._lock:
             drops = dict(self._drops)
             gauges = [gauge() for _, gauge in self._gauges.values()]
-            stages = tuple(stage.snapshot() for stage in self._stages.values())
+            stages = _unique_stage_snapshots(self._stages)
             info = MappingProxyType(dict(self._info))
         received = self.received
         dropped = sum(drops.values())

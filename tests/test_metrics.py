@@ -78,12 +78,15 @@ def test_buffer_gauges_are_read_at_snapshot_time_and_can_be_unregistered() -> No
     assert m.snapshot().buffer_utilization == 0.0
 
 
-def test_stages_get_unique_names() -> None:
+def test_stages_are_listed_in_pipeline_order_with_unique_names() -> None:
+    # RxPY subscribes from the last operator back to the source: the last registered is first.
     m = StreamMetrics(TestScheduler())
-    a, b = m.stage("transform"), m.stage("transform")
-    a.received += 1
-    assert [s.name for s in m.snapshot().stages] == ["transform", "transform#2"]
-    assert b.name == "transform#2"
+    sink, middle, source = m.stage("transform"), m.stage("window"), m.stage("transform")
+    source.received += 1
+    snap = m.snapshot()
+    assert [s.name for s in snap.stages] == ["transform", "window", "transform#2"]
+    assert snap.stages[0].received == 1
+    assert (sink.name, middle.name) == ("transform", "window")
 
 
 def test_snapshot_exports_to_a_plain_json_dict() -> None:

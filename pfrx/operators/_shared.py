@@ -202,8 +202,9 @@ class FusedObservable(Observable[Any]):
     def _subscribe_fused(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        # Prepare in pipeline order (stages register in metrics in that order), wire backwards.
-        prepared = [stage(scheduler) for stage in self._stages]
+        # Prepare from the last stage back, as RxPY subscribes unfused operators (metrics list
+        # stages in pipeline order that way); then wire from the last stage back.
+        prepared = [stage(scheduler) for stage in reversed(self._stages)][::-1]
         on_next: OnNext = observer.on_next
         for stage in reversed(prepared):
             on_next = stage.wire(on_next)
