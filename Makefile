@@ -37,7 +37,7 @@ pytest: $(STAMP_DEV)
 	$(PY) -m pytest -q --nbmake notebooks
 
 docs: $(STAMP_DEV)
-	@if [ -f mkdocs.yml ]; then $(PY) -m mkdocs build --strict --quiet; else echo "no mkdocs.yml yet: docs skipped"; fi
+	@if [ -f mkdocs.yml ]; then NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet; else echo "no mkdocs.yml yet: docs skipped"; fi
 
 test: lint typecheck pytest docs
 
