@@ -29,8 +29,6 @@ def on_config(config: Any, **_: Any) -> Any:
     for entry in config["nav"]:
         if isinstance(entry, dict) and "Operators" in entry:
             section = [page for page in entry["Operators"] if page == "operators/README.md"]
-            section += [
-                {Path(name).stem: f"operators/{name}"} for name in catalogue_pages(folder)
-            ]
+            section += [{Path(name).stem: f"operators/{name}"} for name in catalogue_pages(folder)]
             entry["Operators"] = section
     return config
