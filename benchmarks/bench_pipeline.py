@@ -15,10 +15,10 @@ implementations, checked to agree by a checksum, timed interleaved (best and med
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import random
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 import reactivex
 from reactivex import operators as ops
@@ -145,6 +145,28 @@ def pfrx_pipeline(
     return summaries
 
 
+IMPLEMENTATIONS = {
+    "plain loop": plain_loop,
+    "RxPY built-ins": rxpy,
+    "pfrx (metrics on)": pfrx_pipeline,
+}
+
+
+def _rss_child(name: str, n: int) -> tuple[float, float]:
+    items = workload(n)
+    before = peak_rss_mib()
+    IMPLEMENTATIONS[name](items)
+    return before, peak_rss_mib()
+
+
+def peak_rss(name: str, n: int) -> tuple[float, float]:
+    """Peak RSS (MiB) of a fresh process running one implementation once, and the peak it
+    had already reached building the workload."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        before, after = pool.apply(_rss_child, (name, n))
+    return before, after
+
+
 def run(quick: bool) -> list[Row]:
     n = 20_000 if quick else 200_000
     runs = 2 if quick else 5
@@ -167,7 +189,8 @@ def run(quick: bool) -> list[Row]:
         Row(
             "pipeline (issue 8)",
             f"{name}: events/s",
-            f"{n / best:,.0f} best, {n / median:,.0f} median; {loop_best / best:.2f}x loop",
+            f"{n / best:,.0f} best, {n / median:,.0f} median; {loop_best / best:.2f}x loop; "
+            "peak RSS {1:.0f} MiB (workload alone {0:.0f})".format(*peak_rss(name, n)),
         )
         for name, (best, median) in times.items()
     ]
@@ -182,5 +205,4 @@ def run(quick: bool) -> list[Row]:
             f"{reference}; {snap.received:,} in, {len(items) - snap.received} lost",
         )
     )
-    rows.append(Row("pipeline (issue 8)", "peak RSS of the run so far", f"{peak_rss_mib():.0f} MiB"))
     return rows

@@ -245,6 +245,7 @@ class StreamMetrics:
         self._lock = threading.Lock()
         self._stages: list[StageCounters] = []
         self._gauges: dict[int, tuple[str, Callable[[], BufferGauge]]] = {}
+        self._sources: dict[int, Callable[[], None]] = {}
         self._info: dict[str, Any] = {}
         self.reset()
 
@@ -329,6 +330,41 @@ class StreamMetrics:
             self._stages.insert(0, counters)
         return counters
 
+    def record_batch(
+        self, count: int, busy: float, slowest: float, at: float, *, totals: bool = True
+    ) -> None:
+        """``count`` items that passed through, downstream busy ``busy`` seconds in all.
+
+        For operators that count locally and flush (``metrics_tap``): ``at`` places the items
+        in their rate bucket; with ``totals=False`` only processing time is recorded.
+        """
+        if totals:
+            self.received += count
+            self.emitted += count
+            self._in.add_at(at, count)
+            self._out.add_at(at, count)
+        self._processing_total += busy
+        self._processing_count += count
+        if slowest > self._processing_max:
+            self._processing_max = slowest
+
+    def register_source(self, flush: Callable[[], None]) -> Disposable:
+        """Call ``flush`` before every snapshot, so locally counted figures are current."""
+        key = id(flush)
+        with self._lock:
+            self._sources[key] = flush
+
+        def unregister() -> None:
+            with self._lock:
+                self._sources.pop(key, None)
+
+        return Disposable(unregister)
+
+    @property
+    def rate_bucket(self) -> float:
+        """The width of one rate bucket (a tenth of ``rate_interval``), in seconds."""
+        return self.rate_interval / 10
+
     def register_buffer(self, name: str, gauge: Callable[[], BufferGauge]) -> Disposable:
         """Read ``gauge`` in every snapshot until the returned disposable is disposed."""
         key = id(gauge)
@@ -348,6 +384,10 @@ class StreamMetrics:
 
     def snapshot(self) -> MetricsSnapshot:
         """A frozen reading of every figure, at the scheduler's current time."""
+        with self._lock:
+            sources = list(self._sources.values())
+        for flush in sources:
+            flush()
         now = self.now()
         with self._lock:
             drops = dict(self._drops)

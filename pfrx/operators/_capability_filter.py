@@ -8,6 +8,7 @@ from typing import Any
 from loguru import logger
 from reactivex import Observable, abc
 
+from .._logging import would_log
 from .._model import Capability, Envelope
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
@@ -18,6 +19,8 @@ Requirement = Capability | Callable[[Any], Capability | Iterable[Capability]]
 
 def _log_denial(envelope: Envelope, capability: Capability | None, why: str = "") -> None:
     # Who, what and where; never the payload.
+    if not would_log(__name__):
+        return
     ctx = envelope.context
     logger.warning(
         "capability denied: user={} session={} capability={}.{} resource={}{}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from reactivex import Observable, abc
@@ -44,32 +45,58 @@ class MetricsTap:
             metrics, totals = self._own, True
         stage = metrics.stage(self.name)
         now = clock_of(metrics.scheduler)
+        width = metrics.rate_bucket
+        lock = threading.Lock()
+        # Counted here, per item, in plain closure variables; pushed into the metrics when a
+        # rate bucket ends and whenever the metrics are read (register_source), so figures
+        # stay exact while an item costs a handful of local updates.
+        count = 0
+        busy = 0.0
+        slowest = 0.0
+        flushed_count = 0
+        flushed_busy = 0.0
+        boundary = float("-inf")
+
+        def flush() -> None:
+            nonlocal flushed_count, flushed_busy
+            with lock:
+                pending = count - flushed_count
+                if not pending:
+                    return
+                spent = busy
+                # Every pending item lies in the bucket that ends at ``boundary``.
+                metrics.record_batch(
+                    pending, spent - flushed_busy, slowest, boundary - width / 2, totals=totals
+                )
+                stage.received += pending
+                stage.emitted += pending
+                flushed_count, flushed_busy = flushed_count + pending, spent
 
         def wire(forward: OnNext) -> OnNext:
-            if totals:
-                record_passed = metrics.record_passed
-
-                def on_next(value: Any) -> None:
-                    stage.received += 1
-                    started = now()
-                    forward(value)
-                    record_passed(started, now())
-                    stage.emitted += 1
-
-                return on_next
-            record_time = metrics.record_processing_time
-
-            def on_next_in_stream(value: Any) -> None:
-                stage.received += 1
+            def on_next(value: Any) -> None:
+                nonlocal count, busy, slowest, boundary
                 started = now()
+                if started >= boundary:
+                    flush()
+                    boundary = (started // width + 1) * width
                 forward(value)
-                record_time(now() - started)
-                stage.emitted += 1
+                elapsed = now() - started
+                busy += elapsed
+                if elapsed > slowest:
+                    slowest = elapsed
+                count += 1
 
-            return on_next_in_stream
+            return on_next
 
         def on_error(error: Exception) -> None:
+            flush()
             stage.errors += 1
             metrics.record_error()
 
-        return Prepared(wire, on_error)
+        source = metrics.register_source(flush)
+
+        def dispose() -> None:
+            flush()
+            source.dispose()
+
+        return Prepared(wire, on_error, flush, dispose)
