@@ -1,0 +1,15 @@
+"""``make bench`` keeps working: every benchmark runs on small workloads and its
+implementations agree (each benchmark asserts its own checksums and ledgers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.__main__ import main
+
+
+def test_every_benchmark_runs_on_a_quick_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick"]) == 0
+    table = capsys.readouterr().out
+    for group in ("operators (issue 3)", "pipeline (issue 8)", "windows", "backpressure", "model"):
+        assert group in table
