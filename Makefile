@@ -33,13 +33,13 @@ typecheck: $(STAMP_DEV)
 	$(PY) -m mypy pfrx
 
 pytest: $(STAMP_DEV)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
-	$(PY) -m pytest -q --nbmake notebooks
+	$(PY) -m pytest -q --nbmake tests notebooks $(PYTEST_ARGS)
 
 docs: $(STAMP_DEV)
 	@if [ -f mkdocs.yml ]; then NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet; else echo "no mkdocs.yml yet: docs skipped"; fi
 
-test: lint typecheck pytest docs
+# pytest last, so its closing line is the last word of the run.
+test: lint typecheck docs pytest
 
 bench: $(STAMP_RUN)
 	$(PY) -m benchmarks $(ARGS)
