@@ -141,6 +141,7 @@ class _Run:
         "done",
         "drain_thread",
         "error",
+        "evict_reason",
         "finished",
         "gauge",
         "inflight",
@@ -216,7 +217,9 @@ class _Run:
         self.delivered = 0
         self.largest = 0
         self.upstream = SingleAssignmentDisposable()
-        self.on_next: Callable[[Any], None] = getattr(self, "_next_" + strategy)
+        self.evict_reason = OVERWRITTEN if strategy == "latest" else OVERFLOW
+        handler = "drop_oldest" if strategy == "latest" else strategy
+        self.on_next: Callable[[Any], None] = getattr(self, "_next_" + handler)
         self.gauge: abc.DisposableBase | None = None
         if self.metrics is not None:
             self.gauge = self.metrics.register_buffer(self.label, self._gauge)
@@ -282,6 +285,7 @@ class _Run:
         return True
 
     def _next_drop_oldest(self, item: Any) -> None:
+        # Also ``latest``: the same eviction with a capacity of one and its own reason.
         evicted: Any = _NOTHING
         with self.lock:
             if self.closed_reason is not None:
@@ -298,7 +302,7 @@ class _Run:
             self._closed(item)
             return
         if evicted is not _NOTHING:
-            self._lost(evicted, OVERFLOW, event=True)
+            self._lost(evicted, self.evict_reason, event=True)
         if wake:
             self._wake()
 
@@ -320,27 +324,6 @@ class _Run:
         if full:
             self._lost(item, OVERFLOW, event=True)
         elif wake:
-            self._wake()
-
-    def _next_latest(self, item: Any) -> None:
-        evicted: Any = _NOTHING
-        with self.lock:
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                if buf:
-                    evicted = buf.popleft()
-                buf.append(item)
-                wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if evicted is not _NOTHING:
-            self._lost(evicted, OVERWRITTEN, event=True)
-        if wake:
             self._wake()
 
     def _next_error(self, item: Any) -> None:
