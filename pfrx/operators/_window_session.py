@@ -17,15 +17,14 @@ import bisect
 import heapq
 import itertools
 import math
-import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from .._clock import clock_of, positive_seconds
+from .._clock import positive_seconds
 from .._model import Envelope, Window
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
@@ -34,7 +33,7 @@ from ._windowing import (
     Duration,
     EventTime,
     LateHandler,
-    Timer,
+    TimedWindows,
     Watermark,
     read_timestamp,
     timer_scheduler,
@@ -99,8 +98,8 @@ class _Session:
         self.items = [item]
 
 
-class _Sessions(ABC):
-    """What both kinds of session state share: key reading, terminal notifications, gauge."""
+class _Sessions(TimedWindows):
+    """What both kinds of session state share: key reading, emission, gauge."""
 
     def __init__(
         self,
@@ -112,18 +111,13 @@ class _Sessions(ABC):
         observer: abc.ObserverBase[Window],
         reporter: Reporter,
     ) -> None:
+        super().__init__(scheduler, observer, reporter)
         self.gap = gap
         self.max_duration = max_duration
         self.key_of = key_of
         self.event = event
-        self.observer = observer
-        self.reporter = reporter
-        self.now = clock_of(scheduler)
-        self.lock = threading.RLock()
-        self.timer = Timer(scheduler, self.now, self.lock, self.on_wake)
         self.heap: list[tuple[float, int, Any]] = []
         self.counter = itertools.count()
-        self.done = False
         self.held = 0
         self.peak = 0
         self.table_peak = 0
@@ -161,43 +155,6 @@ class _Sessions(ABC):
     @abstractmethod
     def on_next(self, item: Any) -> None:
         """Take one item (under the lock)."""
-
-    @abstractmethod
-    def on_wake(self, at: float) -> None:
-        """Close what is due at scheduler time ``at`` (called under the lock)."""
-
-    @abstractmethod
-    def flush(self) -> None:
-        """Emit every open session, in close order."""
-
-    @abstractmethod
-    def lose(self, reason: str) -> None:
-        """Report every held item once as dropped with ``reason`` and forget the sessions."""
-
-    def on_completed(self) -> None:
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-            self.timer.dispose()
-            self.flush()
-            self.observer.on_completed()
-
-    def on_error(self, error: Exception) -> None:
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-            self.timer.dispose()
-            self.lose("upstream_error")
-            self.observer.on_error(error)
-
-    def dispose(self) -> None:
-        with self.lock:
-            self.timer.dispose()
-            if not self.done:
-                self.done = True
-                self.lose("disposed")
 
     def gauge(self) -> BufferGauge:
         return BufferGauge(self.held, 0, self.peak)

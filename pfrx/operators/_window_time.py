@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import heapq
 import math
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
-from .._clock import clock_of, positive_seconds
+from .._clock import positive_seconds
 from .._model import Window
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
@@ -25,7 +24,7 @@ from ._windowing import (
     Duration,
     EventTime,
     LateHandler,
-    Timer,
+    TimedWindows,
     Watermark,
     read_timestamp,
     timer_scheduler,
@@ -71,7 +70,7 @@ def window_time(
     return operator
 
 
-class _TimeWindows:
+class _TimeWindows(TimedWindows):
     """The windows of one subscription. Every method runs under ``lock``."""
 
     def __init__(
@@ -83,21 +82,16 @@ class _TimeWindows:
         observer: abc.ObserverBase[Window],
         reporter: Reporter,
     ) -> None:
+        super().__init__(scheduler, observer, reporter)
         self.span = span
         self.slide = slide
         self.sliding = slide != span
         self.event = event
-        self.observer = observer
-        self.reporter = reporter
-        self.now = clock_of(scheduler)
-        self.lock = threading.RLock()
         # k -> items (tumbling) or (items, "this is the item's first window" flags) (sliding)
         self.windows: dict[int, Any] = {}
         self.heap: list[int] = []
         self.horizon = -math.inf  # processing time: the clock as far as windows have closed
         self.watermark = Watermark(event.lateness, event.idle_timeout)
-        self.timer = Timer(scheduler, self.now, self.lock, self._on_wake)
-        self.done = False
         self.slots = 0
         self.peak = 0
 
@@ -164,7 +158,7 @@ class _TimeWindows:
         self.reporter.emitted()
         self.observer.on_next(Window(None, start, start + self.span, items))
 
-    def _on_wake(self, at: float) -> None:
+    def on_wake(self, at: float) -> None:
         if self.done:
             return
         if self.event.timestamp is None:
@@ -216,32 +210,10 @@ class _TimeWindows:
             if event.idle_timeout is not None and self.heap:
                 self.timer.wake_at(watermark.idle_wake(self._end(self.heap[0])))
 
-    def on_completed(self) -> None:
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-            self.timer.dispose()
-            self._close_until(math.inf)
-            self.observer.on_completed()
+    def flush(self) -> None:
+        self._close_until(math.inf)
 
-    def on_error(self, error: Exception) -> None:
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-            self.timer.dispose()
-            self._lose("upstream_error")
-            self.observer.on_error(error)
-
-    def dispose(self) -> None:
-        with self.lock:
-            self.timer.dispose()
-            if not self.done:
-                self.done = True
-                self._lose("disposed")
-
-    def _lose(self, reason: str) -> None:
+    def lose(self, reason: str) -> None:
         """Report every item still held exactly once, then forget the windows."""
         ks = sorted(self.windows)
         windows, self.windows = self.windows, {}

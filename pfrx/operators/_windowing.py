@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -26,8 +27,9 @@ from reactivex import abc
 from reactivex.disposable import SerialDisposable
 from reactivex.scheduler import TimeoutScheduler, VirtualTimeScheduler
 
-from .._clock import Clock, positive_seconds, to_seconds
-from .._model import Envelope
+from .._clock import Clock, clock_of, positive_seconds, to_seconds
+from .._model import Envelope, Window
+from ._shared import Reporter
 from ._transform import failure_reason
 
 LateHandler = Callable[[Any], None] | abc.ObserverBase[Any]
@@ -193,3 +195,63 @@ class Watermark:
             self.value = candidate
             return True
         return False
+
+
+class TimedWindows(ABC):
+    """What every timer-driven window state shares: its lock, its one timer, and how it ends.
+
+    Completion flushes the open windows, then completes; an upstream error reports every held
+    item once as dropped (``upstream_error``), then passes the error on; disposal cancels the
+    timer and reports what was held (``disposed``). Subclasses say how to flush, how to lose
+    what they hold, and what a timer wake-up closes. Every method runs under ``lock``.
+    """
+
+    def __init__(
+        self,
+        scheduler: abc.SchedulerBase,
+        observer: abc.ObserverBase[Window],
+        reporter: Reporter,
+    ) -> None:
+        self.observer = observer
+        self.reporter = reporter
+        self.now = clock_of(scheduler)
+        self.lock = threading.RLock()
+        self.timer = Timer(scheduler, self.now, self.lock, self.on_wake)
+        self.done = False
+
+    @abstractmethod
+    def on_wake(self, at: float) -> None:
+        """Close what is due at scheduler time ``at``."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Emit every open window, in close order."""
+
+    @abstractmethod
+    def lose(self, reason: str) -> None:
+        """Report every held item once as dropped with ``reason`` and forget the windows."""
+
+    def on_completed(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.timer.dispose()
+            self.flush()
+            self.observer.on_completed()
+
+    def on_error(self, error: Exception) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            self.timer.dispose()
+            self.lose("upstream_error")
+            self.observer.on_error(error)
+
+    def dispose(self) -> None:
+        with self.lock:
+            self.timer.dispose()
+            if not self.done:
+                self.done = True
+                self.lose("disposed")
