@@ -44,6 +44,8 @@ __all__ = [
 
 Operator = Callable[[Observable[Any]], Observable[Any]]
 
+_ACCEPTED = SendResult(True)
+
 #: Reasons :meth:`Stream.send` gives when it refuses an event.
 CLOSED = "closed"
 FAILED = "failed"
@@ -327,23 +329,27 @@ class Stream:
         if self._closing:
             return self._refusal()
         metrics = self._metrics
+        result: SendResult | None = None
         with self._send_lock:
-            if self._refusing():
-                return self._refusal()
-            metrics.record_received()
-            try:
-                self._accept(envelope)
-            except Exception as error:
-                # Not accepted after all. Only the stream counts totals, always under this
-                # lock, so taking the count back is safe.
-                metrics.received -= 1
-                if _is_timeout(error):
-                    return SendResult(False, TIMEOUT)
-                self._fail_from_send(error)
-                return self._refusal()
+            if not self._refusing():
+                metrics.record_received()
+                try:
+                    self._accept(envelope)
+                except Exception as error:
+                    # Not accepted after all. Only the stream counts totals, always under
+                    # this lock, so taking the count back is safe.
+                    metrics.received -= 1
+                    if _is_timeout(error):
+                        result = SendResult(False, TIMEOUT)
+                    else:
+                        self._fail_from_send(error)
+                else:
+                    result = _ACCEPTED
+        # Every send that held the lock looks once more after releasing it: a close() that
+        # found the lock taken left completing the input to us.
         if self._refusing():
             self._complete_input()
-        return SendResult(True)
+        return result if result is not None else self._refusal()
 
     def _fail_from_send(self, error: Exception) -> None:
         # An exception out of on_next means an operator broke; the stream cannot go on.
