@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from loguru import logger
 
+# loguru keeps, per module, its decision to drop or keep records (filled on a module's first
+# record, replaced whenever logger.enable/disable is called). If its internals ever differ,
+# every question answers True and loguru simply decides as usual.
+_core = getattr(logger, "_core", None)
+
 
 def would_log(module: str) -> bool:
-    """False only when loguru is known to drop records logged from ``module``.
-
-    Reads loguru's own per-module decision cache (filled by loguru on the first record from
-    a module, reset whenever ``logger.enable``/``disable`` is called). Anything unexpected
-    in loguru's internals answers True: then the record is simply logged and loguru decides.
-    """
-    core = getattr(logger, "_core", None)
-    enabled = getattr(core, "enabled", None)
-    if not isinstance(enabled, dict):
+    """False only when loguru is known to drop records logged from ``module``."""
+    enabled = getattr(_core, "enabled", None)
+    if type(enabled) is not dict:
         return True
     return enabled.get(module, True) is not False

@@ -127,6 +127,9 @@ def capability_filter(
                 if counting:
                     emitted()
                 forward(envelope)
+            elif needed is not None and len(needed) == 1 and type(envelope) is Envelope:
+                _log_denial(envelope, needed[0])  # the common denial, without the detour
+                drop(envelope, REASON)
             else:
                 deny(envelope, needed)
 

@@ -119,10 +119,10 @@ class Reporter:
     def drop(self, item: Any, reason: str) -> None:
         """Report ``item`` as lost, exactly once."""
         record = make_dropped(item, reason, self.operator, self.now())
-        if self.stage is not None:
-            self.stage.dropped += 1
-        if self.metrics is not None:
-            self.metrics.record_drop(reason)
+        stage = self.stage
+        if stage is not None:
+            stage.dropped += 1
+            self.metrics.record_drop(reason)  # type: ignore[union-attr]
         try:
             self._on_drop(record)
         except Exception:
