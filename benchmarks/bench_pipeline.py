@@ -14,6 +14,7 @@ implementations, checked to agree by a checksum, timed interleaved (best and med
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import random
@@ -152,16 +153,32 @@ IMPLEMENTATIONS = {
 }
 
 
+def _vm_kib(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    raise LookupError(field)
+
+
 def _rss_child(name: str, n: int) -> tuple[float, float]:
+    """In a fresh process: build the workload, reset the kernel's peak-RSS mark (Linux
+    ``clear_refs``), run once, and read the peak. Returns (RSS before, peak) in MiB."""
     items = workload(n)
-    before = peak_rss_mib()
+    gc.collect()
+    before = _vm_kib("VmRSS") / 1024
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return before, peak_rss_mib()  # no reset here: the peak may predate the run
     IMPLEMENTATIONS[name](items)
-    return before, peak_rss_mib()
+    return before, _vm_kib("VmHWM") / 1024
 
 
 def peak_rss(name: str, n: int) -> tuple[float, float]:
-    """Peak RSS (MiB) of a fresh process running one implementation once, and the peak it
-    had already reached building the workload."""
+    """RSS with the workload built, and the peak RSS while one implementation ran on it,
+    in a fresh process (MiB)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         before, after = pool.apply(_rss_child, (name, n))
     return before, after
@@ -190,7 +207,7 @@ def run(quick: bool) -> list[Row]:
             "pipeline (issue 8)",
             f"{name}: events/s",
             f"{n / best:,.0f} best, {n / median:,.0f} median; {loop_best / best:.2f}x loop; "
-            "peak RSS {1:.0f} MiB (workload alone {0:.0f})".format(*peak_rss(name, n)),
+            "peak RSS {1:.0f} MiB ({0:.0f} with the workload alone)".format(*peak_rss(name, n)),
         )
         for name, (best, median) in times.items()
     ]
