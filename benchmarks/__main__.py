@@ -14,13 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from ._table import Row, print_table
+from ._table import Row, markdown_table, print_table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="small workloads, for smoke tests")
     parser.add_argument("--only", help="run only benchmarks/bench_ONLY.py")
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the table as Markdown (for docs)"
+    )
     args = parser.parse_args(argv)
     folder = Path(__file__).parent
     names = sorted(
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(module.run(args.quick))
     print_table(rows)
     print(f"({time.perf_counter() - started:.1f}s)")
+    if args.markdown:
+        print()
+        print(markdown_table(rows))
     return 0
 
 

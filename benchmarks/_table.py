@@ -63,3 +63,12 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
         if index == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """The rows as a Markdown table, for docs/benchmarks.md."""
+    lines = ["| group | benchmark | result | target | |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        cells = (r.group, r.name, r.value, r.target, r.verdict)
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
