@@ -74,15 +74,13 @@ def capability_filter(
             if not isinstance(envelope, Envelope):
                 drop(envelope, "not_an_envelope")
                 return
-            if needed is None:  # the requirement could not be computed: say why
+            if needed is None:  # computed again, to say why (and which one is missing)
                 try:
-                    _as_capabilities(compute(envelope.event))  # type: ignore[misc]
+                    needed = _as_capabilities(compute(envelope.event))  # type: ignore[misc]
                 except Exception as error:
                     _log_denial(envelope, None, f" (requirement failed: {error})")
                     reporter.error()
-            elif len(needed) == 1:
-                _log_denial(envelope, needed[0])
-            else:
+            if needed is not None:
                 has = envelope.context.has_capability
                 _log_denial(envelope, next((c for c in needed if not has(c)), None))
             drop(envelope, REASON)
@@ -111,24 +109,24 @@ def capability_filter(
         def on_next_computed(envelope: Any) -> None:
             if counting:
                 received()
-            needed: tuple[Capability, ...] | None
+            needed: tuple[Capability, ...] | None = None
             try:
                 need = compute(envelope.event)
-                has = envelope.context.has_capability
-                if type(need) is Capability:
-                    needed = (need,)
-                    ok = has(need)
+                if type(need) is Capability:  # the common case: one capability per event
+                    ok = envelope.context.has_capability(need)
                 else:
                     needed = _as_capabilities(need)
+                    has = envelope.context.has_capability
                     ok = all(has(c) for c in needed)
             except Exception:
-                needed, ok = None, False  # fail closed; deny() says why
+                need, ok = None, False  # fail closed; deny() says why
             if ok:
                 if counting:
                     emitted()
-                forward(envelope)
-            elif needed is not None and len(needed) == 1 and type(envelope) is Envelope:
-                _log_denial(envelope, needed[0])  # the common denial, without the detour
+                forward(envelope)  # outside the try: downstream errors are not denials
+            elif type(need) is Capability and type(envelope) is Envelope:
+                if would_log(__name__):
+                    _log_denial(envelope, need)
                 drop(envelope, REASON)
             else:
                 deny(envelope, needed)

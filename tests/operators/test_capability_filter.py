@@ -130,3 +130,18 @@ def test_hostile_paths_never_pass() -> None:
     out = source.pipe(pf.capability_filter(read_path, on_drop=lost.append), ops.to_list()).run()
     assert out == []
     assert len(lost) == len(hostile)
+
+
+@pytest.mark.parametrize("requirement", [FileCap.read("/docs"), read_path])
+def test_a_downstream_failure_is_not_turned_into_a_denial(requirement: object) -> None:
+    lost: list[pfrx.Dropped] = []
+
+    def broken_consumer(_: object) -> None:
+        raise RuntimeError("consumer bug")
+
+    source = pfrx.envelopes(["/docs/a.txt"], READER)
+    with pytest.raises(RuntimeError, match="consumer bug"):
+        source.pipe(pf.capability_filter(requirement, on_drop=lost.append)).subscribe(
+            broken_consumer
+        )
+    assert lost == []
