@@ -20,6 +20,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
 from .._clock import Clock, clock_of
+from .._logging import would_log
 from .._model import Dropped
 from .._model.records import make_dropped
 from ..metrics import StageCounters, StreamMetrics
@@ -58,7 +59,8 @@ def current_scope() -> ReportScope | None:
 
 def _log_drop(record: Dropped) -> None:
     # Never the payload: items may carry data the log must not hold.
-    logger.debug("{} dropped an item: {}", record.operator, record.reason)
+    if would_log(__name__):
+        logger.debug("{} dropped an item: {}", record.operator, record.reason)
 
 
 def pick_scheduler(
