@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
 #   make demo   creates .venv, installs pfrx, runs the demo
 #   make test   creates .venv, installs pfrx[dev], runs every check
-PYTHON ?= python3.11
+# Python 3.11 or newer: python3.11 if it is on PATH, else python3.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3.11)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
@@ -10,7 +11,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 .PHONY: demo test lint typecheck pytest docs bench clean
 
 $(PY):
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "pfrx needs Python >= 3.11: run make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
