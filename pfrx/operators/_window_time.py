@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
 
 from .._clock import positive_seconds
 from .._model import Window
@@ -27,7 +26,7 @@ from ._windowing import (
     TimedWindows,
     Watermark,
     read_timestamp,
-    timer_scheduler,
+    timed_operator,
 )
 
 
@@ -48,26 +47,12 @@ def window_time(
     slide_s = span_s if slide is None else positive_seconds(slide, "slide")
     event = EventTime(timestamp, allowed_lateness, idle_timeout, on_late)
 
-    def operator(source: Observable[Any]) -> Observable[Window]:
-        def subscribe(
-            observer: abc.ObserverBase[Window], subscribe_scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            sched = timer_scheduler(scheduler, subscribe_scheduler)
-            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
-            state = _TimeWindows(span_s, slide_s, event, sched, observer, reporter)
-            gauge = (
-                reporter.metrics.register_buffer(name, state.gauge)
-                if reporter.metrics is not None
-                else Disposable()
-            )
-            upstream = source.subscribe(
-                state.on_next, state.on_error, state.on_completed, scheduler=subscribe_scheduler
-            )
-            return CompositeDisposable(upstream, Disposable(state.dispose), gauge)
+    def make_state(
+        sched: abc.SchedulerBase, observer: abc.ObserverBase[Window], reporter: Reporter
+    ) -> TimedWindows:
+        return _TimeWindows(span_s, slide_s, event, sched, observer, reporter)
 
-        return Observable(subscribe)
-
-    return operator
+    return timed_operator(name, scheduler, on_drop, metrics, make_state)
 
 
 class _TimeWindows(TimedWindows):

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from reactivex import abc
-from reactivex.disposable import SerialDisposable
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler, VirtualTimeScheduler
 
 from .._clock import Clock, clock_of, positive_seconds, to_seconds
 from .._model import Envelope, Window
-from ._shared import Reporter
+from ..metrics import BufferGauge, StreamMetrics
+from ._shared import DropHandler, Reporter
 from ._transform import failure_reason
 
 LateHandler = Callable[[Any], None] | abc.ObserverBase[Any]
@@ -231,6 +232,14 @@ class TimedWindows(ABC):
     def lose(self, reason: str) -> None:
         """Report every held item once as dropped with ``reason`` and forget the windows."""
 
+    @abstractmethod
+    def on_next(self, item: Any) -> None:
+        """Take one item."""
+
+    @abstractmethod
+    def gauge(self) -> BufferGauge:
+        """What the open windows hold, for the metrics."""
+
     def on_completed(self) -> None:
         with self.lock:
             if self.done:
@@ -255,3 +264,39 @@ class TimedWindows(ABC):
             if not self.done:
                 self.done = True
                 self.lose("disposed")
+
+
+StateFactory = Callable[[abc.SchedulerBase, abc.ObserverBase[Window], Reporter], TimedWindows]
+
+
+def timed_operator(
+    name: str,
+    scheduler: abc.SchedulerBase | None,
+    on_drop: DropHandler | None,
+    metrics: StreamMetrics | None,
+    make_state: StateFactory,
+) -> Callable[[Observable[Any]], Observable[Window]]:
+    """The operator around a timed window state: one state per subscription, its timers on
+    ``scheduler`` (else the subscribe scheduler, else a timeout scheduler), its contents in
+    the metrics as a buffer gauge, everything released on disposal."""
+
+    def operator(source: Observable[Any]) -> Observable[Window]:
+        def subscribe(
+            observer: abc.ObserverBase[Window], subscribe_scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            sched = timer_scheduler(scheduler, subscribe_scheduler)
+            reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
+            state = make_state(sched, observer, reporter)
+            gauge = (
+                reporter.metrics.register_buffer(name, state.gauge)
+                if reporter.metrics is not None
+                else Disposable()
+            )
+            upstream = source.subscribe(
+                state.on_next, state.on_error, state.on_completed, scheduler=subscribe_scheduler
+            )
+            return CompositeDisposable(upstream, Disposable(state.dispose), gauge)
+
+        return Observable(subscribe)
+
+    return operator
