@@ -51,11 +51,18 @@ class HealthThresholds:
     min_processing_rate: float | None = None
 
     def classify(self, snapshot: MetricsSnapshot) -> Health:
-        """The health that ``snapshot`` shows."""
+        """The health that ``snapshot`` shows.
+
+        Error and drop rates are read over the recent window while it holds traffic (a
+        stream recovers from an old burst), over the whole life of the metrics otherwise.
+        """
+        recent = snapshot.recent_received > 0
+        error_rate = snapshot.recent_error_rate if recent else snapshot.error_rate
+        drop_rate = snapshot.recent_drop_rate if recent else snapshot.drop_rate
         if (
-            snapshot.error_rate > self.unhealthy_error_rate
+            error_rate > self.unhealthy_error_rate
             or snapshot.buffer_utilization > self.unhealthy_buffer_utilization
-            or snapshot.drop_rate > self.unhealthy_drop_rate
+            or drop_rate > self.unhealthy_drop_rate
         ):
             return Health.UNHEALTHY
         slow = (
@@ -65,9 +72,9 @@ class HealthThresholds:
         )
         if (
             slow
-            or snapshot.error_rate > self.degraded_error_rate
+            or error_rate > self.degraded_error_rate
             or snapshot.buffer_utilization > self.degraded_buffer_utilization
-            or snapshot.drop_rate > self.degraded_drop_rate
+            or drop_rate > self.degraded_drop_rate
         ):
             return Health.DEGRADED
         return Health.HEALTHY
@@ -102,8 +109,11 @@ class MetricsSnapshot:
 
     Rates are per second over the last ``rate_interval`` seconds of the scheduler clock,
     counted in tenths of the interval (the window is the ten tenths ending with the current
-    one), or since the first item when less time has passed. ``error_rate`` and ``drop_rate`` are
-    fractions of ``received``.
+    one), or since the first item when less time has passed. ``error_rate``, ``drop_rate``
+    and ``avg_processing_time`` cover the whole life of the metrics; their ``recent_``
+    counterparts cover the same sliding window as the rates (``recent_received`` items came
+    in during it), and health is judged on them while the window holds traffic. Error and
+    drop rates are fractions of what was received.
     """
 
     timestamp: float
@@ -123,6 +133,10 @@ class MetricsSnapshot:
     error_rate: float
     drop_rate: float
     drops_by_reason: Mapping[str, int]
+    recent_received: int = 0
+    recent_error_rate: float = 0.0
+    recent_drop_rate: float = 0.0
+    recent_avg_processing_time: float = 0.0
     stages: tuple[StageSnapshot, ...] = ()
     info: Mapping[str, Any] = attrs.field(factory=lambda: MappingProxyType({}))
 
@@ -167,8 +181,13 @@ def _unique_stage_snapshots(stages: list[StageCounters]) -> tuple[StageSnapshot,
     return tuple(snapshots)
 
 
+def _ratio(part: float, whole: float) -> float:
+    return min(part / whole, 1.0) if whole else 0.0
+
+
 class _RateCounter:
-    """Counts events in time buckets so a rate over a sliding interval is exact."""
+    """Sums what is added in time buckets, so totals and rates over a sliding interval
+    are exact on the scheduler's clock (counts, or seconds of processing time)."""
 
     __slots__ = ("_buckets", "_clock", "_history", "count", "current", "first_seen", "width")
 
@@ -176,15 +195,15 @@ class _RateCounter:
         self._clock = clock
         self.width = interval / buckets
         self._buckets = buckets
-        self._history: deque[tuple[int, int]] = deque(maxlen=buckets)
+        self._history: deque[tuple[int, float]] = deque(maxlen=buckets)
         self.current = -1
-        self.count = 0
+        self.count: float = 0
         self.first_seen: float | None = None
 
-    def add(self, n: int = 1) -> None:
+    def add(self, n: float = 1) -> None:
         self.add_at(self._clock(), n)
 
-    def add_at(self, now: float, n: int = 1) -> None:
+    def add_at(self, now: float, n: float = 1) -> None:
         index = int(now // self.width)
         if index != self.current:
             if self.count:
@@ -196,14 +215,19 @@ class _RateCounter:
             self.count = 0
         self.count += n
 
-    def rate(self, now: float) -> float:
-        if self.first_seen is None:
-            return 0.0
+    def total(self, now: float) -> float:
+        """What was added in the window of ``buckets`` buckets ending with ``now``'s."""
         current_index = int(now // self.width)
         oldest = current_index - self._buckets + 1
         total = sum(count for index, count in self._history if index >= oldest)
         if oldest <= self.current <= current_index:
             total += self.count
+        return total
+
+    def rate(self, now: float) -> float:
+        if self.first_seen is None:
+            return 0.0
+        total = self.total(now)
         # At least one bucket wide, so a lone burst does not read as an absurd rate.
         span = max(min(now - self.first_seen, self.width * self._buckets), self.width)
         if span <= 0:
@@ -262,6 +286,10 @@ class StreamMetrics:
         self._drops: dict[str, int] = {}
         self._in = _RateCounter(self.now, self.rate_interval)
         self._out = _RateCounter(self.now, self.rate_interval)
+        self._recent_errors = _RateCounter(self.now, self.rate_interval)
+        self._recent_drops = _RateCounter(self.now, self.rate_interval)
+        self._recent_busy = _RateCounter(self.now, self.rate_interval)
+        self._recent_timed = _RateCounter(self.now, self.rate_interval)
         for stage in self._stages:
             stage.received = stage.emitted = stage.dropped = stage.errors = 0
 
@@ -274,39 +302,25 @@ class StreamMetrics:
         self.emitted += n
         self._out.add(n)
 
-    def record_passed(self, started: float, finished: float) -> None:
-        """One item in and out, downstream busy from ``started`` to ``finished``.
-
-        The pass-through hot path (``metrics_tap``): one call, clock readings reused.
-        """
-        self.received += 1
-        self.emitted += 1
-        incoming, outgoing = self._in, self._out
-        # Nearly always both land in the current bucket: count them without a call.
-        index = int(finished // outgoing.width)
-        if index == outgoing.current and index == incoming.current:
-            incoming.count += 1
-            outgoing.count += 1
-        else:
-            incoming.add_at(started)
-            outgoing.add_at(finished)
-        elapsed = finished - started
-        self._processing_total += elapsed
-        self._processing_count += 1
-        if elapsed > self._processing_max:
-            self._processing_max = elapsed
-
     def record_drop(self, reason: str, n: int = 1) -> None:
         with self._lock:
             self._drops[reason] = self._drops.get(reason, 0) + n
+            self._recent_drops.add(n)
 
     def record_error(self, n: int = 1) -> None:
         self.errors += n
+        self._recent_errors.add(n)
 
     def record_backpressure(self, n: int = 1) -> None:
         self.backpressure_events += n
 
-    def record_processing_time(self, seconds: float, *, slow: bool = False) -> None:
+    def record_processing_time(
+        self, seconds: float, *, slow: bool = False, at: float | None = None
+    ) -> None:
+        """One item took ``seconds``; ``at`` (default: now) is when it finished."""
+        at = self.now() if at is None else at
+        self._recent_busy.add_at(at, seconds)
+        self._recent_timed.add_at(at)
         self._processing_total += seconds
         self._processing_count += 1
         if seconds > self._processing_max:
@@ -343,6 +357,8 @@ class StreamMetrics:
             self.emitted += count
             self._in.add_at(at, count)
             self._out.add_at(at, count)
+        self._recent_busy.add_at(at, busy)
+        self._recent_timed.add_at(at, count)
         self._processing_total += busy
         self._processing_count += count
         if slowest > self._processing_max:
@@ -400,6 +416,8 @@ class StreamMetrics:
         utilization = max((g.size / g.capacity for g in gauges if g.capacity), default=0.0)
         peak = max((g.peak / g.capacity for g in gauges if g.capacity), default=0.0)
         count = self._processing_count
+        recent_in = self._in.total(now)
+        recent_timed = self._recent_timed.total(now)
         return MetricsSnapshot(
             timestamp=now,
             received=received,
@@ -417,6 +435,12 @@ class StreamMetrics:
             slow_events=self.slow_events,
             error_rate=min(self.errors / received, 1.0) if received else 0.0,
             drop_rate=min(dropped / received, 1.0) if received else 0.0,
+            recent_received=int(recent_in),
+            recent_error_rate=_ratio(self._recent_errors.total(now), recent_in),
+            recent_drop_rate=_ratio(self._recent_drops.total(now), recent_in),
+            recent_avg_processing_time=(
+                self._recent_busy.total(now) / recent_timed if recent_timed else 0.0
+            ),
             drops_by_reason=MappingProxyType(drops),
             stages=stages,
             info=info,

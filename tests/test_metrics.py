@@ -185,3 +185,43 @@ def test_health_is_a_str_enum() -> None:
 def test_rate_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="rate_interval"):
         StreamMetrics(rate_interval=0)
+
+
+def test_recent_figures_cover_the_sliding_window_and_lifetime_ones_everything() -> None:
+    s = TestScheduler()
+    m = StreamMetrics(s, rate_interval=10.0)
+    m.record_received(10)
+    m.record_error(5)
+    m.record_drop("overflow", 2)
+    m.record_processing_time(4.0)
+    at(s, 30.0)  # the burst is long gone from the 10 s window
+    m.record_received(10)
+    m.record_processing_time(1.0)
+    snap = m.snapshot()
+    assert (snap.error_rate, snap.drop_rate) == (0.25, 0.1)
+    assert snap.avg_processing_time == 2.5
+    assert snap.recent_received == 10
+    assert (snap.recent_error_rate, snap.recent_drop_rate) == (0.0, 0.0)
+    assert snap.recent_avg_processing_time == 1.0
+
+
+def test_health_recovers_once_an_error_burst_leaves_the_window() -> None:
+    s = TestScheduler()
+    m = StreamMetrics(s, rate_interval=10.0)
+    m.record_received(10)
+    m.record_error(5)
+    assert m.health() is Health.UNHEALTHY
+    at(s, 30.0)
+    m.record_received(10)  # healthy traffic since
+    assert m.snapshot().error_rate == 0.25  # the lifetime figure remembers
+    assert m.health() is Health.HEALTHY
+
+
+def test_without_recent_traffic_health_reads_the_lifetime_figures() -> None:
+    s = TestScheduler()
+    m = StreamMetrics(s, rate_interval=10.0)
+    m.record_received(10)
+    m.record_error(5)
+    at(s, 100.0)
+    assert m.snapshot().recent_received == 0
+    assert m.health() is Health.UNHEALTHY
