@@ -11,5 +11,13 @@ from benchmarks.__main__ import main
 def test_every_benchmark_runs_on_a_quick_workload(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--quick"]) == 0
     table = capsys.readouterr().out
-    for group in ("operators (issue 3)", "pipeline (issue 8)", "windows", "backpressure", "model"):
+    groups = (
+        "operators (issue 3)",
+        "pipeline (issue 8)",
+        "windows",
+        "backpressure",
+        "model",
+        "stream",
+    )
+    for group in groups:
         assert group in table
