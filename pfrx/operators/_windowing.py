@@ -80,7 +80,9 @@ class Timer:
                 if self.pending != due:
                     return  # replaced by an earlier wake-up, or disposed
                 self.pending = None
-                self._on_wake(due)
+                # A real timer runs late: close everything that is due by now in this one
+                # wake-up, rather than one wake-up (and one timer thread) per deadline.
+                self._on_wake(due if self._absolute else max(due, self._now()))
 
         if self._absolute:
             # Virtual time: exact, no float drift from "due - now".
