@@ -82,7 +82,8 @@ def backpressure(
         raise ValueError(
             f"unknown backpressure strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    _positive_int(buffer_size, "buffer_size")
+    if strategy != "latest":  # latest holds one pending item: buffer_size does not apply
+        _positive_int(buffer_size, "buffer_size")
     _positive_int(batch_size, "batch_size")
     wait_limit: float | None = None
     if timeout is not None:

@@ -330,3 +330,18 @@ def test_block_on_a_trampoline_never_waits(trampoline: abc.SchedulerBase) -> Non
     ).subscribe(got.append, on_completed=lambda: done.append(True))
     assert got == list(range(500))
     assert done == [True]
+
+
+def test_latest_accepts_any_buffer_size_since_it_does_not_apply() -> None:
+    scheduler = TestScheduler()
+    lost: list[pfrx.Dropped] = []
+    seen: list[Any] = []
+    source = reactivex.from_iterable(
+        [pfrx.Envelope(e, pfrx.Context("u"), 0.0) for e in "abc"], scheduler=scheduler
+    )
+    source.pipe(pf.backpressure("latest", buffer_size=0, on_drop=lost.append)).subscribe(
+        lambda envelope: seen.append(envelope.event), scheduler=scheduler
+    )
+    scheduler.start()
+    assert seen == ["c"]
+    assert [(d.item.event, d.reason) for d in lost] == [("a", "overwritten"), ("b", "overwritten")]
