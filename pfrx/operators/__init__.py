@@ -18,6 +18,7 @@ from reactivex import Observable, abc
 
 from .._model import Capability, Context, Envelope, Window
 from ..metrics import StreamMetrics
+from ._backpressure_policy import AdaptivePolicy
 from ._shared import DropHandler, ReportScope, current_scope, reporting_into
 
 if TYPE_CHECKING:
@@ -232,8 +233,6 @@ def metrics_tap(
 
 
 # -- backpressure (issue 4) ------------------------------------------------------------------
-
-from ._backpressure_policy import AdaptivePolicy  # noqa: E402  (a value users build)
 
 
 def backpressure(
