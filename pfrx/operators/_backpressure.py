@@ -142,6 +142,7 @@ class _Run:
         "done",
         "drain_thread",
         "error",
+        "evict_oldest",
         "evict_reason",
         "finished",
         "gauge",
@@ -219,7 +220,9 @@ class _Run:
         self.largest = 0
         self.upstream = SingleAssignmentDisposable()
         self.evict_reason = OVERWRITTEN if strategy == "latest" else OVERFLOW
-        handler = "drop_oldest" if strategy == "latest" else strategy
+        self.evict_oldest = strategy != "drop_newest"
+        dropping = strategy in ("drop_oldest", "drop_newest", "latest")
+        handler = "dropping" if dropping else strategy
         self.on_next: Callable[[Any], None] = getattr(self, "_next_" + handler)
         self.gauge: abc.DisposableBase | None = None
         if self.metrics is not None:
@@ -285,9 +288,11 @@ class _Run:
         self.scheduled = True
         return True
 
-    def _next_drop_oldest(self, item: Any) -> None:
-        # Also ``latest``: the same eviction with a capacity of one and its own reason.
-        evicted: Any = _NOTHING
+    def _next_dropping(self, item: Any) -> None:
+        """``drop_oldest`` and ``latest`` (a capacity of one) evict the oldest buffered item;
+        ``drop_newest`` drops the incoming one. Either way one item is lost per overflow."""
+        lost: Any = _NOTHING
+        wake = False
         with self.lock:
             if self.closed_reason is not None:
                 closed = True
@@ -295,36 +300,21 @@ class _Run:
                 closed = False
                 self.received()
                 buf = self.buf
+                keep_incoming = True
                 if len(buf) >= self.capacity:
-                    evicted = buf.popleft()
-                buf.append(item)
-                wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if evicted is not _NOTHING:
-            self._lost(evicted, self.evict_reason, event=True)
-        if wake:
-            self._wake()
-
-    def _next_drop_newest(self, item: Any) -> None:
-        with self.lock:
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                full = len(buf) >= self.capacity
-                if not full:
+                    if self.evict_oldest:
+                        lost = buf.popleft()
+                    else:
+                        lost, keep_incoming = item, False
+                if keep_incoming:
                     buf.append(item)
                     wake = self._accepted(buf)
         if closed:
             self._closed(item)
             return
-        if full:
-            self._lost(item, OVERFLOW, event=True)
-        elif wake:
+        if lost is not _NOTHING:
+            self._lost(lost, self.evict_reason, event=True)
+        if wake:
             self._wake()
 
     def _next_error(self, item: Any) -> None:
