@@ -29,6 +29,7 @@ from reactivex.subject import Subject
 
 from ._clock import clock_of
 from ._model import BackpressureTimeout, Context, Dropped, Envelope, SendResult
+from ._model.context import make_envelope
 from .metrics import Health, MetricsSnapshot, StreamMetrics
 from .operators._shared import pick_scheduler, reporting_into
 
@@ -308,7 +309,7 @@ class Stream:
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
-        return self._send(Envelope(event, context, self._now()))
+        return self._send(make_envelope(event, context, self._now()))
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
         """Send a ready-made :class:`~pfrx.Envelope` (its timestamp is kept)."""
@@ -369,7 +370,7 @@ class Stream:
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         if self._closing:
             return self._refusal()
-        envelope = Envelope(event, context, self._now())
+        envelope = make_envelope(event, context, self._now())
         with self._state_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"pfrx-{self.name}")

@@ -39,7 +39,7 @@ from .._clock import positive_seconds
 from .._model import BackpressureOverflow, BackpressureTimeout
 from ..metrics import BufferGauge, StreamMetrics
 from ._backpressure_policy import AdaptiveMachine, AdaptivePolicy, Switch
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, Reporter, positive_int
 
 STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "error", "adaptive")
 
@@ -56,14 +56,6 @@ _NEVER_WAIT = (
     CurrentThreadScheduler,
     ImmediateScheduler,
 )
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, not {value}")
-    return value
 
 
 def backpressure(
@@ -83,8 +75,8 @@ def backpressure(
             f"unknown backpressure strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
         )
     if strategy != "latest":  # latest holds one pending item: buffer_size does not apply
-        _positive_int(buffer_size, "buffer_size")
-    _positive_int(batch_size, "batch_size")
+        positive_int(buffer_size, "buffer_size")
+    positive_int(batch_size, "batch_size")
     wait_limit: float | None = None
     if timeout is not None:
         if strategy != "block":

@@ -52,19 +52,19 @@ def process(
         state = processor.initial_state()  # one state per subscription
         drop = reporter.drop
         step = processor.process_event
-        timed = timeout is not None or reporter.metrics is not None
-        now = (
-            clock_of(
-                pick_scheduler(sched, reporter.metrics.scheduler if reporter.metrics else None)
-            )
-            if timed
-            else None
-        )
+        metrics_ = reporter.metrics
+        timed = timeout is not None or metrics_ is not None
+        clock_source = pick_scheduler(sched, metrics_.scheduler if metrics_ else None)
+        now = clock_of(clock_source) if timed else None
+        # When the metrics keep the same clock, the reading that ends the timing also places
+        # it in the metrics' window (no second reading).
+        shared_clock = metrics_ is not None and clock_source is metrics_.scheduler
 
         def finish_timing(started: float, envelope: Envelope) -> None:
-            elapsed = now() - started  # type: ignore[misc]
+            finished = now()  # type: ignore[misc]
+            elapsed = finished - started
             slow = timeout is not None and elapsed > timeout
-            reporter.processing_time(elapsed, slow=slow)
+            reporter.processing_time(elapsed, slow=slow, at=finished if shared_clock else None)
             if slow:
                 logger.warning(
                     "{}: event of user {} took {:.6f}s (timeout {}s)",

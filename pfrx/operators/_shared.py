@@ -63,6 +63,20 @@ def _log_drop(record: Dropped) -> None:
         logger.debug("{} dropped an item: {}", record.operator, record.reason)
 
 
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as a count of at least one.
+
+    Raises:
+        TypeError: not an ``int`` (``bool`` included).
+        ValueError: less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value!r}")
+    return value
+
+
 def pick_scheduler(
     *candidates: abc.SchedulerBase | None,
 ) -> abc.SchedulerBase:
@@ -151,9 +165,11 @@ class Reporter:
         if self.metrics is not None:
             self.metrics.record_error(n)
 
-    def processing_time(self, seconds: float, *, slow: bool = False) -> None:
+    def processing_time(
+        self, seconds: float, *, slow: bool = False, at: float | None = None
+    ) -> None:
         if self.metrics is not None:
-            self.metrics.record_processing_time(seconds, slow=slow)
+            self.metrics.record_processing_time(seconds, slow=slow, at=at)
 
 
 # -- fusion of per-item stages ---------------------------------------------------------------

@@ -6,6 +6,7 @@ per item and one ``Window`` per ``size`` items.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -14,15 +15,7 @@ from reactivex import Observable, abc
 
 from .._model import Window
 from ..metrics import BufferGauge, StreamMetrics
-from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, not {value!r}")
-    return value
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, positive_int
 
 
 def window_count(
@@ -33,8 +26,8 @@ def window_count(
     metrics: StreamMetrics | None = None,
     name: str = "window_count",
 ) -> Callable[[Observable[Any]], Observable[Window]]:
-    size = _count(size, "size")
-    step = size if slide is None else _count(slide, "slide")
+    size = positive_int(size, "size")
+    step = size if slide is None else positive_int(slide, "slide")
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
@@ -62,8 +55,32 @@ def _unwired(_: Any) -> None:
     raise RuntimeError("window_count stage used before it was wired")
 
 
-class _Tumbling:
-    __slots__ = ("buffer", "done", "forward", "peak", "reporter", "size", "start")
+class _CountWindows(ABC):
+    """What both count-window states share: ending once, and reporting what they hold."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_error(self, error: Exception) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._lose("upstream_error")
+
+    def dispose(self) -> None:
+        if not self.done:
+            self.done = True
+            self._lose("disposed")
+
+    @abstractmethod
+    def _lose(self, reason: str) -> None:
+        """Report every held item once as dropped with ``reason``."""
+
+
+class _Tumbling(_CountWindows):
+    __slots__ = ("buffer", "forward", "peak", "reporter", "size", "start")
 
     def __init__(self, size: int, reporter: Reporter) -> None:
         self.size = size
@@ -71,7 +88,7 @@ class _Tumbling:
         self.reporter = reporter
         self.buffer: list[Any] = []
         self.start = 0
-        self.done = False
+        super().__init__()
         self.peak = 0
 
     def wire(self, forward: OnNext) -> OnNext:
@@ -109,17 +126,6 @@ class _Tumbling:
             self.reporter.emitted()
             self.forward(Window(None, self.start, self.start + len(buffer), buffer))
 
-    def on_error(self, error: Exception) -> None:
-        if self.done:
-            return
-        self.done = True
-        self._lose("upstream_error")
-
-    def dispose(self) -> None:
-        if not self.done:
-            self.done = True
-            self._lose("disposed")
-
     def _lose(self, reason: str) -> None:
         buffer, self.buffer = self.buffer, []
         for item in buffer:
@@ -129,14 +135,14 @@ class _Tumbling:
         return BufferGauge(len(self.buffer), 0, self.peak)
 
 
-class _Sliding:
+class _Sliding(_CountWindows):
     """Windows start at item indices ``0, slide, 2*slide, ...`` and hold ``size`` items.
 
     With ``slide > size`` the items between two windows belong to none: each is dropped
     with reason ``between_windows``.
     """
 
-    __slots__ = ("done", "forward", "index", "open", "peak", "reporter", "size", "slide")
+    __slots__ = ("forward", "index", "open", "peak", "reporter", "size", "slide")
 
     def __init__(self, size: int, slide: int, reporter: Reporter) -> None:
         self.size = size
@@ -145,7 +151,7 @@ class _Sliding:
         self.reporter = reporter
         self.open: deque[tuple[int, list[Any]]] = deque()
         self.index = 0
-        self.done = False
+        super().__init__()
         self.peak = 0
 
     def wire(self, forward: OnNext) -> OnNext:
@@ -183,17 +189,6 @@ class _Sliding:
             start, items = self.open.popleft()
             self.reporter.emitted()
             self.forward(Window(None, start, start + len(items), items))
-
-    def on_error(self, error: Exception) -> None:
-        if self.done:
-            return
-        self.done = True
-        self._lose("upstream_error")
-
-    def dispose(self) -> None:
-        if not self.done:
-            self.done = True
-            self._lose("disposed")
 
     def _lose(self, reason: str) -> None:
         # The oldest open window holds every item still held (the others are its suffixes).

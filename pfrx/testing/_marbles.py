@@ -140,6 +140,32 @@ def _symbol_table(values: Iterable[Any], lookup: Mapping[str, Any] | None) -> Ca
     return symbol
 
 
+def lay_out(marks: Mapping[int, Sequence[str]]) -> str:
+    """One marble line from the marks at each tick (tick -> the symbols at that instant).
+
+    Text position is time: the mark of tick ``t`` is the ``t``-th character, and a group
+    ``(ab)`` spans as many ticks as it has characters. A mark at a tick that a group already
+    covers is drawn with the next mark (late, but never lost).
+    """
+    out: list[str] = []
+    position = 0
+    pending = sorted(marks)
+    while pending:
+        group: list[str] = []
+        while pending and pending[0] <= position:
+            group += marks[pending.pop(0)]
+        if not group:
+            out.append("-")
+            position += 1
+        elif len(group) == 1:
+            out.append(group[0])
+            position += 1
+        else:
+            out.append("(" + "".join(group) + ")")
+            position += len(group) + 2
+    return "".join(out)
+
+
 def render(
     notes: Sequence[Note],
     *,
@@ -153,30 +179,14 @@ def render(
     anything else gets a fresh letter, listed in the returned legend.
     """
     symbol = _symbol_table((n.value for n in notes if n.kind == "next"), lookup)
-    by_tick: dict[int, list[Note]] = {}
+    marks: dict[int, list[str]] = {}
     for note in notes:
-        by_tick.setdefault(round((note.time - start) / tick), []).append(note)
-    out: list[str] = []
-    position = 0
-    pending = sorted(by_tick)
-    while pending:
-        # A group is wider than one tick: notes at ticks it covered are drawn with the next
-        # mark (late, but never lost; the notification list gives exact times).
-        group: list[Note] = []
-        while pending and pending[0] <= position:
-            group += by_tick[pending.pop(0)]
-        marks = [
-            symbol(n.value) if n.kind == "next" else ("|" if n.kind == "completed" else "#")
-            for n in group
-        ]
-        if not marks:
-            out.append("-")
-            position += 1
-        elif len(marks) == 1:
-            out.append(marks[0])
-            position += 1
-        else:
-            out.append("(" + "".join(marks) + ")")
-            position += len(marks) + 2
+        mark = (
+            symbol(note.value)
+            if note.kind == "next"
+            else ("|" if note.kind == "completed" else "#")
+        )
+        marks.setdefault(round((note.time - start) / tick), []).append(mark)
+    drawn = lay_out(marks)
     legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.legend]  # type: ignore[attr-defined]
-    return "".join(out), legend
+    return drawn, legend

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._model import Context, Dropped, Envelope, Window
-from ._marbles import Note, default_project, parse
+from ._marbles import Note, default_project, lay_out, parse
 
 if TYPE_CHECKING:
     from reactivex import Observable
@@ -339,25 +339,7 @@ def align(
     covers is drawn with the next mark (late, never lost). Returns the row texts and the
     text offset of each tick (``columns`` ticks at least).
     """
-    texts = []
-    for cells in rows:
-        out: list[str] = []
-        position = 0
-        pending = sorted(cells)
-        while pending:
-            group: list[str] = []
-            while pending and pending[0] <= position:
-                group += cells[pending.pop(0)]
-            if not group:
-                out.append("-")
-                position += 1
-            elif len(group) == 1:
-                out.append(group[0])
-                position += 1
-            else:
-                out.append("(" + "".join(group) + ")")
-                position += len(group) + 2
-        texts.append("".join(out))
+    texts = [lay_out(cells) for cells in rows]
     last = max((max(cells) for cells in rows if cells), default=-1)
     return texts, list(range(max(last, columns) + 2))
 
