@@ -14,8 +14,18 @@ from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 
 def failure_reason(error: BaseException) -> str:
-    """The reason recorded when a user function raises: its text, else its type's name."""
-    return str(error) or type(error).__name__
+    """The reason recorded when a user function raises: its text, else its type's name.
+
+    An exception whose ``str()`` itself raises (or returns a non-str) still gives a reason: one
+    bad item must never take the stream down through its error message.
+    """
+    try:
+        text = str(error)
+    except Exception:
+        return type(error).__name__
+    if not isinstance(text, str) or not text:
+        return type(error).__name__
+    return text
 
 
 def transform(
