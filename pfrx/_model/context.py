@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from .capability import Capability
-from .resources import covers_normalized, slot_setter
+from .capability import Capability, action_granted
+from .resources import NOTHING, BoundedCache, Coverage, slot_setter
 
-# A context is asked the same question for every event of a session; remembering the answers
-# is what makes the hot path cheap. The bound keeps hostile streams of unique paths from
-# growing memory without limit.
-_DECISION_CACHE_LIMIT = 4096
+# Per context: (family, action) -> what the held capabilities cover for it, at most 256 KiB.
+# A stream asks each context the same few (family, action) questions again and again; the
+# answer for one resource is then a tuple ``startswith`` and a set lookup, no object made.
+COVERAGE_CACHE_BYTES = 256 << 10
 
 
 def _capability_tuple(value: Iterable[Capability]) -> tuple[Capability, ...]:
@@ -37,17 +38,8 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-def _optional_str(name: str) -> Any:
-    def check(_instance: Any, _attribute: Any, value: Any) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"Context.{name} must be a str or None, not {type(value).__name__}")
-
-    return check
-
-
-def _required_str(_instance: Any, _attribute: Any, value: Any) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"Context.user_id must be a str, not {type(value).__name__}")
+def _coverage_cache() -> BoundedCache[tuple[str, str], Coverage]:
+    return BoundedCache(COVERAGE_CACHE_BYTES)
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -64,63 +56,48 @@ class Context:
         True
     """
 
-    user_id: str = attrs.field(validator=_required_str)
-    session_id: str | None = attrs.field(default=None, validator=_optional_str("session_id"))
+    user_id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    session_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     capabilities: tuple[Capability, ...] = attrs.field(default=(), converter=_capability_tuple)
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
-    # family -> ((action, implied actions, normalised resource), ...): built once. It takes
-    # part in equality (not in the hash): capabilities compare without their implications,
-    # and two contexts that grant different things must not compare equal.
-    _index: Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]] = attrs.field(
-        init=False, eq=True, hash=False, repr=False
+    _coverages: BoundedCache[tuple[str, str], Coverage] = attrs.field(
+        init=False, eq=False, hash=False, repr=False, factory=_coverage_cache
     )
-    _decisions: dict[Capability, bool] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
-    @_index.default
-    def _build_index(self) -> Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]]:
-        index: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
-        for cap in self.capabilities:
-            index.setdefault(cap.family, []).append(
-                (cap.action, cap.implies, cap.normalized_resource)
-            )
-        return MappingProxyType({family: tuple(entries) for family, entries in index.items()})
+    def coverage(self, family: str, action: str) -> Coverage:
+        """What this context's capabilities cover for ``action`` in ``family`` (memoised)."""
+        key = (family, action)
+        found = self._coverages.get(key)
+        if found is not None:
+            return found
+        if type(family) is not str or type(action) is not str:
+            raise TypeError("family and action must be str")
+        held = [
+            capability.normalized_resource
+            for capability in self.capabilities
+            if capability.family == family
+            and action_granted(capability.action, capability.implies, action)
+        ]
+        coverage = Coverage(held) if held else NOTHING
+        self._coverages.put(
+            key, coverage, sys.getsizeof(family) + sys.getsizeof(action) + coverage.size()
+        )
+        return coverage
 
     def has_capability(self, required: Capability) -> bool:
         """Whether any held capability grants ``required``.
 
-        Decisions are memoised per context (bounded), so a stream of events from one session
-        pays for each distinct question once.
+        What the held capabilities cover is compiled once per (family, action) and
+        remembered (bounded by bytes), so a stream of events pays a prefix test per question.
 
         Raises:
             TypeError: ``required`` is not a :class:`Capability`.
         """
-        if type(required) is not Capability:
-            # Only exact capabilities meet the cache: anything else could lie in ``==`` and
-            # ``hash`` to borrow an earlier answer.
-            if not isinstance(required, Capability):
-                raise TypeError(f"required must be a Capability, not {type(required).__name__}")
-            return self._decide(required)
-        decision = self._decisions.get(required)
-        if decision is not None:
-            return decision
-        decision = self._decide(required)
-        if len(self._decisions) >= _DECISION_CACHE_LIMIT:
-            self._decisions.clear()
-        self._decisions[required] = decision
-        return decision
-
-    def _decide(self, required: Capability) -> bool:
-        entries = self._index.get(required.family)
-        if not entries:
-            return False
-        action = required.action
-        resource = required.normalized_resource
-        for held_action, implied, held_resource in entries:
-            if (action == held_action or action in implied) and covers_normalized(
-                held_resource, resource
-            ):
-                return True
-        return False
+        if not isinstance(required, Capability):
+            raise TypeError(f"required must be a Capability, not {type(required).__name__}")
+        return self.coverage(required.family, required.action).covers(required.normalized_resource)
 
     def has_all(self, required: Iterable[Capability]) -> bool:
         """Whether every capability in ``required`` is granted."""

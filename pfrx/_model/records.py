@@ -37,6 +37,12 @@ class Dropped:
     timestamp: float
 
 
+class UnobservedDropWarning(UserWarning):
+    """An operator lost an item and nobody observes its drops: no ``on_drop=``, no
+    ``metrics=`` and no reporting scope (a :class:`pfrx.Stream` or
+    :func:`pfrx.operators.reporting_into`). Issued once per subscription, at the first drop."""
+
+
 @attrs.frozen(slots=True)
 class Reject:
     """Returned by a :func:`pfrx.operators.transform` function to drop the item with ``reason``."""

@@ -46,6 +46,7 @@ Operator = Callable[[Observable[Any]], Observable[Any]]
 def capability_filter(
     required: Capability | Callable[[Any], Capability | Iterable[Capability]],
     *,
+    resource: Callable[[Any], str] | None = None,
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "capability_filter",
@@ -89,7 +90,7 @@ def capability_filter(
     """
     from ._capability_filter import capability_filter as build
 
-    return build(required, on_drop=on_drop, metrics=metrics, name=name)
+    return build(required, resource=resource, on_drop=on_drop, metrics=metrics, name=name)
 
 
 def transform(
