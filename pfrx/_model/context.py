@@ -86,6 +86,15 @@ class Context:
         )
         return coverage
 
+    def allows(self, family: str, action: str, resource: str | None) -> bool:
+        """Whether ``action`` in ``family`` is granted on ``resource``, an already
+        normalised resource (``None`` when invalid: never granted). The hot path of
+        :func:`pfrx.operators.capability_filter`: no object made per question."""
+        coverage = self._coverages.get((family, action)) or self.coverage(family, action)
+        return resource is not None and (
+            resource in coverage.exact or resource.startswith(coverage.prefixes)
+        )
+
     def has_capability(self, required: Capability) -> bool:
         """Whether any held capability grants ``required``.
 

@@ -130,44 +130,44 @@ class Coverage:
     ``/docs2/a.txt``; ``/`` covers every absolute path; ``*`` covers every path and ``*``
     itself; an invalid resource (``None``) is never covered and covers nothing.
 
-    ``covers(required)`` takes an already-normalised resource (``None`` if invalid).
+    Compiled to one test, ``required in exact or required.startswith(prefixes)``: a held
+    ``/docs`` adds ``/docs`` to ``exact`` and ``/docs/`` to ``prefixes``; a held ``/``
+    adds the prefix ``/`` (every absolute path, never ``*``); a held ``*`` the prefix ``""``.
     """
 
-    __slots__ = ("covers", "held")
+    __slots__ = ("exact", "prefixes")
 
     def __init__(self, held: Iterable[str | None]) -> None:
         valid = frozenset(resource for resource in held if resource is not None)
-        self.held = valid
-        self.covers: Callable[[str | None], bool]
         if WILDCARD in valid:
-            self.covers = _valid
+            prefixes: tuple[str, ...] = ("",)
         elif ROOT in valid:
-            self.covers = _absolute
+            prefixes = (ROOT,)
         else:
-            # "*" is never in ``valid`` here and never starts with "/": not covered, as due.
+            # "*" is not held here and never starts with "/": not covered, as due.
             prefixes = tuple(sorted(resource + "/" for resource in valid))
+        self.exact = valid
+        self.prefixes = prefixes
 
-            def covers(required: str | None) -> bool:
-                return required is not None and (required in valid or required.startswith(prefixes))
-
-            self.covers = covers
+    def covers(self, required: str | None) -> bool:
+        """Whether ``required`` (already normalised; ``None`` if invalid) is covered."""
+        return required is not None and (
+            required in self.exact or required.startswith(self.prefixes)
+        )
 
     @property
     def empty(self) -> bool:
         """True when nothing at all is covered."""
-        return not self.held
+        return not self.exact
 
     def size(self) -> int:
         """Bytes this coverage pins (for the caches that hold it), shared strings aside."""
-        return 2 * sys.getsizeof(self.held) + sum(sys.getsizeof(r) + 8 for r in self.held) + 200
-
-
-def _valid(required: str | None) -> bool:
-    return required is not None
-
-
-def _absolute(required: str | None) -> bool:
-    return required is not None and required != WILDCARD
+        return (
+            sys.getsizeof(self.exact)
+            + sys.getsizeof(self.prefixes)
+            + sum(sys.getsizeof(p) for p in self.prefixes)
+            + 64
+        )
 
 
 NOTHING = Coverage(())

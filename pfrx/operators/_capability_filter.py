@@ -10,6 +10,7 @@ denial's log line). Each form answers from the context's compiled coverage for o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+import threading
 from typing import Any
 
 from loguru import logger
@@ -70,7 +71,7 @@ def _static_check(required: Capability) -> Check:
     resource = required.normalized_resource
 
     def check(context: Context, _event: Any) -> Verdict:
-        return context.coverage(family, action).covers(resource) or required
+        return context.allows(family, action, resource) or required
 
     return check
 
@@ -81,7 +82,7 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
         # normalize_resource judges a str subclass by its characters; anything else raises.
-        if context.coverage(family, action).covers(normalize(resource)):
+        if context.allows(family, action, normalize(resource)):
             return True
         return (family, action, resource)
 
@@ -158,35 +159,84 @@ def capability_filter(
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         judge = _judge(check, reporter)
-        counting = reporter.stage is not None
-        received, emitted = reporter.received, reporter.emitted
-
-        def wire(forward: OnNext) -> OnNext:
-            def on_next(envelope: Any) -> None:
-                if counting:
-                    received()
-                if judge(envelope):
-                    if counting:
-                        emitted()
-                    forward(envelope)  # outside judge: downstream errors are not denials
-
-            return on_next
-
-        def wire_batch(forward: OnBatch) -> OnBatch:
-            def on_batch(envelopes: list[Any]) -> None:
-                if counting:
-                    received(len(envelopes))
-                kept = [envelope for envelope in envelopes if judge(envelope)]
-                if kept:
-                    if counting:
-                        emitted(len(kept))
-                    forward(kept)
-
-            return on_batch
-
-        return Prepared(wire, wire_batch=wire_batch)
+        if reporter.stage is None:
+            return Prepared(lambda forward: _uncounted(judge, forward), wire_batch=_batch(judge))
+        return _counted(judge, reporter)
 
     return fuse(stage)
+
+
+def _uncounted(judge: Callable[[Any], bool], forward: OnNext) -> OnNext:
+    def on_next(envelope: Any) -> None:
+        if judge(envelope):
+            forward(envelope)  # outside judge: downstream errors are not denials
+
+    return on_next
+
+
+def _batch(
+    judge: Callable[[Any], bool], reporter: Reporter | None = None
+) -> Callable[[OnBatch], OnBatch]:
+    def wire_batch(forward: OnBatch) -> OnBatch:
+        def on_batch(envelopes: list[Any]) -> None:
+            if reporter is not None:
+                reporter.received(len(envelopes))
+            kept = [envelope for envelope in envelopes if judge(envelope)]
+            if kept:
+                if reporter is not None:
+                    reporter.emitted(len(kept))
+                forward(kept)
+
+        return on_batch
+
+    return wire_batch
+
+
+# Items counted in closure variables are pushed into the metrics every this many items, and
+# whenever the metrics are read, and when the subscription ends: exact figures for a
+# handful of local updates per item.
+FLUSH_EVERY = 64
+
+
+def _counted(judge: Callable[[Any], bool], reporter: Reporter) -> Prepared:
+    lock = threading.Lock()
+    seen = passed = 0
+    flushed_seen = flushed_passed = 0
+
+    def flush() -> None:
+        nonlocal flushed_seen, flushed_passed
+        with lock:
+            # Only this function moves the flushed marks; on_next only adds to the counts.
+            now_seen, now_passed = seen, passed
+            if now_seen != flushed_seen:
+                reporter.received(now_seen - flushed_seen)
+                flushed_seen = now_seen
+            if now_passed != flushed_passed:
+                reporter.emitted(now_passed - flushed_passed)
+                flushed_passed = now_passed
+
+    def wire(forward: OnNext) -> OnNext:
+        def on_next(envelope: Any) -> None:
+            nonlocal seen, passed
+            seen += 1
+            if not seen % FLUSH_EVERY:
+                flush()
+            if judge(envelope):
+                passed += 1
+                forward(envelope)  # outside judge: downstream errors are not denials
+
+        return on_next
+
+    source = reporter.metrics.register_source(flush)  # type: ignore[union-attr]
+
+    def on_error(_error: Exception) -> None:
+        flush()
+
+    def dispose() -> None:
+        flush()
+        source.dispose()
+
+    return Prepared(wire, on_error, flush, dispose, wire_batch=_batch(judge, reporter))
 
 
 def _judge(check: Check, reporter: Reporter) -> Callable[[Any], bool]:
