@@ -9,8 +9,8 @@ denial's log line). Each form answers from the context's compiled coverage for o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from loguru import logger
