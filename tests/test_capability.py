@@ -307,3 +307,28 @@ def test_grants_agrees_with_a_reference_written_from_the_contract() -> None:
                         assert held.grants(required) is expected, (held, required)
                         ctx = pfrx.Context("u", capabilities=[held])
                         assert ctx.has_capability(required) is expected, (held, required)
+
+
+def test_the_family_capability_cache_is_bounded_by_bytes() -> None:
+    import gc
+    import tracemalloc
+
+    from pfrx._model import capability as capability_module
+
+    family = CapabilityFamily("mem", actions=("read",))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(3000):  # 3,000 distinct 16 KB paths
+            family.read(f"/{i}/" + "x" * 16_000)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # the family's cache plus the shared normalisation cache, never 48 MB
+    from pfrx._model import resources
+
+    bound = capability_module.MADE_CACHE_BYTES + resources.NORMALIZE_CACHE_BYTES
+    assert retained < bound + (1 << 20)
+    assert family.read.cache.used <= capability_module.MADE_CACHE_BYTES  # type: ignore[attr-defined]
