@@ -93,9 +93,7 @@ def _computed_check(compute: Callable[[Any], Any]) -> Check:
     def check(context: Context, event: Any) -> Verdict:
         need = compute(event)  # once per item, whatever the outcome
         if type(need) is Capability:  # the common case: one capability per event
-            return (
-                context.coverage(need.family, need.action).covers(need.normalized_resource) or need
-            )
+            return context.allows(need.family, need.action, need.normalized_resource) or need
         if isinstance(need, Capability):
             return context.has_capability(need) or need
         if isinstance(need, str | bytes) or not isinstance(need, Iterable):
@@ -158,127 +156,120 @@ def capability_filter(
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        judge = _judge(check, reporter)
-        if reporter.stage is None:
-            return Prepared(lambda forward: _uncounted(judge, forward), wire_batch=_batch(judge))
-        return _counted(judge, reporter)
+        return _Filter(check, reporter).prepared()
 
     return fuse(stage)
 
 
-def _uncounted(judge: Callable[[Any], bool], forward: OnNext) -> OnNext:
-    def on_next(envelope: Any) -> None:
-        if judge(envelope):
-            forward(envelope)  # outside judge: downstream errors are not denials
-
-    return on_next
+# With metrics, what passed and what was denied is counted in plain variables and pushed
+# into the metrics every this many items, whenever the metrics are read, and when the
+# subscription ends: exact figures for one local update per item.
+FLUSH_EVERY = 64
 
 
-def _batch(
-    judge: Callable[[Any], bool], reporter: Reporter | None = None
-) -> Callable[[OnBatch], OnBatch]:
-    def wire_batch(forward: OnBatch) -> OnBatch:
+class _Filter:
+    """One subscription of the operator: one ``on_next`` path, per item or per batch."""
+
+    def __init__(self, check: Check, reporter: Reporter) -> None:
+        self.check = check
+        self.reporter = reporter
+        self.lock = threading.Lock()
+        self.passed = 0  # moved by on_next only
+        self.denied = 0  # moved by deny only
+        self.flushed = (0, 0)  # moved by flush only, under the lock
+
+    def prepared(self) -> Prepared:
+        reporter = self.reporter
+        if reporter.stage is None:
+            return Prepared(self.wire, wire_batch=self.wire_batch)
+        source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
+
+        def on_error(_error: Exception) -> None:
+            self.flush()
+
+        def dispose() -> None:
+            self.flush()
+            source.dispose()
+
+        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
+
+    def flush(self) -> None:
+        with self.lock:
+            passed, denied = self.passed, self.denied
+            before_passed, before_denied = self.flushed
+            received = passed - before_passed + denied - before_denied
+            if received:
+                self.reporter.received(received)
+                if passed != before_passed:
+                    self.reporter.emitted(passed - before_passed)
+                self.flushed = (passed, denied)
+
+    def wire_batch(self, forward: OnBatch) -> OnBatch:
+        out: list[Any] = []
+        on_next = self.wire(out.append)
+
         def on_batch(envelopes: list[Any]) -> None:
-            if reporter is not None:
-                reporter.received(len(envelopes))
-            kept = [envelope for envelope in envelopes if judge(envelope)]
-            if kept:
-                if reporter is not None:
-                    reporter.emitted(len(kept))
+            for envelope in envelopes:
+                on_next(envelope)
+            if out:
+                kept = out[:]
+                out.clear()
                 forward(kept)
 
         return on_batch
 
-    return wire_batch
+    def wire(self, forward: OnNext) -> OnNext:
+        check, reporter = self.check, self.reporter
+        drop = reporter.drop
+        counting = reporter.stage is not None
+        flush_at = FLUSH_EVERY if counting else -1
 
+        def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
+            if counting:
+                self.denied += 1
+            if error is not None:
+                if not isinstance(envelope, Envelope):
+                    drop(envelope, "not_an_envelope")
+                    return
+                context: Any = envelope.context  # typed as a Context; items come from outside
+                if not isinstance(context, Context):
+                    drop(envelope, "invalid_context")
+                    return
+                # The requirement raised or produced something that is not a capability:
+                # fail closed, and say why in the log (even when its str() itself fails).
+                reporter.error()
+                if would_log(__name__):
+                    _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
+                drop(envelope, REASON)
+            elif verdict is _EMPTY:
+                if would_log(__name__):
+                    _log_denial(envelope, None, " (the requirement named no capability)")
+                drop(envelope, EMPTY)
+            else:
+                if would_log(__name__):
+                    _log_denial(envelope, verdict)
+                drop(envelope, REASON)
 
-# Items counted in closure variables are pushed into the metrics every this many items, and
-# whenever the metrics are read, and when the subscription ends: exact figures for a
-# handful of local updates per item.
-FLUSH_EVERY = 64
-
-
-def _counted(judge: Callable[[Any], bool], reporter: Reporter) -> Prepared:
-    lock = threading.Lock()
-    seen = passed = 0
-    flushed_seen = flushed_passed = 0
-
-    def flush() -> None:
-        nonlocal flushed_seen, flushed_passed
-        with lock:
-            # Only this function moves the flushed marks; on_next only adds to the counts.
-            now_seen, now_passed = seen, passed
-            if now_seen != flushed_seen:
-                reporter.received(now_seen - flushed_seen)
-                flushed_seen = now_seen
-            if now_passed != flushed_passed:
-                reporter.emitted(now_passed - flushed_passed)
-                flushed_passed = now_passed
-
-    def wire(forward: OnNext) -> OnNext:
         def on_next(envelope: Any) -> None:
-            nonlocal seen, passed
-            seen += 1
-            if not seen % FLUSH_EVERY:
-                flush()
-            if judge(envelope):
-                passed += 1
-                forward(envelope)  # outside judge: downstream errors are not denials
+            nonlocal flush_at
+            try:
+                if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                    raise TypeError("not an envelope")
+                context = envelope.context
+                if type(context) is not Context and not isinstance(context, Context):
+                    raise TypeError("not a context")
+                verdict = check(context, envelope.event)  # the requirement: once per item
+            except Exception as error:
+                deny(envelope, None, error)
+                return
+            if verdict is True:
+                if counting:
+                    self.passed += 1
+                    if self.passed >= flush_at:
+                        flush_at += FLUSH_EVERY
+                        self.flush()
+                forward(envelope)  # outside the try: downstream errors are not denials
+            else:
+                deny(envelope, verdict, None)
 
         return on_next
-
-    source = reporter.metrics.register_source(flush)  # type: ignore[union-attr]
-
-    def on_error(_error: Exception) -> None:
-        flush()
-
-    def dispose() -> None:
-        flush()
-        source.dispose()
-
-    return Prepared(wire, on_error, flush, dispose, wire_batch=_batch(judge, reporter))
-
-
-def _judge(check: Check, reporter: Reporter) -> Callable[[Any], bool]:
-    """``judge(item)``: True when the item may pass; otherwise it is reported, once."""
-    drop = reporter.drop
-
-    def refuse(item: Any, error: Exception) -> None:
-        if not isinstance(item, Envelope):
-            drop(item, "not_an_envelope")
-            return
-        context: Any = item.context  # typed as a Context, but items come from outside
-        if not isinstance(context, Context):
-            drop(item, "invalid_context")
-            return
-        # The requirement raised or produced something that is not a capability: fail
-        # closed, and say why in the log (its text, even when its str() itself fails).
-        reporter.error()
-        if would_log(__name__):
-            _log_denial(item, None, f" (requirement failed: {failure_reason(error)})")
-        drop(item, REASON)
-
-    def judge(envelope: Any) -> bool:
-        try:
-            if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
-                raise TypeError("not an envelope")
-            context = envelope.context
-            if type(context) is not Context and not isinstance(context, Context):
-                raise TypeError("not a context")
-            verdict = check(context, envelope.event)
-        except Exception as error:
-            refuse(envelope, error)
-            return False
-        if verdict is True:
-            return True
-        if verdict is _EMPTY:
-            if would_log(__name__):
-                _log_denial(envelope, None, " (the requirement named no capability)")
-            drop(envelope, EMPTY)
-            return False
-        if would_log(__name__):
-            _log_denial(envelope, verdict)
-        drop(envelope, REASON)
-        return False
-
-    return judge
