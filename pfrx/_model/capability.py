@@ -30,6 +30,36 @@ def _frozen_actions(value: Iterable[str]) -> frozenset[str]:
     return frozenset(exact_str(action, "implied action") for action in value)
 
 
+class ActionKey:
+    """One (family name, action) pair as an object hashed by identity: what the per-context
+    coverage caches are keyed on, so a question costs no tuple and no hash in Python."""
+
+    __slots__ = ("action", "family")
+
+    def __init__(self, family: str, action: str) -> None:
+        self.family = family
+        self.action = action
+
+    def __repr__(self) -> str:
+        return f"ActionKey({self.family!r}, {self.action!r})"
+
+
+# (family, action) -> its ActionKey, at most 1 MiB. Evicting a key is harmless: a new key
+# for the same pair is answered the same way (caches keyed on the old one just miss).
+ACTION_KEY_CACHE_BYTES = 1 << 20
+_action_keys: BoundedCache[tuple[str, str], ActionKey] = BoundedCache(ACTION_KEY_CACHE_BYTES)
+
+
+def action_key(family: str, action: str) -> ActionKey:
+    """The shared :class:`ActionKey` of ``(family, action)``."""
+    pair = (family, action)
+    key = _action_keys.get(pair)
+    if key is None:
+        key = ActionKey(family, action)
+        _action_keys.put(pair, key, sys.getsizeof(family) + sys.getsizeof(action) + 120)
+    return key
+
+
 def action_granted(held_action: str, held_implies: frozenset[str], required_action: str) -> bool:
     """Whether holding ``held_action`` (which also grants ``held_implies``) allows
     ``required_action``. The resource half of a grant is :class:`~.resources.Coverage`."""
@@ -57,10 +87,16 @@ class Capability:
     )
     #: The canonical resource, or ``None`` when the resource can never be covered.
     normalized_resource: str | None = attrs.field(init=False, eq=False)
+    #: ``(family, action)`` as one shared key (see :class:`ActionKey`).
+    action_key: ActionKey = attrs.field(init=False, eq=False, repr=False)
 
     @normalized_resource.default
     def _normalize(self) -> str | None:
         return normalize_resource(self.resource)
+
+    @action_key.default
+    def _key(self) -> ActionKey:
+        return action_key(self.family, self.action)
 
     def __repr__(self) -> str:
         text = (

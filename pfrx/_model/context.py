@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from .capability import Capability, action_granted
+from .capability import ActionKey, Capability, action_granted, action_key
 from .resources import NOTHING, BoundedCache, Coverage, slot_setter
 
 # Per context: (family, action) -> what the held capabilities cover for it, at most 256 KiB.
@@ -38,7 +37,7 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-def _coverage_cache() -> BoundedCache[tuple[str, str], Coverage]:
+def _coverage_cache() -> BoundedCache[ActionKey, tuple[frozenset[str], tuple[str, ...]]]:
     return BoundedCache(COVERAGE_CACHE_BYTES)
 
 
@@ -62,16 +61,12 @@ class Context:
     )
     capabilities: tuple[Capability, ...] = attrs.field(default=(), converter=_capability_tuple)
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
-    _coverages: BoundedCache[tuple[str, str], Coverage] = attrs.field(
+    _coverages: BoundedCache[ActionKey, tuple[frozenset[str], tuple[str, ...]]] = attrs.field(
         init=False, eq=False, hash=False, repr=False, factory=_coverage_cache
     )
 
     def coverage(self, family: str, action: str) -> Coverage:
-        """What this context's capabilities cover for ``action`` in ``family`` (memoised)."""
-        key = (family, action)
-        found = self._coverages.get(key)
-        if found is not None:
-            return found
+        """What this context's capabilities cover for ``action`` in ``family``."""
         if type(family) is not str or type(action) is not str:
             raise TypeError("family and action must be str")
         held = [
@@ -80,20 +75,28 @@ class Context:
             if capability.family == family
             and action_granted(capability.action, capability.implies, action)
         ]
-        coverage = Coverage(held) if held else NOTHING
-        self._coverages.put(
-            key, coverage, sys.getsizeof(family) + sys.getsizeof(action) + coverage.size()
-        )
-        return coverage
+        return Coverage(held) if held else NOTHING
+
+    def _compiled(self, key: ActionKey) -> tuple[frozenset[str], tuple[str, ...]]:
+        coverage = self.coverage(key.family, key.action)
+        compiled = (coverage.exact, coverage.prefixes)
+        self._coverages.put(key, compiled, coverage.size())
+        return compiled
+
+    def covered(self, key: ActionKey, resource: str | None) -> bool:
+        """Whether the action ``key`` names is granted on ``resource``, an already
+        normalised resource (``None`` when invalid: never granted).
+
+        The hot path of :func:`pfrx.operators.capability_filter`: what the held
+        capabilities cover for one (family, action) is compiled once and remembered
+        (bounded by bytes), so a question is a set lookup and a tuple ``startswith``.
+        """
+        exact, prefixes = self._coverages.get(key) or self._compiled(key)
+        return resource is not None and (resource in exact or resource.startswith(prefixes))
 
     def allows(self, family: str, action: str, resource: str | None) -> bool:
-        """Whether ``action`` in ``family`` is granted on ``resource``, an already
-        normalised resource (``None`` when invalid: never granted). The hot path of
-        :func:`pfrx.operators.capability_filter`: no object made per question."""
-        coverage = self._coverages.get((family, action)) or self.coverage(family, action)
-        return resource is not None and (
-            resource in coverage.exact or resource.startswith(coverage.prefixes)
-        )
+        """:meth:`covered` for ``action`` in ``family``."""
+        return self.covered(action_key(family, action), resource)
 
     def has_capability(self, required: Capability) -> bool:
         """Whether any held capability grants ``required``.

@@ -18,7 +18,7 @@ from reactivex import Observable, abc
 
 from .._logging import would_log
 from .._model import Capability, Context, Envelope
-from .._model.capability import family_action
+from .._model.capability import action_key, family_action
 from .._model.resources import normalize_resource
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
@@ -67,22 +67,22 @@ def _log_denial(envelope: Envelope, missing: Verdict, why: str = "") -> None:
 
 
 def _static_check(required: Capability) -> Check:
-    family, action = required.family, required.action
-    resource = required.normalized_resource
+    key, resource = required.action_key, required.normalized_resource
 
     def check(context: Context, _event: Any) -> Verdict:
-        return context.allows(family, action, resource) or required
+        return context.covered(key, resource) or required
 
     return check
 
 
 def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any]) -> Check:
     normalize = normalize_resource
+    key = action_key(family, action)
 
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
         # normalize_resource judges a str subclass by its characters; anything else raises.
-        if context.allows(family, action, normalize(resource)):
+        if context.covered(key, normalize(resource)):
             return True
         return (family, action, resource)
 
@@ -93,7 +93,7 @@ def _computed_check(compute: Callable[[Any], Any]) -> Check:
     def check(context: Context, event: Any) -> Verdict:
         need = compute(event)  # once per item, whatever the outcome
         if type(need) is Capability:  # the common case: one capability per event
-            return context.allows(need.family, need.action, need.normalized_resource) or need
+            return context.covered(need.action_key, need.normalized_resource) or need
         if isinstance(need, Capability):
             return context.has_capability(need) or need
         if isinstance(need, str | bytes) or not isinstance(need, Iterable):
