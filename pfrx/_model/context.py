@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -80,7 +81,9 @@ class Context:
     def _compiled(self, key: ActionKey) -> tuple[frozenset[str], tuple[str, ...]]:
         coverage = self.coverage(key.family, key.action)
         compiled = (coverage.exact, coverage.prefixes)
-        self._coverages.put(key, compiled, coverage.size())
+        # The entry pins its key too (and the key its names): count them.
+        size = coverage.size() + sys.getsizeof(key.family) + sys.getsizeof(key.action) + 64
+        self._coverages.put(key, compiled, size)
         return compiled
 
     def covered(self, key: ActionKey, resource: str | None) -> bool:
@@ -109,7 +112,10 @@ class Context:
         """
         if not isinstance(required, Capability):
             raise TypeError(f"required must be a Capability, not {type(required).__name__}")
-        return self.coverage(required.family, required.action).covers(required.normalized_resource)
+        if type(required) is not Capability:  # a subclass: judged by its fields, uncached
+            coverage = self.coverage(required.family, required.action)
+            return coverage.covers(required.normalized_resource)
+        return self.covered(required.action_key, required.normalized_resource)
 
     def has_all(self, required: Iterable[Capability]) -> bool:
         """Whether every capability in ``required`` is granted."""

@@ -167,6 +167,11 @@ def capability_filter(
 FLUSH_EVERY = 64
 
 
+def _context_of(envelope: Envelope) -> Any:
+    # Typed as a Context, but envelopes come from outside: the caller checks.
+    return envelope.context
+
+
 class _Filter:
     """One subscription of the operator: one ``on_next`` path, per item or per batch."""
 
@@ -174,9 +179,14 @@ class _Filter:
         self.check = check
         self.reporter = reporter
         self.lock = threading.Lock()
-        self.passed = 0  # moved by on_next only
-        self.denied = 0  # moved by deny only
-        self.flushed = (0, 0)  # moved by flush only, under the lock
+        # Moved by on_next only: items seen, items passed, denials by reason.
+        self.seen = 0
+        self.passed = 0
+        self.denied: dict[str, int] = {}
+        # Moved by flush only, under the lock: what the metrics already hold.
+        self.flushed_seen = 0
+        self.flushed_passed = 0
+        self.flushed_denied: dict[str, int] = {}
 
     def prepared(self) -> Prepared:
         reporter = self.reporter
@@ -194,15 +204,20 @@ class _Filter:
         return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
 
     def flush(self) -> None:
+        reporter = self.reporter
         with self.lock:
-            passed, denied = self.passed, self.denied
-            before_passed, before_denied = self.flushed
-            received = passed - before_passed + denied - before_denied
-            if received:
-                self.reporter.received(received)
-                if passed != before_passed:
-                    self.reporter.emitted(passed - before_passed)
-                self.flushed = (passed, denied)
+            seen, passed = self.seen, self.passed
+            if seen == self.flushed_seen:
+                return
+            reporter.received(seen - self.flushed_seen)
+            if passed != self.flushed_passed:
+                reporter.emitted(passed - self.flushed_passed)
+            for reason, count in list(self.denied.items()):
+                before = self.flushed_denied.get(reason, 0)
+                if count != before:
+                    reporter.count_drops(reason, count - before)
+                    self.flushed_denied[reason] = count
+            self.flushed_seen, self.flushed_passed = seen, passed
 
     def wire_batch(self, forward: OnBatch) -> OnBatch:
         out: list[Any] = []
@@ -220,38 +235,39 @@ class _Filter:
 
     def wire(self, forward: OnNext) -> OnNext:
         check, reporter = self.check, self.reporter
-        drop = reporter.drop
+        notify = reporter.notify
         counting = reporter.stage is not None
-        flush_at = FLUSH_EVERY if counting else -1
+        denied = self.denied
+        flush_at = FLUSH_EVERY
 
         def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
-            if counting:
-                self.denied += 1
-            if error is not None:
-                if not isinstance(envelope, Envelope):
-                    drop(envelope, "not_an_envelope")
-                    return
-                context: Any = envelope.context  # typed as a Context; items come from outside
-                if not isinstance(context, Context):
-                    drop(envelope, "invalid_context")
-                    return
+            if error is None:
+                reason = EMPTY if verdict is _EMPTY else REASON
+                if would_log(__name__):
+                    why = " (the requirement named no capability)" if verdict is _EMPTY else ""
+                    _log_denial(envelope, verdict, why)
+            elif not isinstance(envelope, Envelope):
+                reason = "not_an_envelope"
+            elif not isinstance(_context_of(envelope), Context):
+                reason = "invalid_context"
+            else:
                 # The requirement raised or produced something that is not a capability:
                 # fail closed, and say why in the log (even when its str() itself fails).
+                reason = REASON
                 reporter.error()
                 if would_log(__name__):
                     _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
-                drop(envelope, REASON)
-            elif verdict is _EMPTY:
-                if would_log(__name__):
-                    _log_denial(envelope, None, " (the requirement named no capability)")
-                drop(envelope, EMPTY)
-            else:
-                if would_log(__name__):
-                    _log_denial(envelope, verdict)
-                drop(envelope, REASON)
+            if counting:
+                denied[reason] = denied.get(reason, 0) + 1
+            notify(envelope, reason)
 
         def on_next(envelope: Any) -> None:
             nonlocal flush_at
+            if counting:
+                self.seen += 1
+                if self.seen >= flush_at:
+                    flush_at += FLUSH_EVERY
+                    self.flush()
             try:
                 if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
                     raise TypeError("not an envelope")
@@ -265,9 +281,6 @@ class _Filter:
             if verdict is True:
                 if counting:
                     self.passed += 1
-                    if self.passed >= flush_at:
-                        flush_at += FLUSH_EVERY
-                        self.flush()
                 forward(envelope)  # outside the try: downstream errors are not denials
             else:
                 deny(envelope, verdict, None)

@@ -152,6 +152,19 @@ class Reporter:
         if stage is not None:
             stage.dropped += 1
             self.metrics.record_drop(reason)  # type: ignore[union-attr]
+        self.notify(item, reason)
+
+    def count_drops(self, reason: str, n: int) -> None:
+        """Count ``n`` drops with ``reason`` that :meth:`notify` already reported (for
+        operators that count locally and flush)."""
+        stage = self.stage
+        if stage is not None:
+            stage.dropped += n
+            self.metrics.record_drop(reason, n)  # type: ignore[union-attr]
+
+    def notify(self, item: Any, reason: str) -> None:
+        """Tell whoever observes drops (without counting): the ``on_drop`` handler gets a
+        :class:`~pfrx.Dropped`; with nobody observing, the first drop warns."""
         handler = self._on_drop
         if handler is None:
             if not self._warned and not self.observed:
@@ -161,7 +174,7 @@ class Reporter:
                     "its drops: pass on_drop= or metrics= to the operator, or run it inside "
                     "a pfrx.Stream (or pfrx.operators.reporting_into)",
                     UnobservedDropWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             _log_drop(self.operator, reason)
             return
