@@ -237,6 +237,8 @@ class _Filter:
         check, reporter = self.check, self.reporter
         notify = reporter.notify
         counting = reporter.stage is not None
+        # Nobody to tell but the metrics (the filter's own denial log is asked per item).
+        quiet = counting and reporter.quiet
         denied = self.denied
         flush_at = FLUSH_EVERY
 
@@ -259,6 +261,8 @@ class _Filter:
                     _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
             if counting:
                 denied[reason] = denied.get(reason, 0) + 1
+                if quiet:
+                    return  # counted; nobody to tell, and no Dropped to build
             notify(envelope, reason)
 
         def on_next(envelope: Any) -> None:

@@ -146,6 +146,12 @@ class Reporter:
         """Whether a :class:`~pfrx.Dropped` record would reach anyone (an ``on_drop``)."""
         return self._on_drop is not None
 
+    @property
+    def quiet(self) -> bool:
+        """True when :meth:`notify` has nobody to tell: drops are observed (counted in
+        metrics), no ``on_drop`` receives them, and the debug log is off."""
+        return self._on_drop is None and self.observed and not would_log(__name__)
+
     def drop(self, item: Any, reason: str) -> None:
         """Report ``item`` as lost, exactly once."""
         stage = self.stage
