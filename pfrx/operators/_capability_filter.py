@@ -21,7 +21,7 @@ from .._model import Capability, Context, Envelope
 from .._model.capability import action_key, family_action
 from .._model.resources import normalize_resource
 from ..metrics import StreamMetrics
-from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
+from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
 from ._transform import failure_reason
 
 REASON = "insufficient_capabilities"
@@ -191,7 +191,7 @@ class _Filter:
     def prepared(self) -> Prepared:
         reporter = self.reporter
         if reporter.stage is None:
-            return Prepared(self.wire, wire_batch=self.wire_batch)
+            return Prepared(self.wire, wire_batch=collecting(self.wire))
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
         def on_error(_error: Exception) -> None:
@@ -201,7 +201,7 @@ class _Filter:
             self.flush()
             source.dispose()
 
-        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
+        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=collecting(self.wire))
 
     def flush(self) -> None:
         reporter = self.reporter
@@ -218,20 +218,6 @@ class _Filter:
                     reporter.count_drops(reason, count - before)
                     self.flushed_denied[reason] = count
             self.flushed_seen, self.flushed_passed = seen, passed
-
-    def wire_batch(self, forward: OnBatch) -> OnBatch:
-        out: list[Any] = []
-        on_next = self.wire(out.append)
-
-        def on_batch(envelopes: list[Any]) -> None:
-            for envelope in envelopes:
-                on_next(envelope)
-            if out:
-                kept = out[:]
-                out.clear()
-                forward(kept)
-
-        return on_batch
 
     def wire(self, forward: OnNext) -> OnNext:
         check, reporter = self.check, self.reporter

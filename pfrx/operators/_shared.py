@@ -255,6 +255,31 @@ class Prepared:
 Stage = Callable[[abc.SchedulerBase | None], Prepared]
 
 
+def collecting(wire: Callable[[OnNext], OnNext]) -> Callable[[OnBatch], OnBatch]:
+    """A stage's batch entry made from its per-item ``wire``: each item of a batch goes
+    through the one ``on_next`` path; what it forwards is gathered and passed on as one list.
+
+    For stages whose ``on_next`` does not care how long its ``forward`` takes (not for one
+    that times downstream work, as ``metrics_tap`` does).
+    """
+
+    def wire_batch(forward: OnBatch) -> OnBatch:
+        out: list[Any] = []
+        on_next = wire(out.append)
+
+        def on_batch(items: list[Any]) -> None:
+            for item in items:
+                on_next(item)
+            if out:
+                kept = out[:]
+                out.clear()
+                forward(kept)
+
+        return on_batch
+
+    return wire_batch
+
+
 class BatchSource(Observable[Any]):
     """A source that can hand a fused pipeline its items a list at a time.
 

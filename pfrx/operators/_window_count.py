@@ -15,7 +15,7 @@ from reactivex import Observable, abc
 
 from .._model import Window
 from ..metrics import BufferGauge, StreamMetrics
-from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, positive_int
+from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse, positive_int
 
 
 def window_count(
@@ -45,7 +45,8 @@ def window_count(
             if gauge is not None:
                 gauge.dispose()
 
-        return Prepared(state.wire, state.on_error, state.on_completed, dispose)
+        batch = state.wire_batch if isinstance(state, _Tumbling) else None
+        return Prepared(state.wire, state.on_error, state.on_completed, dispose, batch)
 
     # A fused stage: per item, one plain call from the stage before (see _shared.fuse).
     return fuse(stage)
@@ -94,6 +95,36 @@ class _Tumbling(_CountWindows):
     def wire(self, forward: OnNext) -> OnNext:
         self.forward = forward
         return self._counting if self.reporter.stage is not None else self._fast
+
+    def wire_batch(self, forward: OnBatch) -> OnBatch:
+        """From a batched source: one call per batch, the windows it completes as one list."""
+        self.forward = lambda window: forward([window])  # the flush on completion
+        reporter, size = self.reporter, self.size
+        counting = reporter.stage is not None
+
+        def on_batch(items: list[Any]) -> None:
+            if counting:
+                reporter.received(len(items))
+            buffer = self.buffer
+            buffer.extend(items)
+            if len(buffer) < size:
+                if len(buffer) > self.peak:
+                    self.peak = len(buffer)
+                return
+            self.peak = size
+            windows = []
+            at = 0
+            while len(buffer) - at >= size:
+                start = self.start
+                self.start = start + size
+                windows.append(Window(None, start, start + size, buffer[at : at + size]))
+                at += size
+            self.buffer = buffer[at:]
+            if counting:
+                reporter.emitted(len(windows))
+            forward(windows)
+
+        return on_batch
 
     def _fast(self, item: Any) -> None:
         buffer = self.buffer
