@@ -98,6 +98,10 @@ def _normalize(resource: str) -> str | None:
 NORMALIZE_CACHE_BYTES = 8 << 20
 _normalized: BoundedCache[str, str | None] = BoundedCache(NORMALIZE_CACHE_BYTES)
 _MISSING: Any = object()
+# ``cached_normal_form(resource, default)``: the remembered normal form of an exact ``str``
+# resource, else ``default`` (for hot paths: the dict's own lookup). Never pass it a ``str``
+# subclass, which could lie in ``==``.
+cached_normal_form: Callable[[str, Any], Any] = _normalized.get
 
 
 def normalize_resource(resource: str) -> str | None:

@@ -19,7 +19,7 @@ from reactivex import Observable, abc
 from .._logging import would_log
 from .._model import Capability, Context, Envelope
 from .._model.capability import action_key, family_action
-from .._model.resources import normalize_resource
+from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
 from ._transform import failure_reason
@@ -76,13 +76,19 @@ def _static_check(required: Capability) -> Check:
 
 
 def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any]) -> Check:
-    normalize = normalize_resource
+    normalize, normal_form = normalize_resource, cached_normal_form
     key = action_key(family, action)
+    missing = object()
 
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
-        # normalize_resource judges a str subclass by its characters; anything else raises.
-        if context.covered(key, normalize(resource)):
+        if type(resource) is str:  # an exact str may meet the cache
+            normal = normal_form(resource, missing)
+            if normal is missing:
+                normal = normalize(resource)
+        else:  # judged by its characters, or TypeError: never granted
+            normal = normalize(resource)
+        if context.covered(key, normal):
             return True
         return (family, action, resource)
 
