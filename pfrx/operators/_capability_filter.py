@@ -212,10 +212,10 @@ class _Filter:
     def flush(self) -> None:
         reporter = self.reporter
         with self.lock:
+            # Each count on its own: an item may be seen in one flush and pass in the next.
             seen, passed = self.seen, self.passed
-            if seen == self.flushed_seen:
-                return
-            reporter.received(seen - self.flushed_seen)
+            if seen != self.flushed_seen:
+                reporter.received(seen - self.flushed_seen)
             if passed != self.flushed_passed:
                 reporter.emitted(passed - self.flushed_passed)
             for reason, count in list(self.denied.items()):

@@ -454,3 +454,23 @@ def test_hostile_unique_paths_do_not_pin_memory() -> None:
         + context_module.COVERAGE_CACHE_BYTES
     )
     assert retained < bound + (1 << 20)
+
+
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 128, 200])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> None:
+    # Counts are kept locally and pushed every 64 items: the last item of a flush passing
+    # or being denied must still be counted once.
+    events = [("/docs/a" if i % 3 else "/etc/x") for i in range(count)]
+    metrics = pfrx.StreamMetrics()
+    out = (
+        pfrx.envelopes(events, READER, batch=batch)
+        .pipe(pf.capability_filter(FileCap.read, metrics=metrics), ops.to_list())
+        .run()
+    )
+    denied = events.count("/etc/x")
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.dropped) == (count, len(out), denied)
+    assert len(out) == count - denied
+    stage = next(s for s in snap.stages if s.name == "capability_filter")
+    assert (stage.received, stage.emitted, stage.dropped) == (count, len(out), denied)
