@@ -257,7 +257,8 @@ def run(quick: bool) -> list[Row]:
         Row(
             group,
             name,
-            f"{n / best / 1e3:,.0f}k ev/s, {loop / best:.2f}x loop (median {n / median / 1e3:,.0f}k)",
+            f"{n / best / 1e3:,.0f}k ev/s, {loop / best:.2f}x loop"
+            f" (median {n / median / 1e3:,.0f}k)",
         )
         for name, (best, median) in times.items()
     ]

@@ -56,15 +56,22 @@ def capability_filter(
     ::
 
         source:   -a-b-c-|        (b's context lacks file.read on its path)
-        capability_filter(FileCap.read(path))
+        capability_filter(FileCap.read)
         result:   -a---c-|
         dropped:  ---b            reason "insufficient_capabilities"
 
     Args:
-        required: one :class:`~pfrx.Capability`, or a callable ``event -> Capability |
-            Iterable[Capability]`` computing the requirement per event (for example from the
-            event's path). An empty iterable requires nothing. A callable that raises, or
-            returns something that is not a capability, denies the event (fail closed).
+        required: what an event needs, in one of four forms, fastest first:
+            a family action (``FileCap.read``: the event is the resource, or ``resource=``
+            says where it is); a callable ``event -> Capability | Iterable[Capability]``
+            (for example ``lambda ev: FileCap.read(ev.path)``); or one fixed
+            :class:`~pfrx.Capability`. Every capability named must be granted.
+            **An empty iterable denies the event** (reason ``empty_requirement``): a
+            requirement that names nothing is a bug, and a security check fails closed.
+            A callable that raises, or returns something that is not capabilities, denies
+            the event (reason ``insufficient_capabilities``) and counts an error. The
+            requirement is computed exactly once per item.
+        resource: with a family action, ``event -> str``: the resource to check.
         on_drop: receives a :class:`~pfrx.Dropped` for each denied envelope.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops, metrics and logs.
@@ -72,19 +79,23 @@ def capability_filter(
     Returns:
         An operator on observables of :class:`~pfrx.Envelope`. Each denial is also logged
         (loguru, ``WARNING``) with user, session, capability and resource, never the payload.
-        An item that is not an envelope is dropped with reason ``not_an_envelope``.
+        An item that is not an envelope is dropped with reason ``not_an_envelope``; an
+        envelope whose context is not a :class:`~pfrx.Context`, with ``invalid_context``.
+
+    Raises:
+        TypeError: ``required`` or ``resource`` has the wrong type (``resource=`` needs a
+            family action).
 
     Example:
         >>> import reactivex, pfrx
         >>> from pfrx import operators as pf
-        >>> read = pfrx.Capability("file", "read", "/docs")
-        >>> alice = pfrx.Context("alice", capabilities=[read])
-        >>> bob = pfrx.Context("bob")
-        >>> source = reactivex.of(pfrx.Envelope("a", alice, 0.0), pfrx.Envelope("b", bob, 0.0))
+        >>> FileCap = pfrx.CapabilityFamily("file", actions=("read",))
+        >>> alice = pfrx.Context("alice", capabilities=[FileCap.read("/docs")])
         >>> lost = []
-        >>> out = source.pipe(pf.capability_filter(read, on_drop=lost.append))
+        >>> source = pfrx.envelopes(["/docs/a", "/etc/passwd"], alice)
+        >>> out = source.pipe(pf.capability_filter(FileCap.read, on_drop=lost.append))
         >>> [e.event for e in out.pipe(reactivex.operators.to_list()).run()]
-        ['a']
+        ['/docs/a']
         >>> lost[0].reason
         'insufficient_capabilities'
     """
