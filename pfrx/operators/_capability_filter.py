@@ -168,7 +168,7 @@ def capability_filter(
 
 
 # With metrics, what passed and what was denied is counted in plain variables and pushed
-# into the metrics every this many items, whenever the metrics are read, and when the
+# into the metrics every this many passed items, whenever the metrics are read, and when the
 # subscription ends: exact figures for one local update per item.
 FLUSH_EVERY = 64
 
@@ -185,8 +185,8 @@ class _Filter:
         self.check = check
         self.reporter = reporter
         self.lock = threading.Lock()
-        # Moved by on_next only: items seen, items passed, denials by reason.
-        self.seen = 0
+        # Moved by on_next only: items passed, denials by reason (every item is one or the
+        # other, so what was received is their sum).
         self.passed = 0
         self.denied: dict[str, int] = {}
         # Moved by flush only, under the lock: what the metrics already hold.
@@ -213,12 +213,13 @@ class _Filter:
         reporter = self.reporter
         with self.lock:
             # Each count on its own: an item may be seen in one flush and pass in the next.
-            seen, passed = self.seen, self.passed
+            passed, denied = self.passed, dict(self.denied)  # one copy: on_next may add
+            seen = passed + sum(denied.values())
             if seen != self.flushed_seen:
                 reporter.received(seen - self.flushed_seen)
             if passed != self.flushed_passed:
                 reporter.emitted(passed - self.flushed_passed)
-            for reason, count in list(self.denied.items()):
+            for reason, count in denied.items():
                 before = self.flushed_denied.get(reason, 0)
                 if count != before:
                     reporter.count_drops(reason, count - before)
@@ -259,11 +260,6 @@ class _Filter:
 
         def on_next(envelope: Any) -> None:
             nonlocal flush_at
-            if counting:
-                self.seen += 1
-                if self.seen >= flush_at:
-                    flush_at += FLUSH_EVERY
-                    self.flush()
             try:
                 if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
                     raise TypeError("not an envelope")
@@ -277,6 +273,9 @@ class _Filter:
             if verdict is True:
                 if counting:
                     self.passed += 1
+                    if self.passed >= flush_at:
+                        flush_at += FLUSH_EVERY
+                        self.flush()
                 forward(envelope)  # outside the try: downstream errors are not denials
             else:
                 deny(envelope, verdict, None)
