@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -18,7 +18,7 @@ def _reason(_instance: Any, _attribute: Any, value: Any) -> None:
         raise TypeError(f"reason must be a non-empty str, not {value!r}")
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, init=False)
 class Dropped:
     """An item that entered an operator and will never leave it.
 
@@ -35,6 +35,17 @@ class Dropped:
     reason: str = attrs.field(validator=_reason)
     operator: str
     timestamp: float
+
+    def __init__(self, item: Any, reason: str, operator: str, timestamp: float) -> None:
+        # Built through the slots directly (drops can be many); the reason is checked as
+        # the field's validator would.
+        if type(reason) is not str or not reason:
+            _reason(self, None, reason)
+            reason = str.__str__(reason)
+        _set_item(self, item)
+        _set_reason(self, reason)
+        _set_operator(self, operator)
+        _set_timestamp(self, timestamp)
 
 
 class UnobservedDropWarning(UserWarning):
@@ -128,21 +139,10 @@ class SendResult:
         return self.ok
 
 
-_new_object = object.__new__
 _set_item = slot_setter(Dropped, "item")
 _set_reason = slot_setter(Dropped, "reason")
 _set_operator = slot_setter(Dropped, "operator")
 _set_timestamp = slot_setter(Dropped, "timestamp")
 
-
-def make_dropped(item: Any, reason: str, operator: str, timestamp: float) -> Dropped:
-    """``Dropped(...)`` for the drop path of operators: the same frozen value, validated the
-    same way, built through the slots directly."""
-    if type(reason) is not str or not reason:
-        return Dropped(item, reason, operator, timestamp)  # validates and raises
-    record = _new_object(Dropped)
-    _set_item(record, item)
-    _set_reason(record, reason)
-    _set_operator(record, operator)
-    _set_timestamp(record, timestamp)
-    return record
+#: ``Dropped(item, reason, operator, timestamp)``, the name the drop paths have used.
+make_dropped: Callable[[Any, str, str, float], Dropped] = Dropped
