@@ -31,7 +31,7 @@ from ._clock import clock_of
 from ._model import BackpressureTimeout, Context, Dropped, Envelope, SendResult
 from ._model.context import make_envelope
 from .metrics import Health, MetricsSnapshot, StreamMetrics
-from .operators._shared import pick_scheduler, reporting_into
+from .operators._shared import Operator, pick_scheduler, reporting_into
 
 __all__ = [
     "DuplicateStreamName",
@@ -42,8 +42,6 @@ __all__ = [
     "registry",
     "stage",
 ]
-
-Operator = Callable[[Observable[Any]], Observable[Any]]
 
 _ACCEPTED = SendResult(True)
 

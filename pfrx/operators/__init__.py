@@ -40,9 +40,6 @@ __all__ = [
     "window_time",
 ]
 
-Operator = Callable[[Observable[Any]], Observable[Any]]
-
-
 def capability_filter(
     required: Capability | Callable[[Any], Capability | Iterable[Capability]],
     *,

@@ -29,6 +29,8 @@ from .._model.records import make_dropped
 from ..metrics import StageCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
+#: What every pfrx operator is: a function from an observable to an observable.
+Operator = Callable[[Observable[Any]], Observable[Any]]
 
 
 @attrs.frozen(slots=True)
