@@ -4,7 +4,7 @@ The requirement is compiled once, at construction, into ``check(context, event)`
 returns ``True`` when the context holds what the event needs, else what is missing (for the
 denial's log line). Each form answers from the context's compiled coverage for one
 (family, action): a prefix test and a set lookup, with no object made per event. One
-``judge`` serves both the per-item and the per-batch entry.
+``on_next`` judges every item; a batch runs it over the list and passes on what it kept.
 """
 
 from __future__ import annotations
