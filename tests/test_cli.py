@@ -169,6 +169,21 @@ def test_demo_serve_without_the_extra_says_what_to_install(
     assert "Traceback" not in captured.err and "== 1." not in captured.out
 
 
+def test_demo_serve_on_a_taken_port_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def serve(port: int = 0, **kwargs: Any) -> Any:
+        raise OSError(98, "Address already in use")
+
+    _fake_module(monkeypatch, "pfrx.observe", serve=serve)
+    assert main(["demo", "--serve", "8765", "--intents", "10", "--dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (
+        "pfrx demo --serve: cannot serve on port 8765: Address already in use"
+    )
+    assert "== 1." not in captured.out
+
+
 def test_demo_serve_keeps_the_dashboard_up_while_it_runs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -70,7 +70,12 @@ def _dashboard(port: int | None) -> Iterator[bool]:
         print(missing, file=sys.stderr)
         yield False
         return
-    handle = observe.serve(port=port)
+    try:
+        handle = observe.serve(port=port)
+    except OSError as error:  # the port is taken, or not ours to bind
+        print(f"pfrx demo --serve: cannot serve on port {port}: {error.strerror}", file=sys.stderr)
+        yield False
+        return
     _say(f"dashboard: {handle.url} (live while the demo runs)")
     try:
         yield True
