@@ -111,14 +111,17 @@ def label(tree: ast.Module, run: _Run, fallback: str) -> str:
     if not operators:
         return fallback
     inline = _Inline(run.names)
-    texts = [ast.unparse(inline.visit(ast.parse(ast.unparse(op), mode="eval")).body) for op in operators]
+    texts = [
+        ast.unparse(inline.visit(ast.parse(ast.unparse(op), mode="eval")).body) for op in operators
+    ]
     return PREFIXES.sub("", " → ".join(texts))
 
 
 def figure(svg: str, caption: str) -> str:
     """An HTML block Markdown passes through: no blank line inside."""
     body = "\n".join(line for line in svg.splitlines() if line.strip())
-    body = re.sub(r"^<svg ", f'<svg role="img" aria-label="marble picture: {_attr(caption)}" ', body)
+    labelled = f'<svg role="img" aria-label="marble picture: {_attr(caption)}" '
+    body = re.sub(r"^<svg ", labelled, body)
     return f'<figure class="pfrx-marble">\n{body}\n</figure>'
 
 
