@@ -1,9 +1,9 @@
 """Command line: ``pfrx`` (or ``python -m pfrx``) with subcommands.
 
-- ``demo``: the FileSystem substrate end to end (:mod:`pfrx.demo`); ``--serve PORT`` with
+- ``demo``: the FileSystem substrate end to end (`pfrx.demo`); ``--serve PORT`` with
   the live dashboard (extra ``web``), ``--distributed`` runs ``demo-cluster`` instead;
-- ``worker``: one NATS JetStream worker (:mod:`pfrx.nats.worker`, extra ``nats``);
-- ``demo-cluster``: the demo on NATS workers (:mod:`pfrx.nats.cluster_demo`, extra
+- ``worker``: one NATS JetStream worker (`pfrx.nats.worker`, extra ``nats``);
+- ``demo-cluster``: the demo on NATS workers (`pfrx.nats.cluster_demo`, extra
   ``nats``).
 
 ``worker`` and ``demo-cluster`` hand every argument after their name to their module's

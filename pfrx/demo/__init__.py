@@ -1,24 +1,24 @@
 """The demo: the guide's FileSystem substrate end to end on a temporary directory.
 
-Part 1 (:mod:`~pfrx.demo.walkthrough`) walks through a handful of requests and says who
-may do what, and why not. Part 2: a synthetic workload (:mod:`~pfrx.demo.workload`: many
+Part 1 (`pfrx.demo.walkthrough`) walks through a handful of requests and says who
+may do what, and why not. Part 2: a synthetic workload (`pfrx.demo.workload`: many
 users with mixed capabilities reading, writing and deleting files) is sent into one
-:class:`pfrx.Stream` (:mod:`~pfrx.demo.load`):
+`pfrx.Stream` (`pfrx.demo.load`):
 
     capability_filter -> FileEventFilter -> FileEventTransformer -> backpressure(strategy)
         -> process(FileStream)            real file I/O under a sandbox root (the consumer)
         -> process(EventSourcingStream)   writes and deletes committed to SQLite (WAL)
 
 The consumer is slower than the producers, on purpose, so backpressure acts; the run says
-so before it starts and explains the outcome after (:mod:`~pfrx.demo.report`). The
+so before it starts and explains the outcome after (`pfrx.demo.report`). The
 stream's results feed time windows (per-path activity) and session windows (per-user
-sessions). Progress shows while the load runs (:mod:`~pfrx.demo.progress`): a refreshing
+sessions). Progress shows while the load runs (`pfrx.demo.progress`): a refreshing
 line on a terminal, a plain line every ``--progress-every`` seconds otherwise. The report
 balances the ledger: every intent sent is accepted or refused, every accepted intent is
 emitted or dropped with a reason, every result is in exactly one time window and one
 session, and every write or delete emitted is in the event store. The exit status is 1
 when the ledger does not balance. ``--serve PORT`` keeps the live dashboard
-(:func:`pfrx.observe.serve`, extra ``web``) up while the demo runs.
+(`pfrx.observe.serve`, extra ``web``) up while the demo runs.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _watch(out: Any, every: float, total: int) -> Callable[..., Callable[[], Non
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run both parts with ``args`` (as parsed by :func:`add_arguments`); the exit status."""
+    """Run both parts with ``args`` (as parsed by `add_arguments`); the exit status."""
     n = getattr(args, "intents", 200_000)
     users_n = getattr(args, "users", 500)
     settings = LoadSettings(

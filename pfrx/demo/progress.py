@@ -15,7 +15,7 @@ REFRESH = 0.25
 
 
 class Progress:
-    """Reports ``stream``'s progress on ``out`` from a daemon thread until :meth:`stop`.
+    """Reports ``stream``'s progress on ``out`` from a daemon thread until `stop`.
 
     Args:
         out: where to write.

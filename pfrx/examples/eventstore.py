@@ -1,12 +1,12 @@
 """An append-only event store on SQLite (standard library), in WAL mode.
 
-An event is *acknowledged* when :meth:`EventStore.append` returns: by then its transaction
+An event is *acknowledged* when `EventStore.append` returns: by then its transaction
 has committed, so a process killed at any later instant loses nothing acknowledged. Updates
-and deletes are refused by triggers: the log only grows. :meth:`EventStore.replay` reads the
+and deletes are refused by triggers: the log only grows. `EventStore.replay` reads the
 events back in order to rebuild state.
 
 A damaged database file (random bytes over its pages, a file that is not a database) is
-reported as :class:`EventStoreError`, when the store is opened or at the latest when the
+reported as `EventStoreError`, when the store is opened or at the latest when the
 damaged part is read; no raw ``sqlite3`` exception leaves the store.
 
 Durability: ``synchronous="NORMAL"`` (the default) survives a killed process (the committed
@@ -144,7 +144,7 @@ class EventStore:
     def append_many(self, events: Iterable[tuple[str, Mapping[str, Any], float]]) -> list[int]:
         """Commit several events in one transaction (all or none); their sequence numbers.
 
-        Each event is ``(type, data, recorded_at)``, checked as in :meth:`append` before
+        Each event is ``(type, data, recorded_at)``, checked as in `append` before
         anything is written.
         """
         rows = []

@@ -3,23 +3,23 @@
 The Elixir guide's ``FileSystem.*`` modules, one Python name each (see
 ``docs/guide-mapping.md``), in one module per role:
 
-- :mod:`~pfrx.examples.filesystem.intents`: :class:`ReadFile`, :class:`WriteFile`,
-  :class:`DeleteFile`, ``FileCap``, :func:`file_context`
-  (``FileSystem.Contexts.FileContext.new``), :func:`required_capability`;
-- :mod:`~pfrx.examples.filesystem.events`: the ``File*Event`` records the stream emits and
+- `pfrx.examples.filesystem.intents`: `ReadFile`, `WriteFile`,
+  `DeleteFile`, ``FileCap``, `file_context`
+  (``FileSystem.Contexts.FileContext.new``), `required_capability`;
+- `pfrx.examples.filesystem.events`: the ``File*Event`` records the stream emits and
   the window summaries;
-- :mod:`~pfrx.examples.filesystem.sandbox`: :class:`Sandbox`, file I/O confined to a root
+- `pfrx.examples.filesystem.sandbox`: `Sandbox`, file I/O confined to a root
   directory, walked one component at a time relative to its parent's descriptor with
   ``O_NOFOLLOW`` (no symbolic link is ever followed, so no swap can lead outside);
-- :mod:`~pfrx.examples.filesystem.stream`: :class:`FileStream`, the processor for
-  :func:`pfrx.operators.process` (every path capability-checked, every failure an
-  ``Err`` with a reason), and :func:`start_file_stream`
+- `pfrx.examples.filesystem.stream`: `FileStream`, the processor for
+  `pfrx.operators.process` (every path capability-checked, every failure an
+  ``Err`` with a reason), and `start_file_stream`
   (``PacketFlow.Stream.start_link(FileSystem.FileStream, ...)``);
-- :mod:`~pfrx.examples.filesystem.windows`: :class:`FileWindowing` (``TimeWindow``,
+- `pfrx.examples.filesystem.windows`: `FileWindowing` (``TimeWindow``,
   ``CountWindow``, ``SessionWindow``);
-- :mod:`~pfrx.examples.filesystem.pipeline`: :class:`FileBackpressure`
-  (``AdaptiveBackpressure``), :class:`FileEventTransformer`, :class:`FileEventFilter`,
-  :class:`FileProcessingPipeline`.
+- `pfrx.examples.filesystem.pipeline`: `FileBackpressure`
+  (``AdaptiveBackpressure``), `FileEventTransformer`, `FileEventFilter`,
+  `FileProcessingPipeline`.
 
 Paths in intents are POSIX paths *inside the sandbox* (``/docs/a.txt`` is
 ``<root>/docs/a.txt``); capabilities are checked on the normalised path.

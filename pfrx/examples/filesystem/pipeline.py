@@ -33,7 +33,7 @@ class AdaptiveBackpressure:
 
     The guide's ``handle_backpressure`` clauses are the adaptive strategy's state machine in
     ``pf.backpressure`` (see ``operators/backpressure.md``); the guide's
-    ``calculate_adaptive_rate`` is :meth:`calculate_adaptive_rate`.
+    ``calculate_adaptive_rate`` is `calculate_adaptive_rate`.
     """
 
     strategy = "adaptive"
@@ -154,12 +154,12 @@ class FileProcessingPipeline:
 
     The guide lists ``[FileStream, TimeWindow, AdaptiveBackpressure]``; flow control belongs
     in front of the slow stage, so the stages run as adaptive backpressure, then the file
-    stream, then the time window. Each is a named :func:`pfrx.stage`, so an error names the
+    stream, then the time window. Each is a named `pfrx.stage`, so an error names the
     stage it came from.
 
-    - :meth:`start` runs the stages as one :class:`pfrx.Stream`;
-    - :meth:`start_connected` runs each stage as its own stream, chained with
-      :func:`pfrx.connect`, as the guide's ``init`` starts one process per stream.
+    - `start` runs the stages as one `pfrx.Stream`;
+    - `start_connected` runs each stage as its own stream, chained with
+      `pfrx.connect`, as the guide's ``init`` starts one process per stream.
     """
 
     def __init__(
@@ -183,7 +183,7 @@ class FileProcessingPipeline:
         ]
 
     def operators(self) -> list[Callable[[Observable[Any]], Observable[Any]]]:
-        """The pipeline as a reusable operator sequence (one :func:`pfrx.stage` each)."""
+        """The pipeline as a reusable operator sequence (one `pfrx.stage` each)."""
         return [stage(name, operator) for name, operator in self.stages()]
 
     def start(self, name: str = "file_processing_pipeline") -> Stream:

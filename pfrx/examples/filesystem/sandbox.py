@@ -13,7 +13,7 @@ its name has become since.
 Because no link is ever followed, the lexically normalised path *is* the object touched:
 a capability checked on it is the capability for what is read, written or deleted.
 
-Reasons (:attr:`SandboxError.reason`, the drop reason downstream) never hold a host path.
+Reasons (`SandboxError.reason`, the drop reason downstream) never hold a host path.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Sandbox:
     regular files are read or written (a FIFO, socket or device is ``not_a_regular_file``),
     and a regular file with more than one hard link is refused (``hard_link_refused``): its
     other name may lie outside the root. The root itself is trusted: it is resolved once,
-    when the sandbox is made, and held open until :meth:`close`.
+    when the sandbox is made, and held open until `close`.
 
     Args:
         root: an existing directory.
@@ -188,7 +188,7 @@ class Sandbox:
                 os.close(fd)
 
     def _guarded(self, path: str, action: Callable[[], _T]) -> _T:
-        """Run ``action``; any OS error becomes a :class:`SandboxError` without host paths."""
+        """Run ``action``; any OS error becomes a `SandboxError` without host paths."""
         try:
             return action()
         except SandboxError as error:

@@ -43,17 +43,17 @@ class FileStreamConfig:
 class FileStream:
     """The guide's ``FileSystem.FileStream``: a processor for ``pf.process``.
 
-    ``ReadFile`` reads the file and emits a :class:`FileReadEvent`; ``WriteFile`` writes it
-    and emits a :class:`FileWriteEvent`; ``DeleteFile`` deletes and emits a
-    :class:`FileDeleteEvent`. Each first checks the context for ``FileCap.<op>(path)``
-    (``insufficient_capabilities`` otherwise); since the :class:`Sandbox` follows no
+    ``ReadFile`` reads the file and emits a `FileReadEvent`; ``WriteFile`` writes it
+    and emits a `FileWriteEvent`; ``DeleteFile`` deletes and emits a
+    `FileDeleteEvent`. Each first checks the context for ``FileCap.<op>(path)``
+    (``insufficient_capabilities`` otherwise); since the `Sandbox` follows no
     symbolic link, that path is the object touched.
 
     Every failure is ``Err(reason, state)`` with ``errors`` counted, so ``process`` drops
     the intent with that reason: a refusal (``invalid_path``, ``symlink_refused``,
     ``not_a_regular_file``, ``hard_link_refused``...), an OS error (``not_found``,
     ``is_a_directory``, ``io_error: <text>``...), content that is neither ``str`` nor
-    ``bytes`` (``invalid_content``). No exception leaves :meth:`process_event`, and no
+    ``bytes`` (``invalid_content``). No exception leaves `process_event`, and no
     reason holds a host path.
 
     Args:
@@ -138,7 +138,7 @@ def start_file_stream(
 ) -> Stream:
     """``PacketFlow.Stream.start_link(FileSystem.FileStream, ...)``: a running file stream.
 
-    ``config`` overrides :class:`FileStreamConfig` fields. The stream is
+    ``config`` overrides `FileStreamConfig` fields. The stream is
     ``backpressure(strategy, buffer_size, batch_size)`` then ``process(FileStream(root),
     processing_timeout)``; results are the ``File*Event`` records (as envelopes).
     """

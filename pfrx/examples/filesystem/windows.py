@@ -25,7 +25,7 @@ class TimeWindow:
     """``FileWindowing.TimeWindow``: per-path activity in tumbling time windows.
 
     Used as an operator on envelopes of intents or ``File*Event`` records; emits one tuple of
-    :class:`FileActivitySummary` (sorted by path) per non-empty window.
+    `FileActivitySummary` (sorted by path) per non-empty window.
     """
 
     window_type = "time"
@@ -66,7 +66,7 @@ class TimeWindow:
 
 
 class CountWindow:
-    """``FileWindowing.CountWindow``: :class:`ProcessingStats` every ``size`` events."""
+    """``FileWindowing.CountWindow``: `ProcessingStats` every ``size`` events."""
 
     window_type = "count"
     window_size = 100
@@ -94,7 +94,7 @@ class SessionWindow:
     """Session windows per user (the guide's ``@window_type :session``).
 
     A session closes after ``gap`` without an event of its user (or ``max_duration`` after
-    its first); each emits a :class:`SessionSummary`.
+    its first); each emits a `SessionSummary`.
     """
 
     window_type = "session"
