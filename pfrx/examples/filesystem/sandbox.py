@@ -210,6 +210,17 @@ class Sandbox:
         return info
 
     def _open_last(self, parent: int, name: str, flags: int) -> int:
+        # Look before opening, so that a device or FIFO is not even opened (opening some
+        # devices has effects); the open and the fstat after it still decide, since the
+        # name can change in between.
+        try:
+            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            if stat.S_ISLNK(mode):
+                raise SandboxError("symlink_refused")
+            raise SandboxError("is_a_directory" if stat.S_ISDIR(mode) else "not_a_regular_file")
         try:
             return os.open(name, flags, 0o644, dir_fd=parent)
         except OSError as error:
