@@ -160,12 +160,18 @@ class Sandbox:
     @staticmethod
     def _refusal(error: OSError, name: str, parent: int) -> SandboxError:
         """The reason for a failed open of ``name``: a link is named as such."""
-        if error.errno in (errno.ENOTDIR, errno.ELOOP, errno.EMLINK):
+        if error.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW met a link
+            return SandboxError("symlink_refused")
+        if error.errno == errno.ENOTDIR:
+            # O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR; so does a file used as
+            # a directory. A name that is a link, or a directory by now (a link swapped back
+            # since), was a link when opened.
             try:
-                if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                    return SandboxError("symlink_refused")
+                mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
             except OSError:
-                pass
+                return SandboxError("not_a_directory")
+            if stat.S_ISLNK(mode) or stat.S_ISDIR(mode):
+                return SandboxError("symlink_refused")
         return SandboxError(os_reason(error))
 
     @contextmanager
