@@ -69,7 +69,7 @@ class _SharedReading:
 
     def for_instrument(self, name: str) -> list[StreamReading]:
         with self._lock:
-            if self._seen.get(name, -1) >= self._generation:
+            if self._generation == 0 or self._seen.get(name, 0) >= self._generation:
                 self._readings = read_streams(self._registry)
                 self._generation += 1
             self._seen[name] = self._generation

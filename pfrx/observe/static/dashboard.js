@@ -186,7 +186,8 @@
     const h = entry.history;
     // Show at least a minute, growing with the history up to all that is kept.
     const kept = h.length ? now - h[0][0] : 0;
-    const span = Math.min(Math.max(kept, 60), Math.max(points * interval, 60));
+    const full = Math.max(points * interval, 1);
+    const span = Math.min(Math.max(kept, Math.min(60, full)), full);
     const t0 = now - span;
     const label = span >= 120 ? "last " + Math.round(span / 60) + " min" : "last " + Math.round(span) + " s";
     set(entry.el, "rate_span", label);
