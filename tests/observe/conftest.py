@@ -69,3 +69,12 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 
 def _headers(headers: Any) -> dict[str, str]:
     return {key.lower(): value for key, value in headers.items()}
+
+
+#: Set when the browser tests ran without a browser: reported at the end of the run.
+MISSING_BROWSER: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in MISSING_BROWSER:
+        terminalreporter.write_sep("!", line, red=True, bold=True)
