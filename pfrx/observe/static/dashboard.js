@@ -102,6 +102,7 @@
       changed.classList.remove("recent");
     }
     renderReasons(field(el, "reasons"), m.drops_by_reason || {});
+    renderStages(field(el, "stages"), m.stages || []);
     renderCharts(entry, now);
   }
 
@@ -150,6 +151,22 @@
       li.textContent = "+" + (entries.length - REASONS_SHOWN) + " more reasons (" + count(rest) + ")";
       list.appendChild(li);
     }
+  }
+
+  function renderStages(table, stages) {
+    table.hidden = stages.length === 0;
+    const body = table.tBodies[0];
+    while (body.rows.length > stages.length) body.deleteRow(-1);
+    stages.forEach((stage, i) => {
+      const row = body.rows[i] || body.insertRow();
+      while (row.cells.length < 4) row.insertCell();
+      const values = [stage.name, count(stage.received), count(stage.emitted), count(stage.dropped)];
+      values.forEach((text, j) => {
+        if (row.cells[j].textContent !== text) row.cells[j].textContent = text;
+      });
+      row.cells[0].title = stage.name;
+      row.classList.toggle("lossy", stage.dropped > 0);
+    });
   }
 
   // -- charts: plain SVG polylines over the kept history ------------------------------------
