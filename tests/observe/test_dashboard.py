@@ -223,7 +223,7 @@ def test_docs_screenshot(browser: Any, registry: pfrx.StreamRegistry, tmp_path: 
             page.wait_for_selector(card("ingest"), timeout=WAIT_MS)
             page.wait_for_timeout(7_000)  # let the rolling charts fill their 8 s window
             shot = tmp_path / "dashboard.png"
-            page.screenshot(path=shot)
+            page.screenshot(path=shot, full_page=True)
             page.close()
     finally:
         stop.set()

@@ -235,6 +235,15 @@ def test_stop_ends_open_event_streams_and_frees_the_port(registry: pfrx.StreamRe
     server.stop()  # idempotent
 
 
+def test_a_taken_port_is_an_error_not_a_silent_second_server(
+    registry: pfrx.StreamRegistry,
+) -> None:
+    with serve(registry=registry) as first:
+        with pytest.raises(OSError):
+            serve(first.port, registry=registry)
+        assert get(first.url + "/metrics")[0] == 200
+
+
 def test_bad_arguments_are_refused(registry: pfrx.StreamRegistry) -> None:
     with pytest.raises(TypeError, match="port"):
         serve(port="80", registry=registry)  # type: ignore[arg-type]
