@@ -2,7 +2,7 @@
 
 Part 1 walks through a handful of requests and says who may do what, and why not. Part 2:
 a synthetic workload (many users with mixed capabilities reading, writing and deleting
-files) is sent into one :class:`pfrx.Stream`:
+files) is sent into one `pfrx.Stream`:
 
     capability_filter -> FileEventFilter -> FileEventTransformer -> backpressure(strategy)
         -> process(FileStream)            real file I/O under a sandbox root (the consumer)

@@ -1,7 +1,8 @@
 """Stream metrics and health, measured on a scheduler's clock.
 
-Knows nothing of operators: operators (and :class:`pfrx.Stream`) call the ``record_*``
-methods; users read :meth:`StreamMetrics.snapshot` and :meth:`StreamMetrics.health`.
+Knows nothing of operators: operators (and [`pfrx.Stream`][]) call the ``record_*``
+methods; users read [`StreamMetrics.snapshot`][pfrx.StreamMetrics.snapshot] and
+[`StreamMetrics.health`][pfrx.StreamMetrics.health].
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ._clock import clock_of, positive_seconds
 
 
 class Health(StrEnum):
-    """How a stream is doing, from its metrics and :class:`HealthThresholds`."""
+    """How a stream is doing, from its metrics and [`HealthThresholds`][pfrx.HealthThresholds]."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
@@ -105,7 +106,7 @@ class StageSnapshot:
 
 @attrs.frozen(slots=True)
 class MetricsSnapshot:
-    """A frozen reading of :class:`StreamMetrics`.
+    """A frozen reading of [`StreamMetrics`][pfrx.StreamMetrics].
 
     Rates are per second over the last ``rate_interval`` seconds of the scheduler clock,
     counted in tenths of the interval (the window is the ten tenths ending with the current
@@ -242,7 +243,7 @@ class StreamMetrics:
         scheduler: whose clock measures time (default: the system clock). Give a
             ``TestScheduler`` for exact, repeatable figures in virtual time.
         rate_interval: the sliding interval for rates, seconds or a ``timedelta``.
-        thresholds: what :meth:`health` compares against.
+        thresholds: what [`health`][pfrx.StreamMetrics.health] compares against.
         name: a label for logs and exports.
 
     Example:
@@ -447,7 +448,7 @@ class StreamMetrics:
         )
 
     def health(self) -> Health:
-        """``healthy``, ``degraded`` or ``unhealthy``, per :attr:`thresholds`."""
+        """``healthy``, ``degraded`` or ``unhealthy``, per ``thresholds``."""
         return self.thresholds.classify(self.snapshot())
 
     def health_changes(
@@ -455,7 +456,7 @@ class StreamMetrics:
         period: float | timedelta = 1.0,
         scheduler: abc.SchedulerBase | None = None,
     ) -> Observable[Health]:
-        """An observable of :class:`Health` that checks every ``period`` and emits on change.
+        """An observable of [`Health`][pfrx.Health]: checks every ``period``, emits on change.
 
         The first value is the health at subscription; after that only changes are emitted.
         Checks run on ``scheduler`` (default: the metrics' own scheduler).

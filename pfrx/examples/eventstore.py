@@ -1,8 +1,8 @@
 """An append-only event store on SQLite (standard library), in WAL mode.
 
-An event is *acknowledged* when :meth:`EventStore.append` returns: by then its transaction
+An event is *acknowledged* when `EventStore.append` returns: by then its transaction
 has committed, so a process killed at any later instant loses nothing acknowledged. Updates
-and deletes are refused by triggers: the log only grows. :meth:`EventStore.replay` reads the
+and deletes are refused by triggers: the log only grows. `EventStore.replay` reads the
 events back in order to rebuild state.
 
 Durability: ``synchronous="NORMAL"`` (the default) survives a killed process (the committed

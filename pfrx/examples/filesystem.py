@@ -3,14 +3,14 @@
 The Elixir guide's ``FileSystem.*`` modules, one Python name each (see
 ``docs/guide-mapping.md``):
 
-- intents :class:`ReadFile`, :class:`WriteFile`, :class:`DeleteFile`; ``FileCap``;
-  :func:`file_context` (``FileSystem.Contexts.FileContext.new``);
-- :class:`FileStream`, a processor for :func:`pfrx.operators.process` doing real file I/O
+- intents `ReadFile`, `WriteFile`, `DeleteFile`; ``FileCap``;
+  `file_context` (``FileSystem.Contexts.FileContext.new``);
+- `FileStream`, a processor for `pfrx.operators.process` doing real file I/O
   under a sandbox root: every path is capability-checked and can never leave the root;
-- :class:`FileWindowing` (``TimeWindow``, ``CountWindow``, ``SessionWindow``),
-  :class:`FileBackpressure` (``AdaptiveBackpressure``), :class:`FileProcessingPipeline`,
-  :class:`FileEventTransformer`, :class:`FileEventFilter`;
-- :func:`start_file_stream`: ``PacketFlow.Stream.start_link(FileSystem.FileStream, ...)``.
+- `FileWindowing` (``TimeWindow``, ``CountWindow``, ``SessionWindow``),
+  `FileBackpressure` (``AdaptiveBackpressure``), `FileProcessingPipeline`,
+  `FileEventTransformer`, `FileEventFilter`;
+- `start_file_stream`: ``PacketFlow.Stream.start_link(FileSystem.FileStream, ...)``.
 
 Paths in intents are POSIX paths *inside the sandbox* (``/docs/a.txt`` is
 ``<root>/docs/a.txt``); capabilities are checked on the normalised path.
@@ -268,7 +268,7 @@ class Sandbox:
     """File I/O confined to ``root``: no path, ``..`` or symlink leads outside it.
 
     A path is normalised as a resource (``//``, ``.``, ``..`` resolved, never above ``/``),
-    joined under the root, then resolved with :func:`os.path.realpath`; a result outside the
+    joined under the root, then resolved with `os.path.realpath`; a result outside the
     root (a symlink pointing out) is refused with ``path_escapes_root``. Files are opened
     with ``O_NOFOLLOW``, so a final component swapped for a symlink after the check is
     refused (``symlink_refused``). Deletion unlinks the name itself (a symlink inside the
@@ -384,9 +384,9 @@ class FileStreamConfig:
 class FileStream:
     """The guide's ``FileSystem.FileStream``: a processor for ``pf.process``.
 
-    ``ReadFile`` reads the file and emits a :class:`FileReadEvent`; ``WriteFile`` writes it
-    and emits a :class:`FileWriteEvent`; ``DeleteFile`` deletes and emits a
-    :class:`FileDeleteEvent`. Each first checks the context for ``FileCap.<op>(path)``
+    ``ReadFile`` reads the file and emits a `FileReadEvent`; ``WriteFile`` writes it
+    and emits a `FileWriteEvent`; ``DeleteFile`` deletes and emits a
+    `FileDeleteEvent`. Each first checks the context for ``FileCap.<op>(path)``
     (``insufficient_capabilities`` otherwise). A refusal or I/O failure is
     ``Err(reason, state)`` with ``errors`` counted, so ``process`` drops the intent with that
     reason (``not_found``, ``path_escapes_root``, ``symlink_refused``...).
@@ -459,7 +459,7 @@ def start_file_stream(
 ) -> Stream:
     """``PacketFlow.Stream.start_link(FileSystem.FileStream, ...)``: a running file stream.
 
-    ``config`` overrides :class:`FileStreamConfig` fields. The stream is
+    ``config`` overrides `FileStreamConfig` fields. The stream is
     ``backpressure(strategy, buffer_size, batch_size)`` then ``process(FileStream(root),
     processing_timeout)``; results are the ``File*Event`` records (as envelopes).
     """
@@ -526,7 +526,7 @@ class TimeWindow:
     """``FileWindowing.TimeWindow``: per-path activity in tumbling time windows.
 
     Used as an operator on envelopes of intents or ``File*Event`` records; emits one tuple of
-    :class:`FileActivitySummary` (sorted by path) per non-empty window.
+    `FileActivitySummary` (sorted by path) per non-empty window.
     """
 
     window_type = "time"
@@ -567,7 +567,7 @@ class TimeWindow:
 
 
 class CountWindow:
-    """``FileWindowing.CountWindow``: :class:`ProcessingStats` every ``size`` events."""
+    """``FileWindowing.CountWindow``: `ProcessingStats` every ``size`` events."""
 
     window_type = "count"
     window_size = 100
@@ -595,7 +595,7 @@ class SessionWindow:
     """Session windows per user (the guide's ``@window_type :session``).
 
     A session closes after ``gap`` without an event of its user (or ``max_duration`` after
-    its first); each emits a :class:`SessionSummary`.
+    its first); each emits a `SessionSummary`.
     """
 
     window_type = "session"
@@ -656,7 +656,7 @@ class AdaptiveBackpressure:
 
     The guide's ``handle_backpressure`` clauses are the adaptive strategy's state machine in
     ``pf.backpressure`` (see ``operators/backpressure.md``); the guide's
-    ``calculate_adaptive_rate`` is :meth:`calculate_adaptive_rate`.
+    ``calculate_adaptive_rate`` is `calculate_adaptive_rate`.
     """
 
     strategy = "adaptive"
@@ -783,12 +783,12 @@ class FileProcessingPipeline:
 
     The guide lists ``[FileStream, TimeWindow, AdaptiveBackpressure]``; flow control belongs
     in front of the slow stage, so the stages run as adaptive backpressure, then the file
-    stream, then the time window. Each is a named :func:`pfrx.stage`, so an error names the
+    stream, then the time window. Each is a named `pfrx.stage`, so an error names the
     stage it came from.
 
-    - :meth:`start` runs the stages as one :class:`pfrx.Stream`;
-    - :meth:`start_connected` runs each stage as its own stream, chained with
-      :func:`pfrx.connect`, as the guide's ``init`` starts one process per stream.
+    - `start` runs the stages as one `pfrx.Stream`;
+    - `start_connected` runs each stage as its own stream, chained with
+      `pfrx.connect`, as the guide's ``init`` starts one process per stream.
     """
 
     def __init__(
@@ -812,7 +812,7 @@ class FileProcessingPipeline:
         ]
 
     def operators(self) -> list[Callable[[Observable[Any]], Observable[Any]]]:
-        """The pipeline as a reusable operator sequence (one :func:`pfrx.stage` each)."""
+        """The pipeline as a reusable operator sequence (one `pfrx.stage` each)."""
         return [stage(name, operator) for name, operator in self.stages()]
 
     def start(self, name: str = "file_processing_pipeline") -> Stream:
@@ -832,7 +832,7 @@ class FileProcessingPipeline:
 def envelopes_of(
     intents: Iterable[Intent], context: Context, scheduler: abc.SchedulerBase | None = None
 ) -> Observable[Envelope]:
-    """Intents as envelopes with ``context`` (a thin alias of :func:`pfrx.envelopes`)."""
+    """Intents as envelopes with ``context`` (a thin alias of `pfrx.envelopes`)."""
     from ..sources import envelopes
 
     return envelopes(intents, context, scheduler)

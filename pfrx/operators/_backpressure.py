@@ -1,6 +1,6 @@
 """backpressure: a bounded buffer between a producer and a drain running on a scheduler.
 
-One :class:`_Run` per subscription holds the buffer (a ``deque``) and one lock. The producer
+One `_Run` per subscription holds the buffer (a ``deque``) and one lock. The producer
 appends under the lock and, when no drain is pending or running, schedules exactly one drain
 action; the drain takes up to ``batch_size`` items per turn under the lock and delivers them
 outside it, then schedules its next turn only if items remain. Delivery is serialized by an

@@ -23,7 +23,7 @@ The machine has two independent parts, both driven by what the drain observes:
 - in between nothing changes.
 
 The gap between the marks (and between ``slow_item_time`` and its half) is the hysteresis
-that keeps the machine from flapping. Each change is one :class:`Switch`.
+that keeps the machine from flapping. Each change is one `Switch`.
 """
 
 from __future__ import annotations
