@@ -1,13 +1,13 @@
 """See running streams: Prometheus and OpenTelemetry export, and a live dashboard.
 
-Needs the ``web`` extra (``pip install 'pfrx[web]'``); :func:`instrument` also needs the
-``otel`` extra. Everything reads :data:`pfrx.registry` (or the registry you pass) live:
+Needs the ``web`` extra (``pip install 'pfrx[web]'``); `instrument` also needs the
+``otel`` extra. Everything reads `pfrx.registry` (or the registry you pass) live:
 
-- :func:`serve` starts ``/metrics``, ``/api/streams`` and the dashboard ``/`` on a
+- `serve` starts ``/metrics``, ``/api/streams`` and the dashboard ``/`` on a
   background thread;
-- :class:`PfrxCollector` plugs the same figures into your own Prometheus registry;
-- :func:`instrument` registers OpenTelemetry observable instruments;
-- :func:`health_changes` pushes a stream's health transitions as an observable.
+- `PfrxCollector` plugs the same figures into your own Prometheus registry;
+- `instrument` registers OpenTelemetry observable instruments;
+- `health_changes` pushes a stream's health transitions as an observable.
 
 Only counts, rates and drop reasons are exported: never payloads, contexts or tokens.
 """
@@ -51,7 +51,7 @@ def instrument(
 ) -> list[Any]:
     """Register OpenTelemetry observable instruments for every registered stream.
 
-    See :func:`pfrx.observe.otel.instrument` (this wrapper only says which extra is
+    See `pfrx.observe.otel.instrument` (this wrapper only says which extra is
     missing when OpenTelemetry is not installed).
     """
     try:

@@ -2,7 +2,7 @@
 
 Everything here is counts, rates and reasons. Payloads, contexts and tokens never leave a
 stream through this module: a reading copies the numeric fields of a snapshot by name, so a
-field added to :class:`~pfrx.MetricsSnapshot` later is not exported until it is listed here.
+field added to `pfrx.MetricsSnapshot` later is not exported until it is listed here.
 """
 
 from __future__ import annotations

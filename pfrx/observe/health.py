@@ -38,19 +38,19 @@ def health_changes(
 ) -> Observable[HealthChange]:
     """An observable of the health transitions of a stream (or of a ``StreamMetrics``).
 
-    ::
-
-        health:     H---H---D---D---U---H--       sampled every interval
-        result:     --------(H,D)---(D,U)-(U,H)-
+    ```text
+    samples:  H---H---D---D---U---H---    the health, one sample per interval
+    result:   --------a-------b---c---    a=(H,D,snap) b=(D,U,snap) c=(U,H,snap)
+    ```
 
     The first sample, taken at subscription, sets the starting health and is not emitted;
     every later sample (one per ``interval`` on ``scheduler``'s clock) whose health differs
     from the one before emits ``HealthChange(old, new, snapshot)``. The observable never
     completes by itself: dispose the subscription to stop sampling. A
-    :class:`pfrx.Stream`'s health is :meth:`pfrx.Stream.health` (``unhealthy`` once failed).
+    `pfrx.Stream`'s health is `pfrx.Stream.health` (``unhealthy`` once failed).
 
     Args:
-        stream_or_metrics: a :class:`pfrx.Stream` or a :class:`pfrx.StreamMetrics`.
+        stream_or_metrics: a `pfrx.Stream` or a `pfrx.StreamMetrics`.
         interval: time between samples, seconds or a ``timedelta``.
         scheduler: whose clock samples (default: the stream's scheduler, else its metrics'
             scheduler, else a timer thread).

@@ -1,6 +1,6 @@
 """OpenTelemetry: observable instruments over every registered stream.
 
-:func:`instrument` registers one observable instrument per figure on a meter from the
+`instrument` registers one observable instrument per figure on a meter from the
 given ``MeterProvider``. Like the Prometheus collector it keeps no counts of its own: each
 collection reads the streams' snapshots, once per collection for all instruments.
 """
@@ -87,14 +87,14 @@ def instrument(
     ``reason``, ``pfrx.errors``, ``pfrx.backpressure_events``) and gauges
     (``pfrx.buffer_utilization``, ``pfrx.processing_rate``, ``pfrx.health``), each with the
     attribute ``stream``. A Prometheus exporter of OpenTelemetry turns them into the same
-    names as :mod:`pfrx.observe.prometheus` (``pfrx_received_total``...).
+    names as `pfrx.observe.prometheus` (``pfrx_received_total``...).
 
     Args:
         meter_provider: where to register (default: the global provider).
-        registry: the streams to report (default: :data:`pfrx.registry`).
+        registry: the streams to report (default: `pfrx.registry`).
 
     Returns:
-        The instruments created, in :data:`INSTRUMENTS` order.
+        The instruments created, in `INSTRUMENTS` order.
     """
     provider = meter_provider or get_meter_provider()
     meter = provider.get_meter("pfrx", __version__)

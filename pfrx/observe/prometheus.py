@@ -1,6 +1,6 @@
 """Prometheus exposition of every registered stream, read live at each scrape.
 
-:class:`PfrxCollector` is a custom ``prometheus_client`` collector: it keeps no counters of
+`PfrxCollector` is a custom ``prometheus_client`` collector: it keeps no counters of
 its own, it reads each stream's snapshot when scraped. So the figures are the stream's own
 (nothing counted twice, nothing drifting), and a stream that leaves the registry leaves
 the exposition.
@@ -48,12 +48,14 @@ GAUGES = {
 
 
 class PfrxCollector(Collector):
-    """A ``prometheus_client`` collector over a :class:`pfrx.StreamRegistry`.
+    """A ``prometheus_client`` collector over a `pfrx.StreamRegistry`.
 
-    Register it with your own Prometheus registry when you already serve ``/metrics``::
+    Register it with your own Prometheus registry when you already serve ``/metrics``:
 
-        from prometheus_client import REGISTRY
-        REGISTRY.register(PfrxCollector())
+    ```python
+    from prometheus_client import REGISTRY
+    REGISTRY.register(PfrxCollector())
+    ```
 
     Every family carries the label ``stream`` (the registered name); ``pfrx_dropped_total``
     also carries ``reason``.

@@ -1,7 +1,7 @@
 """The observability server: ``/metrics``, ``/api/streams``, ``/api/events`` and ``/``.
 
 Starlette serves the routes; uvicorn runs them on an event loop of its own, on a
-background thread, so :func:`serve` returns at once and the caller's program goes on. The
+background thread, so `serve` returns at once and the caller's program goes on. The
 dashboard's assets ship in ``pfrx/observe/static`` (no CDN: it works offline). Live updates
 are server-sent events: one message per sampling interval with every stream's reading.
 """
@@ -72,11 +72,11 @@ SECURITY_HEADERS = [
 
 
 class ExposedServerWarning(UserWarning):
-    """:func:`serve` was asked to listen on an address other hosts may reach."""
+    """`serve` was asked to listen on an address other hosts may reach."""
 
 
 class ObserveServer:
-    """A running observability server (returned by :func:`serve`).
+    """A running observability server (returned by `serve`).
 
     Attributes:
         url: ``http://host:port`` (no trailing slash).
@@ -152,13 +152,13 @@ def serve(
 
     Args:
         port: TCP port; 0 picks a free one (read it back from ``.port`` / ``.url``).
-        registry: the streams to show (default: :data:`pfrx.registry`).
+        registry: the streams to show (default: `pfrx.registry`).
         host: the address to listen on. The default, ``127.0.0.1``, is reachable from this
             machine only. Any other address lets other machines read your streams'
             figures (and stop nothing): choose it explicitly, preferably with ``token``;
             a warning is issued.
         token: when given, every endpoint requires ``Authorization: Bearer <token>`` (or
-            the cookie :attr:`ObserveServer.dashboard_url` sets in a browser).
+            the cookie `ObserveServer.dashboard_url` sets in a browser).
         interval: how often the dashboard is updated (and its history sampled).
         history: how much history the dashboard's charts keep.
 
