@@ -27,7 +27,6 @@ from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     JSONResponse,
@@ -233,6 +232,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _loopback_name(host_header: str) -> bool:
+    """Whether a ``Host`` header names this machine's loopback (port optional)."""
+    if host_header.startswith("["):  # [::1]:8080
+        name = host_header[1 : host_header.find("]")] if "]" in host_header else ""
+    else:
+        name = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    return name.lower() == "localhost" or _is_loopback(name)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(
         host.strip("[]"), port, type=socket.SOCK_STREAM
@@ -256,8 +264,9 @@ def _cookie_value(token: str) -> str:
 class _Guard:
     """Bearer-token check (when a token is set) and security headers, for every route."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, loopback: bool) -> None:
         self.app = app
+        self.loopback = loopback
         self.token = token.encode() if token is not None else None
         self.cookie = _cookie_value(token) if token is not None else ""
 
@@ -271,7 +280,15 @@ class _Guard:
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
             await send(message)
 
-        if self.token is not None and not self._allowed(Request(scope), self.token):
+        request = Request(scope)
+        if self.loopback and not _loopback_name(request.headers.get("host", "")):
+            # A page on another site could otherwise reach a loopback server through a DNS
+            # name rebound to 127.0.0.1 (DNS rebinding): only loopback names are accepted.
+            await PlainTextResponse("400 Bad Request: unknown host\n", status_code=400)(
+                scope, receive, send_with_headers
+            )
+            return
+        if self.token is not None and not self._allowed(request, self.token):
             response: Response = PlainTextResponse(
                 "401 Unauthorized: send 'Authorization: Bearer <token>'\n",
                 status_code=401,
@@ -392,12 +409,7 @@ def _app(
             stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
         )
 
-    middleware = [Middleware(_Guard, token=token)]
-    if loopback:
-        # A page on another site could otherwise reach a loopback server through a DNS name
-        # rebound to 127.0.0.1 (DNS rebinding): only loopback names are accepted.
-        hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=hosts))
+    middleware = [Middleware(_Guard, token=token, loopback=loopback)]
     app = Starlette(
         routes=[
             Route("/", index),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -201,7 +202,30 @@ def test_pages_carry_security_headers_and_only_the_shipped_assets(
         assert get(server.url + "/static/..%2f__init__.py")[0] == 404
         # A DNS name rebound to 127.0.0.1 is refused: only loopback host names are accepted.
         assert get(server.url + "/metrics", {"Host": "evil.example"})[0] == 400
+        assert get(server.url + "/metrics", {"Host": "127.0.0.1.evil.example"})[0] == 400
         assert get(server.url.replace("127.0.0.1", "localhost") + "/metrics")[0] == 200
+
+
+def ipv6_loopback_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_ipv6_loopback_is_served_too(registry: pfrx.StreamRegistry) -> None:
+    registry.register("files", known_workload())
+    if not ipv6_loopback_available():  # e.g. a container without IPv6: a clear error
+        with pytest.raises(OSError):
+            serve(registry=registry, host="::1")
+        return
+    with serve(registry=registry, host="::1") as server:
+        assert server.url == f"http://[::1]:{server.port}"
+        status, _, body = get(server.url + "/metrics")
+    assert status == 200
+    assert b'pfrx_received_total{stream="files"} 100.0' in body
 
 
 def test_binds_loopback_by_default_and_warns_for_another_host(
