@@ -124,6 +124,17 @@ def test_live_events_follow_sends_and_the_registry(registry: pfrx.StreamRegistry
         assert ("alpha", "gone") in kinds
 
 
+def test_a_page_opened_later_gets_the_kept_history(registry: pfrx.StreamRegistry) -> None:
+    registry.register("alpha", pfrx.Stream(name="alpha", scheduler=TestScheduler()))
+    with serve(registry=registry, interval=0.05, history=0.25) as server:
+        time.sleep(0.8)  # some 16 samples taken
+        history = next(events(server.url))["history"]["alpha"]
+    assert len(history) == 5  # 0.25 s of history at one point per 0.05 s: the oldest go
+    times = [point[0] for point in history]
+    assert times == sorted(times)
+    assert all(len(point) == 5 for point in history)  # time, out/s, in/s, dropped/s, buffer
+
+
 def test_a_health_transition_is_marked_in_the_events(registry: pfrx.StreamRegistry) -> None:
     from pfrx import operators as pf
 
