@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from loguru import logger
@@ -95,9 +96,9 @@ class ObserveServer:
         self._thread = thread
         self._token = token
         self._stopping = stopping
-        self.host = host
+        self.host = host.strip("[]")
         self.port = port
-        shown = f"[{host}]" if ":" in host else host
+        shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{port}"
 
     @property
@@ -109,8 +110,6 @@ class ObserveServer:
         """
         if self._token is None:
             return self.url + "/"
-        from urllib.parse import quote
-
         return f"{self.url}/?token={quote(self._token, safe='')}"
 
     @property
