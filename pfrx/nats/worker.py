@@ -347,6 +347,10 @@ class Worker:
         loop = asyncio.get_running_loop()
         o = self.options
         turn = 0
+        # Slow start: a batch grows from 1 while inputs arrive fresh and falls back to 1 when
+        # a redelivery shows up, so an input that kills its worker comes back alone and
+        # its batch-mates do not use up their deliveries with it.
+        batch = 1
         while not self.stopping:
             room = o.max_in_flight - len(self.inputs)
             subs = self.subscriptions()
@@ -361,7 +365,7 @@ class Worker:
             partition, sub = subs[turn % len(subs)]
             timeout = o.fetch_timeout if len(subs) == 1 else max(0.05, o.fetch_timeout / len(subs))
             try:
-                msgs = await sub.fetch(min(o.batch, room), timeout=timeout)
+                msgs = await sub.fetch(min(batch, room), timeout=timeout)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 continue
             except nats.js.errors.NotFoundError:
@@ -381,6 +385,8 @@ class Worker:
             except Exception:
                 await asyncio.sleep(0.2)
                 continue
+            redelivered = any(msg.metadata.num_delivered > 1 for msg in msgs)
+            batch = 1 if redelivered else min(o.batch, batch * 2)
             await loop.run_in_executor(
                 self.executor, self.runner.process, self._admit(msgs, partition)
             )
