@@ -63,6 +63,7 @@ class WorkerOptions:
     lease_ttl: float = 3.0
     fetch_timeout: float = 0.5
     connect_timeout: float = 2.0
+    setup_timeout: float = 30.0
 
     @property
     def duplicate_window(self) -> float:
@@ -210,6 +211,23 @@ class Worker:
         return None
 
     async def _setup(self) -> None:
+        """Streams and consumer; transient failures (a cluster still electing, a timeout)
+        are retried for ``setup_timeout`` seconds."""
+        deadline = time.monotonic() + self.options.setup_timeout
+        while True:
+            try:
+                return await self._setup_once()
+            except WorkerError:
+                raise
+            except (asyncio.TimeoutError, nats.errors.TimeoutError, nats.js.errors.APIError) as error:
+                if time.monotonic() > deadline:
+                    raise WorkerError(
+                        f"JetStream at {self.options.servers} did not answer the setup "
+                        f"({type(error).__name__}: {error})"
+                    ) from None
+                await asyncio.sleep(0.5)
+
+    async def _setup_once(self) -> None:
         o = self.options
         try:
             self.stream_name = await ensure_stream(
@@ -230,10 +248,6 @@ class Worker:
                 )
         except StreamMissing as error:
             raise WorkerError(str(error)) from None
-        except nats.js.errors.ServiceUnavailableError:
-            raise WorkerError(
-                f"JetStream is not enabled on {o.servers} (start nats-server with -js)"
-            ) from None
         except nats.errors.NoRespondersError:
             raise WorkerError(
                 f"JetStream is not enabled on {o.servers} (start nats-server with -js)"
@@ -488,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(Worker(options, factory, keys).run())
     except WorkerError as error:
         return _error(str(error))
+    except Exception as error:  # one line, never a traceback of the library's insides
+        return _error(f"{type(error).__name__}: {error}")
     finally:
         if server is not None:
             server.stop()
