@@ -187,7 +187,7 @@ class Worker:
             self.nc = await nats.connect(
                 servers,
                 connect_timeout=self.options.connect_timeout,
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=2,  # the first connect gives up: one clear line
                 reconnect_time_wait=0.25,
                 allow_reconnect=True,
                 error_cb=self._ignore,
@@ -199,6 +199,8 @@ class Worker:
             raise WorkerError(
                 f"cannot reach NATS at {self.options.servers}: {type(error).__name__}"
             ) from None
+        # Once connected, ride out any outage (a cluster node restarting, a failover).
+        self.nc.options["max_reconnect_attempts"] = -1
         self.js = self.nc.jetstream()
         self.publisher = Publisher(self.js, give_up_after=max(10.0, self.options.ack_wait))
 
