@@ -9,9 +9,7 @@ from __future__ import annotations
 try:
     import nats as _nats  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'"
-    ) from None
+    raise ImportError("pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'") from None
 
 from .tokens import CONTEXT_HEADER, InvalidToken, load_keys, sign_context, verify_context
 

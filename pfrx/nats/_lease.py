@@ -18,6 +18,7 @@ whole. Failover time is about ``lease_ttl + ack_wait`` (+ a renewal period).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import random
@@ -165,10 +166,8 @@ class PartitionLeases:
             await asyncio.sleep(0.05)  # the renewals go on in the meantime
         revision = self.revisions.pop(partition, None)
         if revision is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await self.kv.delete(f"p.{partition}", last=revision)
-            except Exception:
-                pass
         self.handing_back.discard(partition)
         self.events.append(("hand_back", partition, time.monotonic()))
 
@@ -176,11 +175,7 @@ class PartitionLeases:
         self.stopping = True
         for partition in list(self.revisions):
             revision = self.revisions.pop(partition)
-            try:
+            with contextlib.suppress(Exception):
                 await self.kv.delete(f"p.{partition}", last=revision)
-            except Exception:
-                pass
-        try:
+        with contextlib.suppress(Exception):
             await self.kv.delete(f"m.{self.me.decode()}")
-        except Exception:
-            pass

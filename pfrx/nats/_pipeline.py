@@ -213,8 +213,8 @@ class PipelineRunner:
         elif self.stream.error is not None:
             # This input broke the pipeline: it is dropped (not redelivered into a loop),
             # the others the failed stream held come back, and a fresh pipeline goes on.
-            error = self.stream.error
-            reason = f"pipeline_failed: {type(error).__name__}: {error}" if error else "failed"
+            failure = self.stream.error
+            reason = f"pipeline_failed: {type(failure).__name__}: {failure}"
             self._drop((sid,), reason, "pipeline")
             self.release(sid)
             self.stream = self._start()

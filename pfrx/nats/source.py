@@ -118,8 +118,8 @@ async def subscribe(
             await js.add_consumer(stream, config)
         except Exception:
             # Another worker created it first: bind to theirs.
-            await js.consumer_info(stream, durable)  # type: ignore[arg-type]
-    return await js.pull_subscribe_bind(durable=durable, stream=stream)  # type: ignore[arg-type]
+            await js.consumer_info(stream, durable)  # type: ignore[arg-type,unused-ignore]
+    return await js.pull_subscribe_bind(durable=durable, stream=stream)
 
 
 def batch_size(capacity: int, batch: int) -> int:

@@ -65,11 +65,15 @@ def _unb64(text: str) -> bytes:
 
 def _payload(context: Context) -> dict[str, Any]:
     # Order kept as held, so a verified context equals the signed one.
-    capabilities = [[c.family, c.action, c.resource, sorted(c.implies)] for c in context.capabilities]
+    capabilities = [
+        [c.family, c.action, c.resource, sorted(c.implies)] for c in context.capabilities
+    ]
     metadata = dict(context.metadata)
     for key in metadata:
         if not isinstance(key, str):
-            raise TypeError(f"context metadata keys must be str to be signed, not {type(key).__name__}")
+            raise TypeError(
+                f"context metadata keys must be str to be signed, not {type(key).__name__}"
+            )
     return {
         "v": _VERSION,
         "user": context.user_id,
@@ -108,8 +112,8 @@ def sign_context(context: Context, key: bytes | Sequence[bytes]) -> str:
     """
     if not isinstance(context, Context):
         raise TypeError(f"sign_context needs a pfrx.Context, not {type(context).__name__}")
-    signing = key if isinstance(key, bytes | bytearray) else (list(key) or [None])[0]
-    signing_key = _check_key(signing)
+    keys: list[Any] = [key] if isinstance(key, bytes | bytearray) else list(key)
+    signing_key = _check_key(keys[0] if keys else None)
     try:
         payload = _canonical(_payload(context))
     except (TypeError, ValueError) as error:

@@ -32,10 +32,12 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise ImportError("pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'") from None
 
+import contextlib
+
 from ._pipeline import Delivery, Operator, PipelineRunner
 from ._wire import MSG_ID
 from .sink import Output, Publisher
-from .source import ConsumerSettings, StreamMissing, ensure_stream, partition_subject, subscribe
+from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
 from .tokens import load_keys
 
 __all__ = ["Worker", "WorkerOptions", "main", "parse_args"]
@@ -67,7 +69,7 @@ class WorkerOptions:
 
     @property
     def duplicate_window(self) -> float:
-        """Longer than ``ack_wait × max_deliver``: every redelivery of an input falls inside
+        """Longer than ``ack_wait * max_deliver``: every redelivery of an input falls inside
         the window of its first publish."""
         return self.ack_wait * self.max_deliver + 60.0
 
@@ -80,6 +82,10 @@ class _Input:
     outstanding: int = 0
     released: bool = False
     failed: bool = False
+
+
+def _discard(_handle: Any) -> None:
+    return None
 
 
 def load_factory(spec: str) -> Callable[[], Sequence[Operator]]:
@@ -175,10 +181,9 @@ class Worker:
 
     @staticmethod
     async def _quietly(coro: Any) -> None:
-        try:
+        # An ack lost with the connection: the input comes back and its outputs dedupe.
+        with contextlib.suppress(Exception):
             await coro
-        except Exception:  # an ack lost with the connection: the input comes back, deduped
-            pass
 
     # -- main loop -------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -221,7 +226,7 @@ class Worker:
                 return await self._setup_once()
             except WorkerError:
                 raise
-            except (asyncio.TimeoutError, nats.errors.TimeoutError, nats.js.errors.APIError) as error:
+            except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.APIError) as error:
                 if time.monotonic() > deadline:
                     raise WorkerError(
                         f"JetStream at {self.options.servers} did not answer the setup "
@@ -273,9 +278,9 @@ class Worker:
                 self.keys,
                 output=self.options.output,
                 dropped=self.options.dropped,
-                emit=lambda out: call(self._on_output, out),
-                release=lambda sid: call(self._on_release, sid),
-                failed=lambda sids: call(self._on_failed, sids),
+                emit=lambda out: _discard(call(self._on_output, out)),
+                release=lambda sid: _discard(call(self._on_release, sid)),
+                failed=lambda sids: _discard(call(self._on_failed, sids)),
                 max_deliver=self.options.max_deliver,
                 name=f"worker.{self.options.durable}",
             )
@@ -291,9 +296,7 @@ class Worker:
                 background.append(asyncio.ensure_future(self.leases.run()))
             fetching = asyncio.ensure_future(self._fetch_loop())
             stopper = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait(
-                {fetching, stopper}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({fetching, stopper}, return_when=asyncio.FIRST_COMPLETED)
             self.stopping = True
             if fetching in done and fetching.exception() is not None:
                 stopper.cancel()
@@ -303,28 +306,22 @@ class Worker:
             await self._drain(fetching, background)
             return 0
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 5)
-            except Exception:
-                pass
 
     def _register_stream(self) -> None:
         from ..stream import registry
 
         name = f"worker.{self.options.durable}.{os.getpid()}"
-        try:
+        with contextlib.suppress(ValueError):
             registry.register(name, self.runner.stream)
-        except ValueError:
-            pass
 
     async def _drain(self, fetching: asyncio.Task[Any], background: list[Any]) -> None:
         """Finish in-flight work, hand back what open windows hold, within ``ack_wait``."""
         deadline = time.monotonic() + self.options.ack_wait * 0.8
         fetching.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await fetching
-        except (asyncio.CancelledError, Exception):
-            pass
         if hasattr(self, "leases"):
             self.leases.stopping = True
         while time.monotonic() < deadline:
@@ -340,10 +337,8 @@ class Worker:
             task.cancel()
         if hasattr(self, "leases"):
             await self.leases.release_all()
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.nc.flush(), 2)
-        except Exception:
-            pass
 
     async def _keep_alive(self) -> None:
         """In-progress acks for inputs held longer than a quarter of ``ack_wait``."""
@@ -372,17 +367,15 @@ class Worker:
             subs = self.subscriptions()
             if room <= 0 or not subs:
                 self._room.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._room.wait(), 0.2)
-                except asyncio.TimeoutError:
-                    pass
                 continue
             turn += 1
             partition, sub = subs[turn % len(subs)]
             timeout = o.fetch_timeout if len(subs) == 1 else max(0.05, o.fetch_timeout / len(subs))
             try:
                 msgs = await sub.fetch(min(batch, room), timeout=timeout)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except nats.js.errors.NotFoundError:
                 raise WorkerError(
@@ -467,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     """``pfrx worker ...``: exit 0 after SIGTERM drained; 1 with one line on failure."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.ack_wait <= 0 or args.max_deliver < 2 or args.batch < 1 or args.max_in_flight < 1:
-        return _error("--ack-wait must be > 0, --max-deliver >= 2, --batch and --max-in-flight >= 1")
+        return _error(
+            "--ack-wait must be > 0, --max-deliver >= 2, --batch and --max-in-flight >= 1"
+        )
     try:
         keys = load_keys(args.key_file)
     except OSError as error:
@@ -481,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if args.metrics_port is not None:
         try:
-            from ..observe import serve
+            from ..observe import serve  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             return _error("--metrics-port needs the 'web' extra: pip install 'pfrx[web]'")
         server = serve(port=args.metrics_port)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pfrx.nats._server import NatsServer  # noqa: E402
+from pfrx.nats._server import NatsServer
 
-from .helpers import KEY, OLD_KEY  # noqa: E402
+from .helpers import KEY, OLD_KEY
 
 
 @pytest.fixture

@@ -111,7 +111,9 @@ async def read_subject(js: Any, subject: str) -> list[Any]:
     return out
 
 
-async def ledger(url: str, prefix: str = "t") -> tuple[list[list[str]], list[dict[str, Any]], list[Any]]:
+async def ledger(
+    url: str, prefix: str = "t"
+) -> tuple[list[list[str]], list[dict[str, Any]], list[Any]]:
     """``(result source-id lists, drop bodies, result bodies)``."""
     nc = await nats.connect(url)
     js = nc.jetstream()

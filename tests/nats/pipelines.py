@@ -1,4 +1,4 @@
-"""Pipelines the real-server tests run in worker subprocesses (``--pipeline tests.nats.pipelines:...``)."""
+"""Pipelines the real-server tests run in worker subprocesses (``--pipeline tests.nats...``)."""
 
 from __future__ import annotations
 

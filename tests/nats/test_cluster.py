@@ -71,7 +71,7 @@ async def feed(urls: str, n: int, token: str, on_half: asyncio.Event) -> set[str
                     await js.publish("t.in", body, headers=dict(headers), timeout=2)
                     acked.add(sid)
                     break
-                except (nats.errors.TimeoutError, nats.errors.Error, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.TimeoutError, nats.errors.Error):
                     await asyncio.sleep(0.2)
             if i == n // 2:
                 on_half.set()

@@ -29,7 +29,12 @@ from .helpers import (
 
 def run_worker(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
     )
 
 

@@ -105,7 +105,9 @@ def test_an_input_that_kills_its_worker_ends_dropped_after_max_deliver(
     crashes = 0
     try:
         asyncio.run(
-            publish_inputs(server.url, [("crash", "crash", good), ("fine", "x", good)], subject="t.in")
+            publish_inputs(
+                server.url, [("crash", "crash", good), ("fine", "x", good)], subject="t.in"
+            )
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
