@@ -16,6 +16,7 @@ from typing import Any
 
 import nats
 import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"test-key-0123456789abcdef-0123456789"
@@ -100,7 +101,10 @@ async def read_subject(js: Any, subject: str) -> list[Any]:
     stream = await js.find_stream_name_by_subject(subject)
     info = await js.stream_info(stream)
     total = info.state.messages
-    sub = await js.pull_subscribe(subject, stream=stream)
+    # No acks: an ack-explicit reader would stall at max_ack_pending (1,000).
+    sub = await js.pull_subscribe(
+        subject, stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+    )
     out: list[Any] = []
     while len(out) < total:
         try:
