@@ -39,7 +39,8 @@ from .._clock import positive_seconds
 from .._model import BackpressureOverflow, BackpressureTimeout
 from ..metrics import BufferGauge, StreamMetrics
 from ._backpressure_policy import AdaptiveMachine, AdaptivePolicy, Switch
-from ._shared import DropHandler, Reporter, positive_int
+from ._checks import an_int, optional_scheduler, positive_int, reporting
+from ._shared import DropHandler, Reporter
 
 STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "error", "adaptive")
 
@@ -74,19 +75,23 @@ def backpressure(
         raise ValueError(
             f"unknown backpressure strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    if strategy != "latest":  # latest holds one pending item: buffer_size does not apply
+    if strategy == "latest":  # latest holds one pending item: only buffer_size's type matters
+        an_int(buffer_size, "buffer_size")
+    else:
         positive_int(buffer_size, "buffer_size")
     positive_int(batch_size, "batch_size")
+    optional_scheduler(scheduler)
+    reporting(on_drop, metrics, name)
     wait_limit: float | None = None
     if timeout is not None:
+        wait_limit = positive_seconds(timeout, "timeout")
         if strategy != "block":
             raise ValueError(f"timeout applies to the 'block' strategy only, not {strategy!r}")
-        wait_limit = positive_seconds(timeout, "timeout")
     if adaptive is not None:
-        if strategy != "adaptive":
-            raise ValueError(f"adaptive= applies to the 'adaptive' strategy only, not {strategy!r}")
         if not isinstance(adaptive, AdaptivePolicy):
             raise TypeError(f"adaptive must be an AdaptivePolicy, not {type(adaptive).__name__}")
+        if strategy != "adaptive":
+            raise ValueError(f"adaptive= applies to the 'adaptive' strategy only, not {strategy!r}")
     policy = adaptive or AdaptivePolicy()
 
     def operator(source: Observable[Any]) -> Observable[Any]:
