@@ -153,6 +153,11 @@ class MetricsSnapshot:
     counterparts cover the same sliding window as the rates (``recent_received`` items came
     in during it), and health is judged on them while the window holds traffic. Error and
     drop rates are fractions of what was received.
+
+    ``drops_by_reason`` names at most :data:`MAX_DROP_REASONS` (1,000) distinct reasons, the
+    first ones seen; drops with any later reason are counted under ``"other"``. Memory and
+    the cost of a snapshot are bounded by that, never by the variety of reasons (exception
+    texts may differ per item). ``dropped`` counts every drop.
     """
 
     timestamp: float
