@@ -166,6 +166,7 @@ class _Run:
     """One subscription of ``backpressure``: the buffer, its drain and the owner token."""
 
     __slots__ = (
+        "arrival",
         "batch",
         "buf",
         "capacity",
@@ -198,6 +199,7 @@ class _Run:
         "upstream",
         "wait_limit",
         "waiters",
+        "waits",
     )
 
     def __init__(
@@ -213,7 +215,10 @@ class _Run:
         reporter: Reporter,
     ) -> None:
         self.strategy = strategy
+        # Read once: the producer path asks these per item.
         self.full = strategy.full
+        self.waits = strategy.full is Full.WAIT
+        self.arrival = strategy.arrival if strategy.watches_arrivals else None
         self.lock = threading.Lock()
         self.report_lock = threading.RLock()
         self.received = reporter.received
@@ -301,11 +306,7 @@ class _Run:
         switch: Switch | None = None
         failed = wake = False
         with self.lock:
-            if (
-                self.full is Full.WAIT
-                and self.closed_reason is None
-                and len(self.buf) >= self.capacity
-            ):
+            if self.waits and self.closed_reason is None and len(self.buf) >= self.capacity:
                 self._wait_for_room(item)
             if self.closed_reason is not None:
                 closed = True
@@ -314,19 +315,20 @@ class _Run:
                 self.received()
                 buf = self.buf
                 if len(buf) < self.capacity:
-                    if self.strategy.watches_arrivals:
-                        shed, switch = self.strategy.arrival(len(buf))
+                    arrival = self.arrival
+                    if arrival is not None:
+                        shed, switch = arrival(len(buf))
                         if shed:
                             lost, reason = buf.popleft(), SHED
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif self.full is Full.EVICT_OLDEST:
+                elif (full := self.full) is _EVICT_OLDEST:
                     lost, reason = buf.popleft(), self.strategy.reason
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif self.full is Full.DROP_INCOMING:
+                elif full is _DROP_INCOMING:
                     lost, reason = item, self.strategy.reason
-                elif self.full is Full.FAIL:
+                elif full is _FAIL:
                     lost, reason, failed = item, self.strategy.reason, True
                     self.closed_reason = OVERFLOW
                     self.done = True
@@ -577,3 +579,5 @@ class _Run:
 
 
 _NOTHING: Any = object()
+# Module constants: cheaper to compare against per item than ``Full.X`` lookups.
+_EVICT_OLDEST, _DROP_INCOMING, _FAIL = Full.EVICT_OLDEST, Full.DROP_INCOMING, Full.FAIL
