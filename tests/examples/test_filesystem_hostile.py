@@ -85,7 +85,9 @@ def tree(tmp_path: Path) -> Iterator[dict[str, Path]]:
     _make_device(public / "device")
     os.link(outside / "canary.txt", public / "hard")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(public / "socket"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(public)  # a relative name: socket paths are limited to ~100 bytes
+        server.bind("socket")
     try:
         yield {"root": root, "outside": outside, "private": private, "public": public}
     finally:
