@@ -22,6 +22,7 @@ from pfrx.testing import (
     parse,
     render,
 )
+from pfrx.testing import strategies as pst
 
 FileCap = pfrx.CapabilityFamily("file", actions=("read",))
 
@@ -108,24 +109,10 @@ def test_syntax_errors(text: str, hot: bool, message: str) -> None:
 
 # --- drawing -----------------------------------------------------------------------------
 
-VALUE = st.sampled_from("abcxyz")
 
-
-@st.composite
-def canonical_marbles(draw: st.DrawFn) -> str:
-    """Strings that render reproduces exactly: no trailing '-', no leading spaces."""
-    tokens: list[str] = []
-    for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["tick", "value", "group"]))
-        if kind == "tick":
-            tokens.append("-" * draw(st.integers(1, 3)))
-        elif kind == "value":
-            tokens.append(draw(VALUE))
-        else:
-            tokens.append("(" + "".join(draw(st.lists(VALUE, min_size=2, max_size=3))) + ")")
-    ending = draw(st.sampled_from(["", "|", "#", "(a|)", "(b#)"]))
-    text = "".join(tokens) + ending
-    return text.rstrip("-")
+def canonical_marbles() -> st.SearchStrategy[str]:
+    """Strings that render reproduces exactly (no trailing '-'), also ending in a group."""
+    return pst.marble_timelines(max_ticks=8, ending=("", "|", "#", "(a|)", "(b#)"))
 
 
 @given(canonical_marbles())
