@@ -427,6 +427,7 @@ class _Svg:
         self.px = max(9.0, min(30.0, 760.0 / self.columns))
         self.radius = max(4.0, min(11.0, self.px * 0.42))
         self.out: list[str] = []
+        self.label_end = float("-inf")  # right edge of the last reason written on this lane
 
     def x(self, time: float) -> float:
         return self.LABEL + (self.d.column(time) + 0.5) * self.px
@@ -491,6 +492,7 @@ class _Svg:
             f' {mid + 5:.1f} z" fill="#333"/>'
         )
         seen: dict[int, int] = {}
+        self.label_end = float("-inf")
         for mark in visible:
             column = d.column(mark.time)
             x = self.x(mark.time)
@@ -546,7 +548,11 @@ class _Svg:
         self.out.append("</g>")
         if dropped and mark.reason:
             label = mark.reason if len(mark.reason) <= 18 else mark.reason[:17] + "…"
-            self.text(x, y + r + 11, label, text_anchor="middle", font_size=9, fill="#a33")
+            half = len(label) * 2.8  # about half the width of 9 px monospace text
+            # A reason that would overwrite its neighbour's is left to the legend (same colour).
+            if x - half > self.label_end + 3:
+                self.text(x, y + r + 11, label, text_anchor="middle", font_size=9, fill="#a33")
+                self.label_end = x + half
 
     def brackets(self, lane: Lane, y: float) -> float:
         rows: list[float] = []
