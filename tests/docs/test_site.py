@@ -148,3 +148,63 @@ def test_a_docs_warning_fails_the_build(tmp_path: Path) -> None:
     clean = build_docs(tmp_path / "mkdocs.yml", tmp_path / "site", timeout=120)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert (clean.stdout + clean.stderr).strip() == "", "a clean docs build prints nothing"
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_backpressure_figure_is_readable_at_the_text_width(site: Path) -> None:
+    """Six panels in a wide 2x3 strip shrink to illegible type in a ~700 px text column: the
+    figure is drawn three rows of two, at least as wide as the column (scaled down, never up)."""
+    import base64
+
+    html = (site / "notebooks" / "03-backpressure" / "index.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', html)
+    assert images, "notebook 03 shows no figure"
+    width, height = _png_size(base64.b64decode(images[-1]))
+    assert width >= 700, (width, height)
+    assert height >= width, f"{width}x{height}: a strip, not three rows of two"
+
+
+def test_executing_a_notebook_in_the_docs_build_prints_nothing(tmp_path: Path) -> None:
+    """mkdocs-jupyter runs each notebook in a kernel; over plain TCP every kernel warned
+    "Kernel is running over TCP without encryption" into the build's output. With the docs'
+    kernels hook the kernels use CurveZMQ keys, and a clean build prints nothing."""
+    import json
+
+    from .conftest import build_docs
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# t\n", encoding="utf-8")
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "c0",
+                "metadata": {},
+                "outputs": [],
+                "source": ["print(6 * 7)"],
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (docs / "n.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: t\ndocs_dir: docs\n"
+        f"hooks:\n  - {ROOT / 'docs' / '_hooks' / 'kernels.py'}\n"
+        "plugins:\n  - mkdocs-jupyter:\n      execute: true\n      cache: false\n",
+        encoding="utf-8",
+    )
+    built = build_docs(tmp_path / "mkdocs.yml", tmp_path / "site", timeout=300)
+    output = built.stdout + built.stderr
+    assert built.returncode == 0, output
+    assert "42" in (tmp_path / "site" / "n" / "index.html").read_text(encoding="utf-8")
+    assert output.strip() == "", output
