@@ -120,7 +120,8 @@ class _Book:
 
     def __init__(self) -> None:
         self.symbols: dict[Any, str] = {}
-        self.colours: dict[Any, str] = {}
+        self.colours: dict[Any, str] = {}  # items, by key
+        self.reasons: dict[Any, str] = {}  # drops, by reason
 
     @staticmethod
     def get(table: dict[Any, str], key: Any) -> str | None:
@@ -365,14 +366,14 @@ class Diagram:
             key = None
         if key is None:
             key = ("value", _identity(default_project(value)))
-        return _pick(self._colours, key, PALETTE)
+        return _pick(self._colours, key, PALETTE, BOOK.colours)
 
     def reason_colour(self, reason: str | None) -> str:
         """The fill colour of a drop: by its reason."""
-        return _pick(self._reasons, ("reason", reason), REASON_PALETTE)
+        return _pick(self._reasons, ("reason", reason), REASON_PALETTE, BOOK.reasons)
 
 
-def _pick(table: dict[Any, str], key: Any, palette: Sequence[str]) -> str:
+def _pick(table: dict[Any, str], key: Any, palette: Sequence[str], book: dict[Any, str]) -> str:
     """The colour of ``key`` in one picture (``table``): the one it had in earlier pictures
     when no other key here has it, else the next colour of ``palette`` free here."""
     key = _identity(key) if not isinstance(key, tuple) else key
@@ -383,14 +384,14 @@ def _pick(table: dict[Any, str], key: Any, palette: Sequence[str]) -> str:
     if key in table:
         return table[key]
     taken = set(table.values())
-    remembered = BOOK.get(BOOK.colours, key)
+    remembered = BOOK.get(book, key)
     if remembered is not None and remembered in palette and remembered not in taken:
         chosen = remembered
     else:
-        start = len(BOOK.colours) % len(palette)
+        start = len(book) % len(palette)
         rotated = [*palette[start:], *palette[:start]]
         chosen = next((c for c in rotated if c not in taken), rotated[0])
-        BOOK.remember(BOOK.colours, key, chosen)
+        BOOK.remember(book, key, chosen)
     table[key] = chosen
     return chosen
 
