@@ -159,10 +159,11 @@ def process(
 
     State starts at ``processor.initial_state()`` for each subscription. ``Ok(state,
     effects)`` makes ``state`` the new state and emits each effect downstream as an envelope
-    with the event's context and timestamp (an effect that already is an envelope is emitted
-    as it is). ``Err(reason, state)`` keeps its state and drops the item with ``reason``. An
-    exception drops the item with the exception's text and keeps the old state. An ``Ok``
-    without effects absorbs the item: that is not a drop.
+    with the event's context and timestamp (an effect that already is an envelope is
+    re-wrapped: its event, the input's context and timestamp). ``Err(reason, state)``
+    keeps its state and drops the item with ``reason``. An exception drops the item with the
+    exception's text and keeps the old state. An ``Ok`` without effects absorbs the item:
+    that is not a drop.
 
     Args:
         processor: an object with ``initial_state()`` and ``process_event(...)``.
@@ -359,7 +360,8 @@ def window_count(
     On completion every open window that holds an item is emitted (a partial tumbling
     window; the trailing windows of a sliding one), oldest first; an empty window is never
     emitted. An upstream error passes through and each item held in an open window is
-    dropped once with reason ``upstream_error``; disposal drops them with ``disposed``.
+    dropped once with reason ``upstream_error``, unless it already left in an emitted
+    window; disposal drops them with ``disposed``.
     With ``slide > size`` the items between two windows belong to none and are dropped with
     reason ``between_windows``.
 

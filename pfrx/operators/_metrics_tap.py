@@ -9,6 +9,7 @@ from reactivex import Observable, abc
 
 from .._clock import clock_of
 from ..metrics import StreamMetrics
+from ._checks import operator_name, optional_metrics, optional_scheduler
 from ._shared import OnNext, Prepared, current_scope, fuse
 
 
@@ -26,8 +27,10 @@ class MetricsTap:
         name: str | None,
         scheduler: abc.SchedulerBase | None,
     ) -> None:
+        optional_metrics(metrics)
+        optional_scheduler(scheduler)
         self._explicit = metrics
-        self.name = name or "metrics_tap"
+        self.name = "metrics_tap" if name is None else operator_name(name)
         self._own = metrics or StreamMetrics(scheduler, name=self.name)
 
     @property
