@@ -13,16 +13,8 @@ from reactivex.scheduler import CurrentThreadScheduler
 from ._clock import clock_of
 from ._model import Context, Envelope
 from ._model.context import make_envelope
+from .operators._checks import positive_int
 from .operators._shared import BatchSource
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, not {value!r}")
-    return value
-
 
 # Builds the lists one read of the source yields: (iterator, clock reading) -> list.
 _Chunk = Callable[[Iterator[Any], float], list[Any]]
@@ -31,7 +23,7 @@ _Chunk = Callable[[Iterator[Any], float], list[Any]]
 def _source(
     items: Iterable[Any], chunk: _Chunk, scheduler: abc.SchedulerBase | None
 ) -> Observable[Any]:
-    """What :func:`envelopes` and :func:`batches` share: read ``items`` lazily once per
+    """What `envelopes` and `batches` share: read ``items`` lazily once per
     subscription on the chosen scheduler, a list at a time, emitting each list whole (to a
     fused pipeline) or item by item (to anything else)."""
 
@@ -105,7 +97,7 @@ def envelopes(
     *,
     batch: int = 1,
 ) -> Observable[Envelope]:
-    """An observable that wraps each event in an :class:`~pfrx.Envelope` with ``context``.
+    """An observable that wraps each event in an [`Envelope`][pfrx.Envelope] with ``context``.
 
     Items are emitted on ``scheduler`` (else the subscribe scheduler, else the current
     thread), each stamped with that scheduler's clock. The iterable is read lazily, once per
@@ -118,7 +110,7 @@ def envelopes(
     ``on_next``.
 
     Raises:
-        TypeError: ``context`` is not a :class:`~pfrx.Context`, or ``batch`` is not an int.
+        TypeError: ``context`` is not a [`Context`][pfrx.Context], or ``batch`` is not an int.
         ValueError: ``batch`` is less than 1.
 
     Example:
@@ -129,7 +121,7 @@ def envelopes(
     """
     if not isinstance(context, Context):
         raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
-    size = _count(batch, "batch")
+    size = positive_int(batch, "batch")
 
     def chunk(iterator: Iterator[Any], at: float) -> list[Envelope]:
         return [make_envelope(event, context, at) for event in islice(iterator, size)]
@@ -142,13 +134,13 @@ def batches(
 ) -> Observable[Any]:
     """An observable of ``items`` as they are (envelopes made elsewhere, say), read ``size``
     at a time: pfrx's fused operators that follow take each group as one list, anything
-    else gets one item per ``on_next`` (see :func:`envelopes` with ``batch=``).
+    else gets one item per ``on_next`` (see `envelopes` with ``batch=``).
 
     Raises:
         TypeError: ``size`` is not an int.
         ValueError: ``size`` is less than 1.
     """
-    size = _count(size, "size")
+    size = positive_int(size, "size")
 
     def chunk(iterator: Iterator[Any], _at: float) -> list[Any]:
         return list(islice(iterator, size))

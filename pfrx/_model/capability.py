@@ -51,7 +51,7 @@ _action_keys: BoundedCache[tuple[str, str], ActionKey] = BoundedCache(ACTION_KEY
 
 
 def action_key(family: str, action: str) -> ActionKey:
-    """The shared :class:`ActionKey` of ``(family, action)``."""
+    """The shared `ActionKey` of ``(family, action)``."""
     pair = (family, action)
     key = _action_keys.get(pair)
     if key is None:
@@ -62,7 +62,7 @@ def action_key(family: str, action: str) -> ActionKey:
 
 def action_granted(held_action: str, held_implies: frozenset[str], required_action: str) -> bool:
     """Whether holding ``held_action`` (which also grants ``held_implies``) allows
-    ``required_action``. The resource half of a grant is :class:`~.resources.Coverage`."""
+    ``required_action``. The resource half of a grant is `Coverage`."""
     return required_action == held_action or required_action in held_implies
 
 
@@ -71,7 +71,7 @@ class Capability:
     """A permission: ``action`` in ``family`` on ``resource`` and everything below it.
 
     ``implies`` holds the actions this capability also grants (filled in by its
-    :class:`CapabilityFamily`; a bare capability implies nothing). It is part of equality,
+    `CapabilityFamily`; a bare capability implies nothing). It is part of equality,
     hashing and ``repr``: two capabilities that grant differently never compare equal.
 
     Example:
@@ -87,7 +87,7 @@ class Capability:
     )
     #: The canonical resource, or ``None`` when the resource can never be covered.
     normalized_resource: str | None = attrs.field(init=False, eq=False)
-    #: ``(family, action)`` as one shared key (see :class:`ActionKey`).
+    #: ``(family, action)`` as one shared key (see `ActionKey`).
     action_key: ActionKey = attrs.field(init=False, eq=False, repr=False)
 
     @normalized_resource.default
@@ -113,7 +113,7 @@ class Capability:
         resource that covers the required resource by whole path segments.
 
         Raises:
-            TypeError: ``required`` is not a :class:`Capability`.
+            TypeError: ``required`` is not a [`Capability`][pfrx.Capability].
         """
         if not isinstance(required, Capability):
             raise TypeError(f"required must be a Capability, not {type(required).__name__}")

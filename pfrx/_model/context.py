@@ -90,7 +90,7 @@ class Context:
         """Whether the action ``key`` names is granted on ``resource``, an already
         normalised resource (``None`` when invalid: never granted).
 
-        The hot path of :func:`pfrx.operators.capability_filter`: what the held
+        The hot path of [`pfrx.operators.capability_filter`][]: what the held
         capabilities cover for one (family, action) is compiled once and remembered
         (bounded by bytes), so a question is a set lookup and a tuple ``startswith``.
         """
@@ -98,7 +98,7 @@ class Context:
         return resource is not None and (resource in exact or resource.startswith(prefixes))
 
     def allows(self, family: str, action: str, resource: str | None) -> bool:
-        """:meth:`covered` for ``action`` in ``family``."""
+        """`covered` for ``action`` in ``family``."""
         return self.covered(action_key(family, action), resource)
 
     def has_capability(self, required: Capability) -> bool:
@@ -108,7 +108,7 @@ class Context:
         remembered (bounded by bytes), so a stream of events pays a prefix test per question.
 
         Raises:
-            TypeError: ``required`` is not a :class:`Capability`.
+            TypeError: ``required`` is not a [`Capability`][pfrx.Capability].
         """
         if not isinstance(required, Capability):
             raise TypeError(f"required must be a Capability, not {type(required).__name__}")

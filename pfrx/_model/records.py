@@ -25,7 +25,7 @@ class Dropped:
     Every operator that can lose an item reports it exactly once, to its ``on_drop``.
 
     Attributes:
-        item: what was lost (usually the :class:`~pfrx.Envelope`).
+        item: what was lost (usually the [`Envelope`][pfrx.Envelope]).
         reason: why, e.g. ``"insufficient_capabilities"``, ``"overflow"``, ``"late"``.
         operator: the name of the operator that dropped it.
         timestamp: when, in seconds on the operator's scheduler clock.
@@ -50,13 +50,13 @@ class Dropped:
 
 class UnobservedDropWarning(UserWarning):
     """An operator lost an item and nobody observes its drops: no ``on_drop=``, no
-    ``metrics=`` and no reporting scope (a :class:`pfrx.Stream` or
-    :func:`pfrx.operators.reporting_into`). Issued once per subscription, at the first drop."""
+    ``metrics=`` and no reporting scope (a [`pfrx.Stream`][] or
+    [`pfrx.operators.reporting_into`][]). Issued once per subscription, at the first drop."""
 
 
 @attrs.frozen(slots=True)
 class Reject:
-    """Returned by a :func:`pfrx.operators.transform` function to drop the item with ``reason``."""
+    """Returned by a [`pfrx.operators.transform`][] function to drop the item with ``reason``."""
 
     reason: str = attrs.field(validator=_reason)
 
@@ -130,7 +130,7 @@ class BackpressureTimeout(Exception):
 
 @attrs.frozen(slots=True)
 class SendResult:
-    """What :meth:`pfrx.Stream.send` says about one event: accepted or not, and why."""
+    """What [`pfrx.Stream.send`][] says about one event: accepted or not, and why."""
 
     ok: bool
     reason: str | None = None

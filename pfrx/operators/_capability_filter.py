@@ -21,6 +21,7 @@ from .._model import Capability, Context, Envelope
 from .._model.capability import action_key, family_action
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
+from ._checks import reporting
 from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
 from ._transform import failure_reason
 
@@ -158,6 +159,7 @@ def capability_filter(
     metrics: StreamMetrics | None = None,
     name: str = "capability_filter",
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
+    reporting(on_drop, metrics, name)
     check = compile_requirement(required, resource)
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:

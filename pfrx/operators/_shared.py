@@ -1,10 +1,10 @@
 """What every operator shares: where drops and counts go, and which scheduler to use.
 
-An operator resolves its :class:`Reporter` once per subscription. Explicit ``on_drop=`` and
+An operator resolves its `Reporter` once per subscription. Explicit ``on_drop=`` and
 ``metrics=`` win; otherwise the operator reports into the *reporting scope* that was active
-when it was subscribed (a :class:`pfrx.Stream` opens one around its pipeline's subscription);
+when it was subscribed (a [`pfrx.Stream`][] opens one around its pipeline's subscription);
 otherwise drops are logged at debug level under ``pfrx``, nothing is counted, and the first
-drop of each subscription issues a :class:`pfrx.UnobservedDropWarning`. A :class:`~pfrx.Dropped`
+drop of each subscription issues a [`pfrx.UnobservedDropWarning`][]. A [`Dropped`][pfrx.Dropped]
 record is built only when someone receives it (an ``on_drop`` handler, explicit or scoped).
 """
 
@@ -99,7 +99,7 @@ class Reporter:
     counts received and emitted items into the metrics' totals too. Inside a stream it
     counts only its own stage, and the stream counts what enters and leaves it.
     ``observed`` is false when no ``on_drop=``, no ``metrics=`` and no reporting scope were
-    found: the first drop then warns (:class:`pfrx.UnobservedDropWarning`).
+    found: the first drop then warns ([`pfrx.UnobservedDropWarning`][]).
     """
 
     __slots__ = ("_on_drop", "_warned", "metrics", "now", "observed", "operator", "stage", "totals")
@@ -145,12 +145,12 @@ class Reporter:
 
     @property
     def receives_drops(self) -> bool:
-        """Whether a :class:`~pfrx.Dropped` record would reach anyone (an ``on_drop``)."""
+        """Whether a [`Dropped`][pfrx.Dropped] record would reach anyone (an ``on_drop``)."""
         return self._on_drop is not None
 
     @property
     def quiet(self) -> bool:
-        """True when :meth:`notify` has nobody to tell: drops are observed (counted in
+        """True when `notify` has nobody to tell: drops are observed (counted in
         metrics), no ``on_drop`` receives them, and the debug log is off."""
         return self._on_drop is None and self.observed and not would_log(__name__)
 
@@ -163,7 +163,7 @@ class Reporter:
         self.notify(item, reason)
 
     def count_drops(self, reason: str, n: int) -> None:
-        """Count ``n`` drops with ``reason`` that :meth:`notify` already reported (for
+        """Count ``n`` drops with ``reason`` that `notify` already reported (for
         operators that count locally and flush)."""
         stage = self.stage
         if stage is not None:
@@ -172,7 +172,7 @@ class Reporter:
 
     def notify(self, item: Any, reason: str) -> None:
         """Tell whoever observes drops (without counting): the ``on_drop`` handler gets a
-        :class:`~pfrx.Dropped`; with nobody observing, the first drop warns."""
+        [`Dropped`][pfrx.Dropped]; with nobody observing, the first drop warns."""
         handler = self._on_drop
         if handler is None:
             if not self._warned and not self.observed:
@@ -316,7 +316,7 @@ class FusedObservable(Observable[Any]):
     pfrx's synchronous operators (capability_filter, transform, process, metrics_tap,
     window_count) compose into one of these instead of one RxPY observable each: the same
     semantics with one subscription and no per-stage observer wrapper, so an item costs
-    fewer calls. When the source is a :class:`BatchSource`, the leading stages that take
+    fewer calls. When the source is a `BatchSource`, the leading stages that take
     lists run once per list, and the first stage that does not gets the items one by one.
     """
 
