@@ -1,7 +1,8 @@
 """Stream metrics and health, measured on a scheduler's clock.
 
-Knows nothing of operators: operators (and :class:`pfrx.Stream`) call the ``record_*``
-methods; users read :meth:`StreamMetrics.snapshot` and :meth:`StreamMetrics.health`.
+Knows nothing of operators: operators (and [`pfrx.Stream`][]) call the ``record_*``
+methods; users read [`StreamMetrics.snapshot`][pfrx.StreamMetrics.snapshot] and
+[`StreamMetrics.health`][pfrx.StreamMetrics.health].
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from reactivex.scheduler import TimeoutScheduler
 from ._clock import clock_of, positive_seconds
 
 #: The most distinct drop reasons kept by name; drops with any further reason are counted
-#: under :data:`OTHER_REASON`, so memory is bounded by this, never by the variety of input.
+#: under `OTHER_REASON`, so memory is bounded by this, never by the variety of input.
 MAX_DROP_REASONS = 1_000
 OTHER_REASON = "other"
 #: The most stages kept apart; beyond it a stage shares the counters of the latest stage of
-#: its name (or of a stage named :data:`OTHER_REASON`): resubscribing for ever stays bounded.
+#: its name (or of a stage named `OTHER_REASON`): resubscribing for ever stays bounded.
 MAX_STAGES = 1_000
 
 
@@ -50,7 +51,7 @@ def _min_rate(_instance: object, attribute: attrs.Attribute[float | None], value
 
 
 class Health(StrEnum):
-    """How a stream is doing, from its metrics and :class:`HealthThresholds`."""
+    """How a stream is doing, from its metrics and [`HealthThresholds`][pfrx.HealthThresholds]."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
@@ -144,7 +145,7 @@ class StageSnapshot:
 
 @attrs.frozen(slots=True)
 class MetricsSnapshot:
-    """A frozen reading of :class:`StreamMetrics`.
+    """A frozen reading of [`StreamMetrics`][pfrx.StreamMetrics].
 
     Rates are per second over the last ``rate_interval`` seconds of the scheduler clock,
     counted in tenths of the interval (the window is the ten tenths ending with the current
@@ -154,7 +155,7 @@ class MetricsSnapshot:
     in during it), and health is judged on them while the window holds traffic. Error and
     drop rates are fractions of what was received.
 
-    ``drops_by_reason`` names at most :data:`MAX_DROP_REASONS` (1,000) distinct reasons, the
+    ``drops_by_reason`` names at most `MAX_DROP_REASONS` (1,000) distinct reasons, the
     first ones seen; drops with any later reason are counted under ``"other"``. Memory and
     the cost of a snapshot are bounded by that, never by the variety of reasons (exception
     texts may differ per item). ``dropped`` counts every drop.
@@ -286,7 +287,7 @@ class StreamMetrics:
         scheduler: whose clock measures time (default: the system clock). Give a
             ``TestScheduler`` for exact, repeatable figures in virtual time.
         rate_interval: the sliding interval for rates, seconds or a ``timedelta``.
-        thresholds: what :meth:`health` compares against.
+        thresholds: what [`health`][pfrx.StreamMetrics.health] compares against.
         name: a label for logs and exports.
 
     Example:
@@ -354,7 +355,7 @@ class StreamMetrics:
         self._out.add(n)
 
     def record_drop(self, reason: str, n: int = 1) -> None:
-        """``n`` items dropped with ``reason``; past :data:`MAX_DROP_REASONS` distinct
+        """``n`` items dropped with ``reason``; past `MAX_DROP_REASONS` distinct
         reasons, a new one is counted under ``"other"``."""
         with self._lock:
             drops = self._drops
@@ -513,7 +514,7 @@ class StreamMetrics:
         )
 
     def health(self) -> Health:
-        """``healthy``, ``degraded`` or ``unhealthy``, per :attr:`thresholds`."""
+        """``healthy``, ``degraded`` or ``unhealthy``, per ``thresholds``."""
         return self.thresholds.classify(self.snapshot())
 
     def health_changes(
@@ -521,7 +522,7 @@ class StreamMetrics:
         period: float | timedelta = 1.0,
         scheduler: abc.SchedulerBase | None = None,
     ) -> Observable[Health]:
-        """An observable of :class:`Health` that checks every ``period`` and emits on change.
+        """An observable of [`Health`][pfrx.Health]: checks every ``period``, emits on change.
 
         The first value is the health at subscription; after that only changes are emitted.
         Checks run on ``scheduler`` (default: the metrics' own scheduler).

@@ -1,13 +1,13 @@
 """backpressure: a bounded buffer between a producer and a drain running on a scheduler.
 
 This module is the buffer and its drain; what each strategy does when the buffer is full is a
-:class:`~._backpressure_policy.Strategy` object (``_backpressure_policy.py``), asked under
+`Strategy` object (``_backpressure_policy.py``), asked under
 the lock.
 
-One :class:`_Run` per subscription holds the buffer (a ``deque``) and one lock. There is one
+One `_Run` per subscription holds the buffer (a ``deque``) and one lock. There is one
 producer path for every strategy: under the lock, an item that finds room is appended (the
 adaptive strategy may shed the oldest first); one that finds the buffer full does what the
-strategy's :class:`~._backpressure_policy.Full` says (evict the oldest, drop the incoming,
+strategy's `Full` says (evict the oldest, drop the incoming,
 fail, or wait). When no drain is pending or running, the producer schedules exactly one drain
 action; the drain takes up to a batch per turn under the lock and delivers it outside, then
 schedules its next turn only if items remain. Delivery is serialized by an *owner* token:

@@ -1,8 +1,8 @@
 """The backpressure strategies: one object per policy, asked by the buffer what to do.
 
-:mod:`._backpressure` owns the buffer and the drain (the lock, the owner token, the waiting
-and inline delivery of ``block``); a :class:`Strategy` only decides, under that lock, what an
-item that finds the buffer full does (:class:`Full`), whether an arrival at a buffer with
+`_backpressure` owns the buffer and the drain (the lock, the owner token, the waiting
+and inline delivery of ``block``); a `Strategy` only decides, under that lock, what an
+item that finds the buffer full does (`Full`), whether an arrival at a buffer with
 room sheds (``adaptive``), and how large each drain turn is. Each decision is typed, so the
 buffer's dispatch over them is checked by mypy.
 
@@ -29,7 +29,7 @@ The adaptive machine has two independent parts, both driven by what the drain ob
 - in between nothing changes.
 
 The gap between the marks (and between ``slow_item_time`` and its half) is the hysteresis
-that keeps the machine from flapping. Each change is one :class:`Switch`.
+that keeps the machine from flapping. Each change is one `Switch`.
 """
 
 from __future__ import annotations
@@ -204,9 +204,9 @@ class Strategy:
     full: ClassVar[Full]
     #: the reason of the item lost when the buffer is full
     reason: ClassVar[str] = OVERFLOW
-    #: whether :meth:`arrival` must be asked for each item that finds room
+    #: whether `arrival` must be asked for each item that finds room
     watches_arrivals: ClassVar[bool] = False
-    #: whether :meth:`turn_end` needs each turn's delivery time
+    #: whether `turn_end` needs each turn's delivery time
     timed: ClassVar[bool] = False
 
     def capacity(self, buffer_size: int) -> int:
@@ -268,7 +268,7 @@ class Error(Strategy):
 
 
 class Adaptive(Strategy):
-    """``drop_oldest``'s bound plus the :class:`AdaptiveMachine` (see the module docstring)."""
+    """``drop_oldest``'s bound plus the `AdaptiveMachine` (see the module docstring)."""
 
     __slots__ = ("machine",)
     name = "adaptive"

@@ -55,7 +55,7 @@ def optional_scheduler(value: T, name: str = "scheduler") -> T:
 
 
 def optional_metrics(value: T, name: str = "metrics") -> T:
-    """``value`` if it is ``None`` or a :class:`pfrx.StreamMetrics`, else ``TypeError``."""
+    """``value`` if it is ``None`` or a `pfrx.StreamMetrics`, else ``TypeError``."""
     if value is not None and not isinstance(value, StreamMetrics):
         raise TypeError(
             f"{name} must be a pfrx.StreamMetrics or None, not {type(value).__name__} {value!r}"

@@ -14,10 +14,10 @@ from ._shared import OnNext, Prepared, current_scope, fuse
 
 
 class MetricsTap:
-    """The operator :func:`pfrx.operators.metrics_tap` returns; ``.metrics`` is what it feeds.
+    """The operator [`pfrx.operators.metrics_tap`][] returns; ``.metrics`` is what it feeds.
 
     With ``metrics`` given, or outside any stream, it counts every item as received and
-    emitted and times how long downstream takes with each item. Inside a :class:`pfrx.Stream`
+    emitted and times how long downstream takes with each item. Inside a [`pfrx.Stream`][]
     without ``metrics``, the stream counts totals and the tap adds its own stage and timing.
     """
 

@@ -19,7 +19,7 @@ from ._transform import failure_reason
 
 
 class Processor(Protocol):
-    """What :func:`pfrx.operators.process` drives (the guide's ``defstream``)."""
+    """What [`pfrx.operators.process`][] drives (the guide's ``defstream``)."""
 
     def initial_state(self) -> Any: ...
 
