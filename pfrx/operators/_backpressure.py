@@ -174,6 +174,8 @@ class _Run:
         "done",
         "drain_thread",
         "error",
+        "evicts",
+        "fails",
         "finished",
         "full",
         "gauge",
@@ -187,6 +189,7 @@ class _Run:
         "owned",
         "owner",
         "peak",
+        "reason",
         "received",
         "report_lock",
         "reporter",
@@ -199,7 +202,6 @@ class _Run:
         "upstream",
         "wait_limit",
         "waiters",
-        "waits",
     )
 
     def __init__(
@@ -217,7 +219,9 @@ class _Run:
         self.strategy = strategy
         # Read once: the producer path asks these per item.
         self.full = strategy.full
-        self.waits = strategy.full is Full.WAIT
+        self.evicts = strategy.full is Full.EVICT_OLDEST
+        self.fails = strategy.full is Full.FAIL
+        self.reason = strategy.reason
         self.arrival = strategy.arrival if strategy.watches_arrivals else None
         self.lock = threading.Lock()
         self.report_lock = threading.RLock()
@@ -302,17 +306,11 @@ class _Run:
     # -- the producer: one path for every strategy -------------------------------------------
     def on_next(self, item: Any) -> None:
         lost: Any = _NOTHING
-        reason = OVERFLOW
         switch: Switch | None = None
-        failed = wake = False
+        wake = False
         with self.lock:
-            if self.waits and self.closed_reason is None and len(self.buf) >= self.capacity:
-                self._wait_for_room(item)
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
+            closed = self.closed_reason is not None
+            if not closed:
                 buf = self.buf
                 if len(buf) < self.capacity:
                     arrival = self.arrival
@@ -320,25 +318,34 @@ class _Run:
                         shed, switch = arrival(len(buf))
                         if shed:
                             lost, reason = buf.popleft(), SHED
+                    self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif (full := self.full) is _EVICT_OLDEST:
-                    lost, reason = buf.popleft(), self.strategy.reason
+                elif self.evicts:
+                    lost, reason = buf.popleft(), self.reason
+                    self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif full is _DROP_INCOMING:
-                    lost, reason = item, self.strategy.reason
-                elif full is _FAIL:
-                    lost, reason, failed = item, self.strategy.reason, True
+                elif (full := self.full) is Full.DROP_INCOMING:
+                    lost, reason = item, self.reason
+                    self.received()
+                elif full is Full.FAIL:
+                    lost, reason = item, self.reason
+                    self.received()
                     self.closed_reason = OVERFLOW
                     self.done = True
                     self.error = BackpressureOverflow(self.capacity, item)
                     wake = not self.scheduled and self.owner is None
                     if wake:
                         self.scheduled = True
-                else:  # Full.WAIT: the wait above ends with room or closed; lose nothing
-                    buf.append(item)
-                    wake = self._accepted(buf)
+                else:  # Full.WAIT: nothing is lost; an item that times out is not received
+                    self._wait_for_room(item)
+                    closed = self.closed_reason is not None
+                    if not closed:
+                        self.received()
+                        buf = self.buf
+                        buf.append(item)
+                        wake = self._accepted(buf)
         if closed:
             self._closed(item)
             return
@@ -346,9 +353,9 @@ class _Run:
             self._switched([switch])
         if lost is not _NOTHING:
             self._lost(lost, reason, event=reason != SHED)
-        if failed:
-            self.upstream.dispose()
-            logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
+            if self.fails:  # error loses an item only when it fails
+                self.upstream.dispose()
+                logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
         if wake:
             self._wake()
 
@@ -579,5 +586,3 @@ class _Run:
 
 
 _NOTHING: Any = object()
-# Module constants: cheaper to compare against per item than ``Full.X`` lookups.
-_EVICT_OLDEST, _DROP_INCOMING, _FAIL = Full.EVICT_OLDEST, Full.DROP_INCOMING, Full.FAIL
