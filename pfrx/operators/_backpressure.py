@@ -137,6 +137,53 @@ def backpressure(
     return operator
 
 
+class _Waiting:
+    """Producers of ``block`` waiting for room: the condition they wait on (over the
+    buffer's lock), how many wait, how long they may, and whether a thread may wait at all."""
+
+    __slots__ = ("drain_thread", "limit", "never", "room", "scheduler", "waiters")
+
+    def __init__(
+        self, lock: threading.Lock, scheduler: abc.SchedulerBase, limit: float | None
+    ) -> None:
+        self.room = threading.Condition(lock)
+        self.scheduler = scheduler
+        self.limit = limit
+        self.never = isinstance(scheduler, _NEVER_WAIT)
+        self.drain_thread: int | None = None
+        self.waiters = 0
+
+    def wait(self, timeout: float | None) -> None:
+        """Wait for room (the buffer's lock held), at most ``timeout`` seconds."""
+        self.waiters += 1
+        try:
+            self.room.wait(timeout)
+        finally:
+            self.waiters -= 1
+
+    def notify(self) -> None:
+        """Wake every waiting producer (the buffer's lock held)."""
+        if self.waiters:
+            self.room.notify_all()
+
+    def may_wait(self, me: int) -> bool:
+        """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
+        if self.never or me == self.drain_thread:
+            return False
+        sched = self.scheduler
+        if isinstance(sched, EventLoopScheduler):
+            thread = getattr(sched, "_thread", None)
+            if getattr(thread, "ident", None) == me:
+                return False
+        if isinstance(sched, AsyncIOScheduler):
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                return True
+            return running is not getattr(sched, "_loop", None)
+        return True
+
+
 class _DrainStats:
     """What the drain publishes in the metrics' ``info`` after each turn."""
 
@@ -172,7 +219,6 @@ class _Run:
         "capacity",
         "closed_reason",
         "done",
-        "drain_thread",
         "error",
         "evicts",
         "fails",
@@ -184,7 +230,6 @@ class _Run:
         "lock",
         "metrics",
         "name",
-        "never_wait",
         "observer",
         "owned",
         "owner",
@@ -193,15 +238,13 @@ class _Run:
         "received",
         "report_lock",
         "reporter",
-        "room",
         "scheduled",
         "scheduler",
         "stats",
         "stopped",
         "strategy",
         "upstream",
-        "wait_limit",
-        "waiters",
+        "waiting",
     )
 
     def __init__(
@@ -222,16 +265,14 @@ class _Run:
         self.evicts = strategy.full is Full.EVICT_OLDEST
         self.fails = strategy.full is Full.FAIL
         self.reason = strategy.reason
-        self.arrival = strategy.arrival if strategy.watches_arrivals else None
+        self.arrival = strategy.arrivals()
         self.lock = threading.Lock()
         self.report_lock = threading.RLock()
         self.received = reporter.received
-        self.room = threading.Condition(self.lock)
         self.buf: deque[Any] = deque()
         self.inflight: deque[Any] = deque()
         self.capacity = strategy.capacity(buffer_size)
         self.batch = batch_size
-        self.wait_limit = wait_limit
         self.name = name
         self.observer = observer
         self.scheduler = scheduler
@@ -239,16 +280,14 @@ class _Run:
         self.reporter = reporter
         self.metrics = reporter.metrics
         self.label = reporter.stage.name if reporter.stage is not None else name
-        self.never_wait = isinstance(scheduler, _NEVER_WAIT)
         self.scheduled = False
         self.owner: int | None = None
-        self.drain_thread: int | None = None
         self.done = False
         self.error: Exception | None = None
         self.finished = False
         self.stopped = False
         self.closed_reason: str | None = None
-        self.waiters = 0
+        self.waiting = _Waiting(self.lock, scheduler, wait_limit)
         self.peak = 0
         self.stats = _DrainStats()
         self.upstream = SingleAssignmentDisposable()
@@ -309,8 +348,10 @@ class _Run:
         switch: Switch | None = None
         wake = False
         with self.lock:
-            closed = self.closed_reason is not None
-            if not closed:
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
                 buf = self.buf
                 if len(buf) < self.capacity:
                     arrival = self.arrival
@@ -326,10 +367,10 @@ class _Run:
                     self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif (full := self.full) is Full.DROP_INCOMING:
+                elif (full := self.full) is _DROP_INCOMING:
                     lost, reason = item, self.reason
                     self.received()
-                elif full is Full.FAIL:
+                elif full is _FAIL:
                     lost, reason = item, self.reason
                     self.received()
                     self.closed_reason = OVERFLOW
@@ -369,34 +410,18 @@ class _Run:
         self.scheduled = True
         return True
 
-    def _may_wait(self, me: int) -> bool:
-        """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
-        if self.never_wait or me == self.drain_thread:
-            return False
-        sched = self.scheduler
-        if isinstance(sched, EventLoopScheduler):
-            thread = getattr(sched, "_thread", None)
-            if getattr(thread, "ident", None) == me:
-                return False
-        if isinstance(sched, AsyncIOScheduler):
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                return True
-            return running is not getattr(sched, "_loop", None)
-        return True
-
     def _wait_for_room(self, item: Any) -> None:
         """``block``: under the lock, until there is room or the operator closed. A producer
         that may not wait delivers the oldest items itself (taking the owner token)."""
         me = threading.get_ident()
         lock = self.lock
+        waiting = self.waiting
         if self.metrics is not None:
             self.metrics.record_backpressure()
         deadline: float | None = None
         while self.closed_reason is None and len(self.buf) >= self.capacity:
             owner = self.owner
-            if owner == me or (owner is None and not self._may_wait(me)):
+            if owner == me or (owner is None and not waiting.may_wait(me)):
                 # Deliver the oldest item ourselves (inflight items are older).
                 took = owner is None
                 if took:
@@ -421,16 +446,13 @@ class _Run:
                 finally:
                     lock.acquire()
                 continue
-            if self.wait_limit is not None and deadline is None:
-                deadline = self.reporter.now() + self.wait_limit
+            limit = waiting.limit
+            if limit is not None and deadline is None:
+                deadline = self.reporter.now() + limit
             remaining = None if deadline is None else deadline - self.reporter.now()
             if remaining is not None and remaining <= 0:
-                raise BackpressureTimeout(self.wait_limit or 0.0, item)
-            self.waiters += 1
-            try:
-                self.room.wait(remaining)
-            finally:
-                self.waiters -= 1
+                raise BackpressureTimeout(limit or 0.0, item)
+            waiting.wait(remaining)
 
     # -- upstream terminal notifications -------------------------------------------------------
     def on_completed(self) -> None:
@@ -463,7 +485,7 @@ class _Run:
             if self.owner is not None or self.finished or self.stopped:
                 return
             self.owner = me
-            self.drain_thread = me
+            self.waiting.drain_thread = me
             buf = self.buf
             limit, switch = strategy.turn_start(len(buf), self.batch)
             if switch is not None:
@@ -475,8 +497,7 @@ class _Run:
                 pop = buf.popleft
                 for _ in range(min(limit, len(buf))):
                     take(pop())
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
         if not strategy.timed:
             self._end_turn(self._deliver_inflight(), switches, 0.0)
             return
@@ -520,8 +541,7 @@ class _Run:
             self.owner = None
             if not self.stopped:
                 switches.extend(self.strategy.turn_end(len(self.buf), count, elapsed))
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
             if not self.stopped:
                 if self.buf or self.inflight:
                     if not self.scheduled:
@@ -564,8 +584,7 @@ class _Run:
             if self.owner is None and self.inflight:
                 left = list(self.inflight) + left
                 self.inflight.clear()
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
         self.upstream.dispose()
         for item in left:
             self._lost(item, reason, event=False)
@@ -586,3 +605,5 @@ class _Run:
 
 
 _NOTHING: Any = object()
+# Module constants: cheaper per item than looking members up on the enum class.
+_DROP_INCOMING, _FAIL = Full.DROP_INCOMING, Full.FAIL
