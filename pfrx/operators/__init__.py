@@ -122,7 +122,10 @@ def transform(
     Args:
         fn: returns the new event, or [`Reject`][pfrx.Reject] to drop the item with a reason.
             An exception drops the item with the exception's text as reason (its type's name
-            when the text is empty) and counts as an error; the stream goes on.
+            when the text is empty or cannot be read) and counts as an error; the stream goes
+            on. A function Python can tell cannot take ``(event, context)`` (one argument, say)
+            raises ``TypeError`` when the operator is built, as does any argument of the wrong
+            type.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each rejected or failed item.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops and metrics.
@@ -291,7 +294,9 @@ def backpressure(
 
     Each item that finds the buffer full counts one backpressure event. Upstream completion
     or error reaches downstream after everything buffered. Disposal stops the drain and
-    reports each item left with reason ``disposed``.
+    reports each item left with reason ``disposed``. Every argument is checked when the
+    operator is built, whether or not it applies to the strategy: a wrong type raises
+    ``TypeError``, a wrong value ``ValueError``.
 
     Args:
         strategy: one of ``drop_oldest``, ``drop_newest``, ``latest``, ``block``, ``error``,
