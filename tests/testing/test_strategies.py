@@ -152,3 +152,18 @@ def test_capability_filter_passes_exactly_the_envelopes_whose_context_grants(
         e for e in envelopes if not e.context.has_capability(required)
     ]
     assert {d.reason for d in lost} <= {"insufficient_capabilities"}
+
+
+def test_without_hypothesis_the_strategies_say_what_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "try:\n    import pfrx.testing.strategies\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "needs hypothesis: pip install 'pfrx[test]'" in run.stdout, run.stdout + run.stderr
