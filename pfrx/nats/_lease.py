@@ -86,11 +86,10 @@ class PartitionLeases:
             await asyncio.sleep(period)
 
     async def _members(self) -> int:
-        try:
-            keys = await self.kv.keys(filters=["m.*"])
-        except nats.js.errors.NoKeysError:
-            return 1
-        return max(1, len(keys))
+        """Live workers: member entries not yet expired (one subject each in the bucket)."""
+        bucket = bucket_name(self.options.durable)
+        info = await self.worker.js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.m.>")
+        return max(1, len(info.state.subjects or {}))
 
     async def _tick(self) -> None:
         await self.kv.put(f"m.{self.me.decode()}", b"1")

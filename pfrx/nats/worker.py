@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import importlib
 import os
 import signal
@@ -84,10 +85,6 @@ class _Input:
     failed: bool = False
 
 
-def _discard(_handle: Any) -> None:
-    return None
-
-
 def load_factory(spec: str) -> Callable[[], Sequence[Operator]]:
     """``MODULE:FACTORY`` → the factory (raises :class:`WorkerError` with one line)."""
     module_name, _, attr = spec.partition(":")
@@ -123,6 +120,8 @@ class Worker:
         self.takeovers: list[tuple[int, float]] = []
         self._last_activity = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._events: collections.deque[tuple[Callable[[Any], None], Any]] = collections.deque()
+        self._drain_scheduled = False
 
     # -- helpers ---------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
@@ -133,7 +132,22 @@ class Worker:
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    # -- from the pipeline thread (through call_soon_threadsafe) ---------------------------
+    # -- from the pipeline thread ---------------------------------------------------------
+    def _post(self, handler: Callable[[Any], None], arg: Any) -> None:
+        """Hand an event to the loop: queued, with one wake-up per burst rather than one
+        per event (each wake-up is a write to the loop's self-pipe)."""
+        self._events.append((handler, arg))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon_threadsafe(self._drain_events)
+
+    def _drain_events(self) -> None:
+        self._drain_scheduled = False  # first: an event posted from now on schedules again
+        events = self._events
+        while events:
+            handler, arg = events.popleft()
+            handler(arg)
+
     def _on_output(self, output: Output) -> None:
         self._touch()
         for sid in output.source_ids:
@@ -272,15 +286,15 @@ class Worker:
         try:
             await self._setup()
             self.executor = ThreadPoolExecutor(1, thread_name_prefix="pfrx-worker-pipeline")
-            call = loop.call_soon_threadsafe
+            self._loop = loop
             self.runner = PipelineRunner(
                 self.factory,
                 self.keys,
                 output=self.options.output,
                 dropped=self.options.dropped,
-                emit=lambda out: _discard(call(self._on_output, out)),
-                release=lambda sid: _discard(call(self._on_release, sid)),
-                failed=lambda sids: _discard(call(self._on_failed, sids)),
+                emit=lambda out: self._post(self._on_output, out),
+                release=lambda sid: self._post(self._on_release, sid),
+                failed=lambda sids: self._post(self._on_failed, sids),
                 max_deliver=self.options.max_deliver,
                 name=f"worker.{self.options.durable}",
             )
