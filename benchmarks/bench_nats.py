@@ -18,6 +18,7 @@ figures are this box's, not a cluster's: see ``docs/scaling.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ from typing import Any
 
 import nats
 import nats.errors
+import psutil
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from pfrx import Context
@@ -75,9 +77,24 @@ async def _stored(js: Any, stream: str) -> int:
         return 0
 
 
-async def _rate_from_fill(js: Any, streams: list[str], n: int, timeout: float) -> float:
-    """Outputs/s between the first and the last output appearing (polled every 10 ms)."""
+def _cpu(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids``."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def _rate_from_fill(
+    js: Any, streams: list[str], n: int, timeout: float, cpu: list[list[int]] | None = None
+) -> tuple[float, list[float]]:
+    """Outputs/s between the first and the last output appearing (polled every 10 ms), and
+    the CPU seconds per output each group of ``cpu`` pids used in between."""
     first = last = None
+    cpu = cpu or []
+    cpu_first: list[float] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         total = 0
@@ -86,13 +103,18 @@ async def _rate_from_fill(js: Any, streams: list[str], n: int, timeout: float) -
         now = time.perf_counter()
         if total and first is None:
             first = (now, total)
+            cpu_first = [_cpu(pids) for pids in cpu]
         if total >= n:
             last = (now, total)
             break
         await asyncio.sleep(0.01)
     if first is None or last is None or last[0] <= first[0]:
         raise RuntimeError(f"outputs stalled ({n} expected)")
-    return (last[1] - first[1]) / (last[0] - first[0])
+    outputs = last[1] - first[1]
+    per_output = [
+        (_cpu(pids) - before) / outputs for pids, before in zip(cpu, cpu_first, strict=True)
+    ]
+    return outputs / (last[0] - first[0]), per_output
 
 
 async def _bare_loop(url: str, n: int, batch: int) -> float:
@@ -155,7 +177,10 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(10)
 
 
-async def _workers_rate(url: str, key_file: str, n: int, workers: int, prefix: str) -> float:
+async def _workers_rate(
+    server: NatsServer, key_file: str, n: int, workers: int, prefix: str
+) -> tuple[float, list[float]]:
+    url = server.url
     nc = await nats.connect(url)
     js = nc.jetstream()
     streams = {s: f"PFRX_{prefix.upper()}_{s.upper()}" for s in ("in", "out", "dropped")}
@@ -166,8 +191,13 @@ async def _workers_rate(url: str, key_file: str, n: int, workers: int, prefix: s
     await _fill(js, f"{prefix}.in", n, prefix)
     procs = [_spawn(_worker_cmd(url, key_file, prefix)) for _ in range(workers)]
     try:
+        assert server.process is not None
         rate = await _rate_from_fill(
-            js, [streams["out"], streams["dropped"]], n, timeout=30 + n / 200
+            js,
+            [streams["out"], streams["dropped"]],
+            n,
+            timeout=30 + n / 200,
+            cpu=[[proc.pid for proc in procs], [server.process.pid]],
         )
         total = await _stored(js, streams["out"]) + await _stored(js, streams["dropped"])
         if total != n:
@@ -248,10 +278,8 @@ async def _owners(js: Any, prefix: str) -> dict[int, str]:
     kv = await js.key_value(f"PFRX_LEASE_{prefix}-w")
     owners = {}
     for p in range(4):
-        try:
+        with contextlib.suppress(Exception):
             owners[p] = (await kv.get(f"p.{p}")).value.decode()
-        except Exception:
-            pass
     return owners
 
 
@@ -269,18 +297,20 @@ async def _partition_of(js: Any, prefix: str, keys: list[str]) -> dict[str, int]
     return mapping
 
 
-def measure(quick: bool) -> dict[str, float]:
+def measure(quick: bool) -> dict[str, Any]:
     n = 1_000 if quick else 20_000
     with tempfile.TemporaryDirectory(prefix="pfrx-bench-nats-") as tmp:
         key_file = os.path.join(tmp, "keys")
         Path(key_file).write_bytes(KEY + b"\n")
         server = NatsServer(os.path.join(tmp, "js")).start()
         try:
-            figures = {
-                "bare": asyncio.run(_bare_loop(server.url, n, 100)),
-                "one": asyncio.run(_workers_rate(server.url, key_file, n, 1, "one")),
-                "two": asyncio.run(_workers_rate(server.url, key_file, n, 2, "two")),
-            }
+            figures: dict[str, Any] = {"bare": asyncio.run(_bare_loop(server.url, n, 100))}
+            figures["one"], figures["one_cpu"] = asyncio.run(
+                _workers_rate(server, key_file, n, 1, "one")
+            )
+            figures["two"], figures["two_cpu"] = asyncio.run(
+                _workers_rate(server, key_file, n, 2, "two")
+            )
             ttl, wait = (1.0, 1.0) if quick else (3.0, 3.0)
             figures["failover"] = asyncio.run(_failover(server.url, key_file, ttl, wait))
             figures["lease_ttl"], figures["ack_wait"] = ttl, wait
@@ -309,6 +339,16 @@ def run(quick: bool) -> list[Row]:
             f"{f['two']:,.0f} msg/s ({scale:.2f}x one)",
             ">= 1.5x one",
             check(scale >= 1.5),
+        ),
+        Row(
+            GROUP,
+            "CPU per input: worker / nats-server (one worker)",
+            f"{f['one_cpu'][0] * 1e6:,.0f} us / {f['one_cpu'][1] * 1e6:,.0f} us",
+        ),
+        Row(
+            GROUP,
+            "machine load average (1 min) during the run",
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         ),
         Row(
             GROUP,
