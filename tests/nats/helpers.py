@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -174,10 +175,8 @@ async def wait_spread(url: str, durable: str, partitions: int, workers: int) -> 
             try:
                 kv = await js.key_value(f"PFRX_LEASE_{durable}")
                 for p in range(partitions):
-                    try:
+                    with contextlib.suppress(nats.js.errors.KeyNotFoundError):
                         owners[p] = (await kv.get(f"p.{p}")).value.decode()
-                    except nats.js.errors.KeyNotFoundError:
-                        pass
             except nats.js.errors.BucketNotFoundError:
                 pass
             per = Counter(owners.values())
