@@ -1,7 +1,7 @@
-"""The pipeline side of a worker: a :class:`pfrx.Stream` on its own thread, and the lineage
+"""The pipeline side of a worker: a `pfrx.Stream` on its own thread, and the lineage
 that tells which inputs each result or drop came from.
 
-Lineage rides on the context: each input gets a fresh :class:`~pfrx.Context` from its
+Lineage rides on the context: each input gets a fresh `Context` from its
 verified token, pfrx operators carry an input's context to everything made from it (a
 transformed event, a processor's effects, a window's items), so the context of an output
 names its inputs. When the pipeline lets go of an input's context (it was emitted, dropped,
@@ -48,7 +48,7 @@ class PipelineRunner:
         factory: returns the operators of the pipeline (called again after a failure).
         keys: verification keys.
         output / dropped: subjects.
-        emit: called with each :class:`Output` (from whatever thread the pipeline emits on).
+        emit: called with each `Output` (from whatever thread the pipeline emits on).
         release: called with an input's id once the pipeline holds nothing of it.
         failed: called with the ids of inputs held by a stream that failed (to redeliver).
         max_deliver: the delivery at which an input is dropped unprocessed.

@@ -61,7 +61,7 @@ class NatsServer:
     """One ``nats-server`` process with JetStream on 127.0.0.1.
 
     Args:
-        store_dir: where JetStream keeps its files (kept across :meth:`restart`).
+        store_dir: where JetStream keeps its files (kept across `restart`).
         port: client port (default: a free one).
         cluster_port / routes / name / cluster_name: for a clustered node.
     """

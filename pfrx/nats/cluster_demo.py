@@ -1,7 +1,7 @@
 """``pfrx demo-cluster``: three workers on a local JetStream, one SIGKILLed midway.
 
 Starts ``nats-server`` on 127.0.0.1 (a free port), three ``pfrx worker`` processes running
-the FileSystem workload (:func:`pfrx.nats.pipelines.filesystem`), feeds signed inputs,
+the FileSystem workload (`pfrx.nats.pipelines.filesystem`), feeds signed inputs,
 kills one worker with SIGKILL halfway through, starts a replacement, and prints the ledger:
 every input exactly once in the output or the dropped stream.
 """

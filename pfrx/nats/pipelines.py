@@ -1,11 +1,11 @@
 """Ready-made pipeline factories for ``pfrx worker --pipeline`` and ``pfrx demo-cluster``.
 
 Events on the wire are JSON, so each pipeline first turns the JSON event into the domain's
-value. :func:`filesystem` is the FileSystem workload: a file intent
+value. `filesystem` is the FileSystem workload: a file intent
 ``{"op": "read"|"write"|"delete", "path": ..., "content"?: ...}`` is built into the
 example's intent, checked against the (verified) context's capabilities and the example's
 filter, and summarised; no file is touched (workers on other hosts share no disk).
-:func:`sessions` is a keyed pipeline: session windows per ``context.session_id``.
+`sessions` is a keyed pipeline: session windows per ``context.session_id``.
 """
 
 from __future__ import annotations

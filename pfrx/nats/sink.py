@@ -1,7 +1,7 @@
 """The output side: results to the output subject, ``Dropped`` records to the dropped subject.
 
 Every publish carries a ``Nats-Msg-Id`` derived from its source ids (see
-:func:`pfrx.nats._wire.output_msg_id`), so the server deduplicates a redelivered input's
+`pfrx.nats._wire.output_msg_id`), so the server deduplicates a redelivered input's
 outputs within the stream's duplicate window. A publish is retried until JetStream
 acknowledges it or ``give_up_after`` passes; only an acknowledged publish lets its inputs be
 acknowledged.

@@ -1,4 +1,4 @@
-"""Signed contexts: a :class:`~pfrx.Context` as a token another process can verify.
+"""Signed contexts: a `Context` as a token another process can verify.
 
 A token is ``base64url(payload) + "." + base64url(mac)``, both unpadded, where ``payload`` is
 the canonical JSON encoding (sorted keys, no spaces, UTF-8) of the user, the session, the
@@ -99,7 +99,7 @@ def sign_context(context: Context, key: bytes | Sequence[bytes]) -> str:
     """The signed token of ``context`` (with ``key``, or the first of a list of keys).
 
     Raises:
-        TypeError: ``context`` is not a :class:`~pfrx.Context`, or its metadata is not
+        TypeError: ``context`` is not a `Context`, or its metadata is not
             JSON-encodable (keys must be str; values JSON values).
         ValueError: the key is shorter than 16 bytes.
 

@@ -86,7 +86,7 @@ class _Input:
 
 
 def load_factory(spec: str) -> Callable[[], Sequence[Operator]]:
-    """``MODULE:FACTORY`` → the factory (raises :class:`WorkerError` with one line)."""
+    """``MODULE:FACTORY`` → the factory (raises `WorkerError` with one line)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise WorkerError(f"--pipeline must be MODULE:FACTORY, not {spec!r}")
