@@ -66,6 +66,7 @@ class PipelineRunner:
         failed: Callable[[list[str]], None],
         max_deliver: int,
         name: str = "worker",
+        on_new_stream: Callable[[Stream], None] | None = None,
     ) -> None:
         self.factory = factory
         self.keys = list(keys)
@@ -83,6 +84,7 @@ class PipelineRunner:
         self._generation = 0
         self._held: dict[int, set[str]] = {}
         self._verified: dict[str, Context] = {}
+        self.on_new_stream = on_new_stream
         self.stream = self._start()
 
     # -- stream lifecycle ------------------------------------------------------------------
@@ -95,6 +97,8 @@ class PipelineRunner:
             self._on_result, lambda error: self._on_failure(generation, error), lambda: None
         )
         stream.dropped.subscribe(self._on_drop)
+        if generation > 1 and self.on_new_stream is not None:
+            self.on_new_stream(stream)
         return stream
 
     def _on_failure(self, generation: int, error: Exception) -> None:

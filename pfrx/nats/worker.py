@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 import contextlib
 
+from ..stream import Stream, registry
 from ._pipeline import Delivery, Operator, PipelineRunner
 from ._wire import MSG_ID
 from .sink import Output, Publisher
@@ -297,8 +298,9 @@ class Worker:
                 failed=lambda sids: self._post(self._on_failed, sids),
                 max_deliver=self.options.max_deliver,
                 name=f"worker.{self.options.durable}",
+                on_new_stream=self._register_stream,
             )
-            self._register_stream()
+            self._register_stream(self.runner.stream)
             stop = asyncio.Event()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
@@ -323,12 +325,14 @@ class Worker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 5)
 
-    def _register_stream(self) -> None:
-        from ..stream import registry
-
+    def _register_stream(self, stream: Stream) -> None:
+        """The pipeline's stream in `pfrx.registry` (what ``--metrics-port`` serves); a
+        fresh pipeline after a failure takes the name over."""
         name = f"worker.{self.options.durable}.{os.getpid()}"
+        with contextlib.suppress(KeyError):
+            registry.unregister(name)
         with contextlib.suppress(ValueError):
-            registry.register(name, self.runner.stream)
+            registry.register(name, stream)
 
     async def _drain(self, fetching: asyncio.Task[Any], background: list[Any]) -> None:
         """Finish in-flight work, hand back what open windows hold, within ``ack_wait``."""
@@ -490,10 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if args.metrics_port is not None:
         try:
-            from ..observe import serve  # type: ignore[import-not-found,unused-ignore]
+            from ..observe import serve
         except ImportError:
             return _error("--metrics-port needs the 'web' extra: pip install 'pfrx[web]'")
-        server = serve(port=args.metrics_port)
+        try:
+            server = serve(port=args.metrics_port)
+        except OSError as error:
+            return _error(f"cannot serve metrics on port {args.metrics_port}: {error.strerror}")
     options = WorkerOptions(
         servers=args.servers,
         input=args.input,
