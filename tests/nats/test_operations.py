@@ -130,3 +130,19 @@ def test_metrics_port_serves_the_workers_stream(
     stream = f'stream="worker.t-workers.{worker.pid}"'
     received = [line for line in text.splitlines() if line.startswith("pfrx_received_total{")]
     assert any(stream in line and line.endswith(" 20.0") for line in received), received
+
+
+def test_importing_without_the_extra_names_it() -> None:
+    code = (
+        "import sys; sys.modules['nats'] = None\n"
+        "try:\n    import pfrx.nats\nexcept ImportError as e:\n    print(e)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout.strip() == "pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'"
