@@ -37,8 +37,8 @@ import contextlib
 
 from ..stream import Stream, registry
 from ._pipeline import Delivery, Operator, PipelineRunner
-from ._wire import MSG_ID
-from .sink import Output, Publisher
+from ._wire import MSG_ID, SOURCE_ID
+from .sink import Output
 from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
 from .tokens import load_keys
 
@@ -123,6 +123,15 @@ class Worker:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: collections.deque[tuple[Callable[[Any], None], Any]] = collections.deque()
         self._drain_scheduled = False
+        self._outbox: collections.deque[tuple[Output, float, int]] = collections.deque()
+        self._publishing: dict[asyncio.Future[Any], tuple[Output, float, int, float]] = {}
+        self._pumping = False
+        self._acks: collections.deque[tuple[Any, bool]] = collections.deque()
+        self._acking = False
+        self.published = 0
+        self.retries = 0
+        self.publish_timeout = 5.0
+        self.give_up_after = max(10.0, options.ack_wait)
 
     # -- helpers ---------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
@@ -155,10 +164,55 @@ class Worker:
             held = self.inputs.get(sid)
             if held is not None:
                 held.outstanding += 1
-        self._spawn(self._publish(output))
+        self._enqueue(output, time.monotonic(), 0)
 
-    async def _publish(self, output: Output) -> None:
-        ok = await self.publisher.publish(output)
+    # Publishes go out through nats-py's publish_async: no task and no request round trip
+    # per output; each PubAck resolves a future. A future still open after
+    # ``publish_timeout`` is cancelled and the output sent again (same Nats-Msg-Id: the
+    # server keeps one); after ``give_up_after`` its inputs are nak'ed instead.
+    def _enqueue(self, output: Output, first: float, attempt: int) -> None:
+        self._outbox.append((output, first, attempt))
+        if not self._pumping:
+            self._pumping = True
+            self._spawn(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            while self._outbox:
+                output, first, attempt = self._outbox.popleft()
+                headers = {MSG_ID: output.msg_id, SOURCE_ID: ",".join(output.source_ids)}
+                try:
+                    future = await self.js.publish_async(
+                        output.subject, output.data, headers=headers
+                    )
+                except Exception:
+                    self._retry(output, first, attempt)
+                    continue
+                self._publishing[future] = (output, first, attempt, time.monotonic())
+                future.add_done_callback(self._published)
+        finally:
+            self._pumping = False
+
+    def _published(self, future: asyncio.Future[Any]) -> None:
+        entry = self._publishing.pop(future, None)
+        if entry is None:
+            return
+        output, first, attempt, _sent = entry
+        if future.cancelled() or future.exception() is not None:
+            self._retry(output, first, attempt)
+        else:
+            self.published += 1
+            self._finish_output(output, ok=True)
+
+    def _retry(self, output: Output, first: float, attempt: int) -> None:
+        if time.monotonic() - first > self.give_up_after:
+            self._finish_output(output, ok=False)
+            return
+        self.retries += 1
+        delay = min(0.05 * 2**attempt, 1.0)
+        self._loop.call_later(delay, self._enqueue, output, first, attempt + 1)
+
+    def _finish_output(self, output: Output, *, ok: bool) -> None:
         for sid in output.source_ids:
             held = self.inputs.get(sid)
             if held is None:
@@ -167,6 +221,11 @@ class Worker:
             if not ok:
                 held.failed = True
             self._settle(sid, held)
+
+    def _expire_publishes(self, now: float) -> None:
+        for future, (_output, _first, _attempt, sent) in list(self._publishing.items()):
+            if now - sent > self.publish_timeout:
+                future.cancel()  # its callback sends it again
 
     def _on_release(self, sid: str) -> None:
         self._touch()
@@ -188,11 +247,21 @@ class Worker:
         del self.inputs[sid]
         self._room.set()
         self._touch()
-        if held.failed:
-            self._spawn(self._quietly(held.msg.nak()))
-        else:
+        if not held.failed:
             self.acked += 1
-            self._spawn(self._quietly(held.msg.ack()))
+        self._acks.append((held.msg, held.failed))
+        if not self._acking:
+            self._acking = True
+            self._spawn(self._ack_pump())
+
+    async def _ack_pump(self) -> None:
+        """Acks (and naks) in order, from one task: an ack is a plain publish."""
+        try:
+            while self._acks:
+                msg, failed = self._acks.popleft()
+                await self._quietly(msg.nak() if failed else msg.ack())
+        finally:
+            self._acking = False
 
     @staticmethod
     async def _quietly(coro: Any) -> None:
@@ -222,7 +291,6 @@ class Worker:
         # Once connected, ride out any outage (a cluster node restarting, a failover).
         self.nc.options["max_reconnect_attempts"] = -1
         self.js = self.nc.jetstream()
-        self.publisher = Publisher(self.js, give_up_after=max(10.0, self.options.ack_wait))
 
     @staticmethod
     async def _ignore(_error: Exception) -> None:
@@ -343,7 +411,7 @@ class Worker:
         if hasattr(self, "leases"):
             self.leases.stopping = True
         while time.monotonic() < deadline:
-            busy = any(held.outstanding for held in self.inputs.values())
+            busy = self._acks or any(held.outstanding for held in self.inputs.values())
             quiet = time.monotonic() - self._last_activity > 0.3
             if not self.inputs or (not busy and quiet):
                 break
@@ -364,6 +432,7 @@ class Worker:
         while True:
             await asyncio.sleep(period / 2)
             now = time.monotonic()
+            self._expire_publishes(now)
             for held in list(self.inputs.values()):
                 if now - held.touched >= period:
                     held.touched = now
