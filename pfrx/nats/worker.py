@@ -433,13 +433,20 @@ class Worker:
             await asyncio.sleep(period / 2)
             now = time.monotonic()
             self._expire_publishes(now)
+            leases = getattr(self, "leases", None)
             for held in list(self.inputs.values()):
+                partition = held.partition
+                if leases is not None and partition is not None and not leases.fresh(partition):
+                    continue  # fenced: let it fall due for the next owner
                 if now - held.touched >= period:
                     held.touched = now
                     await self._quietly(held.msg.in_progress())
 
     def subscriptions(self) -> list[tuple[int, Any]]:
-        return list(self.owned.items())
+        leases = getattr(self, "leases", None)
+        if leases is None:
+            return list(self.owned.items())
+        return [(p, sub) for p, sub in self.owned.items() if leases.fresh(p)]
 
     async def _fetch_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -481,11 +488,10 @@ class Worker:
             except Exception:
                 await asyncio.sleep(0.2)
                 continue
-            redelivered = any(msg.metadata.num_delivered > 1 for msg in msgs)
+            deliveries = self._admit(msgs, partition)
+            redelivered = any(delivery.delivered > 1 for delivery in deliveries)
             batch = 1 if redelivered else min(o.batch, batch * 2)
-            await loop.run_in_executor(
-                self.executor, self.runner.process, self._admit(msgs, partition)
-            )
+            await loop.run_in_executor(self.executor, self.runner.process, deliveries)
             self.processed += len(msgs)
 
     def _admit(self, msgs: list[Any], partition: int) -> list[Delivery]:
