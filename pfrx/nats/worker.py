@@ -456,6 +456,7 @@ class Worker:
         # a redelivery shows up, so an input that kills its worker comes back alone and
         # its batch-mates do not use up their deliveries with it.
         batch = 1
+        processing: asyncio.Future[None] | None = None
         while not self.stopping:
             room = o.max_in_flight - len(self.inputs)
             subs = self.subscriptions()
@@ -491,8 +492,18 @@ class Worker:
             deliveries = self._admit(msgs, partition)
             redelivered = any(delivery.delivered > 1 for delivery in deliveries)
             batch = 1 if redelivered else min(o.batch, batch * 2)
-            await loop.run_in_executor(self.executor, self.runner.process, deliveries)
+            # Fetch the next batch while this one runs through the pipeline (one batch
+            # ahead at most): the pipeline thread and the round trip overlap. Not while
+            # starting or after a redelivery: a suspect input is processed alone.
+            if processing is not None:
+                await processing
+            processing = loop.run_in_executor(self.executor, self.runner.process, deliveries)
             self.processed += len(msgs)
+            if redelivered or len(deliveries) <= 1:
+                await processing
+                processing = None
+        if processing is not None:
+            await processing
 
     def _admit(self, msgs: list[Any], partition: int) -> list[Delivery]:
         now = time.monotonic()
