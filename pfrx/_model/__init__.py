@@ -10,6 +10,7 @@ from .records import (
     Ok,
     Reject,
     SendResult,
+    Watermark,
     Window,
 )
 from .resources import covers, normalize_resource
@@ -26,6 +27,7 @@ __all__ = [
     "Ok",
     "Reject",
     "SendResult",
+    "Watermark",
     "Window",
     "covers",
     "normalize_resource",
