@@ -38,6 +38,8 @@ wrote: unpickling runs code.
 
 from __future__ import annotations
 
+import copyreg
+import io
 import os
 import pickle
 import tempfile
@@ -45,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import attrs
@@ -146,13 +149,47 @@ def current_scope() -> CheckpointScope | None:
     return _scope.get()
 
 
+def _mapping_proxy(content: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(content)
+
+
+def _reduce_mapping_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    return _mapping_proxy, (dict(proxy),)
+
+
+class _Pickler(pickle.Pickler):
+    # Contexts keep their metadata in read-only mapping proxies, which pickle refuses:
+    # store them as the dicts they wrap, only in checkpoints (no global registration).
+    dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
+
+
+def dumps(checkpoint: Checkpoint) -> bytes:
+    """``checkpoint`` as bytes (pickle; envelopes and contexts included)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(checkpoint)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Checkpoint:
+    """The checkpoint :func:`dumps` gave (only from bytes you trust: unpickling runs code).
+
+    Raises:
+        CheckpointMismatch: the bytes do not hold a checkpoint.
+    """
+    checkpoint = pickle.loads(data)  # noqa: S301 - the caller's own checkpoint
+    if not isinstance(checkpoint, Checkpoint):
+        raise CheckpointMismatch("these bytes do not hold a pfrx checkpoint")
+    return checkpoint
+
+
 def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> None:
     """Write ``checkpoint`` to ``path`` atomically (a temporary file, fsync, rename)."""
     target = Path(path)
+    data = dumps(checkpoint)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
-            pickle.dump(checkpoint, file, protocol=pickle.HIGHEST_PROTOCOL)
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
