@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -160,7 +160,10 @@ def _reduce_mapping_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
 class _Pickler(pickle.Pickler):
     # Contexts keep their metadata in read-only mapping proxies, which pickle refuses:
     # store them as the dicts they wrap, only in checkpoints (no global registration).
-    dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
+    dispatch_table: ClassVar[dict[Any, Any]] = {
+        **copyreg.dispatch_table,
+        MappingProxyType: _reduce_mapping_proxy,
+    }
 
 
 def dumps(checkpoint: Checkpoint) -> bytes:
@@ -176,7 +179,7 @@ def loads(data: bytes) -> Checkpoint:
     Raises:
         CheckpointMismatch: the bytes do not hold a checkpoint.
     """
-    checkpoint = pickle.loads(data)  # noqa: S301 - the caller's own checkpoint
+    checkpoint = pickle.loads(data)  # the caller's own checkpoint: see above
     if not isinstance(checkpoint, Checkpoint):
         raise CheckpointMismatch("these bytes do not hold a pfrx checkpoint")
     return checkpoint
