@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -158,18 +158,17 @@ def _reduce_mapping_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
 
 
 class _Pickler(pickle.Pickler):
-    # Contexts keep their metadata in read-only mapping proxies, which pickle refuses:
-    # store them as the dicts they wrap, only in checkpoints (no global registration).
-    dispatch_table: ClassVar[dict[Any, Any]] = {
-        **copyreg.dispatch_table,
-        MappingProxyType: _reduce_mapping_proxy,
-    }
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        # Contexts keep their metadata in read-only mapping proxies, which pickle refuses:
+        # store them as the dicts they wrap, only in checkpoints (no global registration).
+        self.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_mapping_proxy}
 
 
 def dumps(checkpoint: Checkpoint) -> bytes:
     """``checkpoint`` as bytes (pickle; envelopes and contexts included)."""
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(checkpoint)
+    _Pickler(buffer).dump(checkpoint)
     return buffer.getvalue()
 
 
