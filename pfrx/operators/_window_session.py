@@ -36,7 +36,10 @@ from ._windowing import (
     TimedWindows,
     check_common,
     hashable_key,
+    pack_items,
+    split,
     timed_operator,
+    unpack_items,
 )
 
 
@@ -225,9 +228,17 @@ class _ProcessingSessions(_Sessions):
                 self.reporter.drop(item, reason)
 
     def state(self) -> dict[str, Any]:
+        sessions = self.sessions
+        flat: list[Any] = []
+        for session in sessions.values():
+            flat.extend(session.items)
         return {
             "horizon": self.horizon,
-            "sessions": [(k, s.start, s.last, list(s.items)) for k, s in self.sessions.items()],
+            "keys": list(sessions),
+            "starts": [s.start for s in sessions.values()],
+            "lasts": [s.last for s in sessions.values()],
+            "counts": [len(s.items) for s in sessions.values()],
+            "items": pack_items(flat),
             "held": self.held,
             "peak": self.peak,
         }
@@ -236,7 +247,10 @@ class _ProcessingSessions(_Sessions):
         self.horizon = state["horizon"]
         self.held, self.peak = state["held"], state["peak"]
         sessions: dict[Any, _Session] = {}
-        for key, start, last, items in state["sessions"]:
+        item_lists = split(unpack_items(state["items"]), state["counts"])
+        for key, start, last, items in zip(
+            state["keys"], state["starts"], state["lasts"], item_lists, strict=True
+        ):
             session = sessions[key] = _Session(start, None)
             session.last, session.items = last, items
         self.sessions = sessions
@@ -457,27 +471,29 @@ class _EventSessions(_Sessions):
                         self.reporter.drop(item, reason)
 
     def state(self) -> dict[str, Any]:
+        windows = [(key, w) for key, mine in self.keys.items() for w in mine]
+        flat: list[Any] = []
+        seqs: list[int] = []
+        emitted: list[bool] = []
+        for _, w in windows:
+            for seq, item, done in w.entries:
+                seqs.append(seq)
+                flat.append(item)
+                emitted.append(done)
         return {
             "clock": self.clock.snapshot(),
             "counter": next(self.counter),
-            "keys": [
-                (
-                    key,
-                    [
-                        (
-                            w.first,
-                            w.last,
-                            w.end,
-                            w.order,
-                            w.revision,
-                            w.fired,
-                            [tuple(e) for e in w.entries],
-                        )
-                        for w in windows
-                    ],
-                )
-                for key, windows in self.keys.items()
-            ],
+            "keys": [key for key, _ in windows],
+            "firsts": [w.first for _, w in windows],
+            "lasts": [w.last for _, w in windows],
+            "ends": [w.end for _, w in windows],
+            "orders": [w.order for _, w in windows],
+            "revisions": [w.revision for _, w in windows],
+            "fired": [w.fired for _, w in windows],
+            "counts": [len(w.entries) for _, w in windows],
+            "seqs": seqs,
+            "emitted": emitted,
+            "items": pack_items(flat),
             "held": self.held,
             "peak": self.peak,
         }
@@ -487,19 +503,41 @@ class _EventSessions(_Sessions):
         self.counter = itertools.count(state["counter"])
         self.held, self.peak = state["held"], state["peak"]
         lateness = self.event.lateness
+        entries = split(
+            list(
+                map(
+                    list,
+                    zip(state["seqs"], unpack_items(state["items"]), state["emitted"], strict=True),
+                )
+            ),
+            state["counts"],
+        )
         keys: dict[Any, list[_SessionWindow]] = {}
         fire: list[tuple[float, int, int, Any, _SessionWindow]] = []
         purge: list[tuple[float, int, int, Any, _SessionWindow]] = []
-        for key, windows in state["keys"]:
-            mine = keys[key] = []
-            for first, last, end, order, revision, fired, entries in windows:
-                window = _SessionWindow(first, last, end, [list(e) for e in entries])
-                window.order, window.revision, window.fired = order, revision, fired
-                mine.append(window)
-                if fired:
-                    purge.append((end + lateness, order, next(self.counter), key, window))
-                else:
-                    fire.append((end, order, next(self.counter), key, window))
+        tiebreak = itertools.count()
+        for key, first, last, end, order, revision, fired, mine in zip(
+            state["keys"],
+            state["firsts"],
+            state["lasts"],
+            state["ends"],
+            state["orders"],
+            state["revisions"],
+            state["fired"],
+            entries,
+            strict=True,
+        ):
+            window = _SessionWindow(first, last, end, mine)
+            window.order, window.revision, window.fired = order, revision, fired
+            windows = keys.get(key)
+            if windows is None:
+                keys[key] = [window]
+            else:
+                windows.append(window)
+            if fired:
+                purge.append((end + lateness, order, -next(tiebreak), key, window))
+            else:
+                fire.append((end, order, -next(tiebreak), key, window))
         self.keys = keys
         self.table_peak = len(keys)
         heapq.heapify(fire)

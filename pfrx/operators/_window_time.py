@@ -30,7 +30,10 @@ from ._windowing import (
     TimedWindows,
     check_common,
     hashable_key,
+    pack_items,
+    split,
     timed_operator,
+    unpack_items,
 )
 
 
@@ -353,32 +356,34 @@ class _TimeWindows(TimedWindows):
 
     # -- checkpoints ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        # Columns of plain data: one row per window, its items flattened (fast to pickle).
         sliding = self.sliding
-        opened = [
-            (
-                k,
-                [
-                    (key, list(w[0]), list(w[1])) if sliding else (key, list(w), None)
-                    for key, w in self.open[k].items()
-                ],
-            )
-            for k in sorted(self.open)
-        ]
-        fired = [
-            (
-                k,
-                [
-                    (key, list(w[0]), None if w[1] is None else list(w[1]), w[2])
-                    for key, w in self.fired[k].items()
-                ],
-            )
-            for k in sorted(self.fired)
-        ]
+        rows: list[tuple[int, Any, int]] = []  # (k, key, revision or -1 if open)
+        flat: list[Any] = []
+        counts: list[int] = []
+        firsts: list[bool] = []
+        for k in sorted(self.open):
+            for key, window in self.open[k].items():
+                items = window[0] if sliding else window
+                rows.append((k, key, -1))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(window[1])
+        for k in sorted(self.fired):
+            for key, (items, flags, revision) in self.fired[k].items():
+                rows.append((k, key, revision))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(flags)
         return {
             "clock": self.clock.snapshot(),
             "horizon": self.horizon,
-            "open": opened,
-            "fired": fired,
+            "rows": rows,
+            "counts": counts,
+            "items": pack_items(flat),
+            "firsts": firsts,
             "slots": self.slots,
             "peak": self.peak,
         }
@@ -387,16 +392,27 @@ class _TimeWindows(TimedWindows):
         self.clock.restore(state["clock"])
         self.horizon = state["horizon"]
         sliding = self.sliding
-        self.open = {
-            k: {key: [items, firsts] if sliding else items for key, items, firsts in windows}
-            for k, windows in state["open"]
-        }
-        self.heap = sorted(self.open)
-        self.fired = {
-            k: {key: [items, firsts, revision] for key, items, firsts, revision in windows}
-            for k, windows in state["fired"]
-        }
-        self.purge_heap = sorted(self.fired)
+        counts = state["counts"]
+        item_lists = split(unpack_items(state["items"]), counts)
+        flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
+        opened: dict[int, dict[Any, Any]] = {}
+        fired: dict[int, dict[Any, list[Any]]] = {}
+        for (k, key, revision), items, flags in zip(
+            state["rows"], item_lists, flag_lists, strict=True
+        ):
+            if revision < 0:
+                bucket = opened.get(k)
+                if bucket is None:
+                    bucket = opened[k] = {}
+                bucket[key] = [items, flags] if sliding else items
+            else:
+                bucket = fired.get(k)
+                if bucket is None:
+                    bucket = fired[k] = {}
+                bucket[key] = [items, flags, revision]
+        self.open, self.fired = opened, fired
+        self.heap = sorted(opened)
+        self.purge_heap = sorted(fired)
         self.slots = state["slots"]
         self.peak = state["peak"]
         if self.event.timestamp is None:

@@ -31,6 +31,7 @@ from reactivex.scheduler import TimeoutScheduler, VirtualTimeScheduler
 
 from .._clock import Clock, bound_seconds, clock_of, positive_seconds
 from .._model import Envelope, Watermark, Window
+from .._model.context import make_envelope
 from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
@@ -333,6 +334,55 @@ class EventClock:
         sources = state["sources"]
         self.sources = None if sources is None else {n: [t, i] for n, t, i in sources}
         self.datetimes = state["datetimes"]
+
+
+def pack_items(items: list[Any]) -> tuple[list[Any], list[Any], list[Any], list[int]]:
+    """Items flattened for a checkpoint: envelopes as three columns (events, contexts,
+    timestamps: plain data that pickles fast), anything else as itself in the events
+    column, its position listed last."""
+    if all(type(item) is Envelope for item in items):
+        return (
+            [item.event for item in items],
+            [item.context for item in items],
+            [item.timestamp for item in items],
+            [],
+        )
+    events: list[Any] = []
+    contexts: list[Any] = []
+    stamps: list[Any] = []
+    raw: list[int] = []
+    for item in items:
+        if type(item) is Envelope:
+            events.append(item.event)
+            contexts.append(item.context)
+            stamps.append(item.timestamp)
+        else:
+            raw.append(len(events))
+            events.append(item)
+            contexts.append(None)
+            stamps.append(None)
+    return events, contexts, stamps, raw
+
+
+def unpack_items(packed: tuple[list[Any], list[Any], list[Any], list[int]]) -> list[Any]:
+    """The items :func:`pack_items` flattened."""
+    events, contexts, stamps, raw = packed
+    if not raw:
+        return list(map(make_envelope, events, contexts, stamps))
+    items = [make_envelope(e, c, t) for e, c, t in zip(events, contexts, stamps, strict=True)]
+    for position in raw:
+        items[position] = events[position]
+    return items
+
+
+def split(flat: list[Any], counts: list[int]) -> list[list[Any]]:
+    """``flat`` cut into consecutive lists of ``counts`` items."""
+    out = []
+    at = 0
+    for count in counts:
+        out.append(flat[at : at + count])
+        at += count
+    return out
 
 
 class TimedWindows(ABC):
