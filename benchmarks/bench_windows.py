@@ -141,14 +141,8 @@ def _keyed_items(keys: int, per_key: int) -> list[pfrx.Envelope]:
 
 
 def _keyed_operator(items: list[pfrx.Envelope], sink: list[Any]) -> Any:
-    subject: Subject[pfrx.Envelope] = Subject()
     op = pf.window_time(5.0, key=_key, timestamp=_stamp)
-    subscription = subject.pipe(op).subscribe(sink.append, scheduler=TestScheduler())
-    on_next = subject.on_next
-    for envelope in items:
-        on_next(envelope)
-    subject.on_completed()
-    return subscription
+    return reactivex.from_iterable(items).pipe(op).subscribe(sink.append)
 
 
 def _keyed_plain(items: list[pfrx.Envelope], sink: list[Any]) -> None:

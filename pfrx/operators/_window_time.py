@@ -19,9 +19,10 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._clock import offset_seconds, positive_seconds, windows_per_item
-from .._model import Watermark, Window
+from .._model import Envelope, Watermark, Window
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
+from ._transform import failure_reason
 from ._windowing import (
     Duration,
     EventClock,
@@ -29,7 +30,6 @@ from ._windowing import (
     LateHandler,
     TimedWindows,
     check_common,
-    hashable_key,
     pack_items,
     split,
     timed_operator,
@@ -286,42 +286,90 @@ class _TimeWindows(TimedWindows):
                 self._on_watermark(item)
                 return
             reporter = self.reporter
-            reporter.received()
+            if reporter.stage is not None:
+                reporter.received()
             key = None
-            if self.key_of is not None:
-                ok, key = hashable_key(reporter, self.key_of, item)
-                if not ok:
+            key_of = self.key_of
+            if key_of is not None:
+                try:
+                    key = key_of(item)
+                except Exception as exc:
+                    self._failed(item, exc)
                     return
-            event = self.event
-            if event.timestamp is None:
-                t = self.now()
-                if t < self.horizon:
-                    t = self.horizon  # a timer already declared this instant past
-                if not self._place(t, key, item):
-                    reporter.drop(item, "between_windows")
-                self.horizon = t
-                self._fire_until(t)  # a timer running late must not hold a window open
+                try:
+                    hash(key)
+                except Exception:
+                    reporter.drop(item, "unhashable_key")
+                    return
+            timestamp = self.event.timestamp
+            if timestamp is None:
+                self._next_processing(item, key)
                 return
             clock = self.clock
-            ts, reason, failed = clock.read(item)
-            if ts is None:
-                if failed:
-                    reporter.error()
-                reporter.drop(item, reason or "invalid_timestamp")
+            try:
+                value = timestamp(item)
+            except Exception as exc:
+                self._failed(item, exc)
                 return
-            if ts >= clock.value and not self.sliding:  # on time: the common case, inline
-                self._add_open(self._index(ts), key, item, True)
-                self._count(1)
+            ts: float | None
+            if type(value) is float and clock.datetimes is False and value - value == 0:
+                ts = value  # the common case, checked inline
+            else:
+                ts = clock.convert(value)
+                if ts is None:
+                    reporter.drop(item, "invalid_timestamp")
+                    return
+            if ts >= clock.value and not self.sliding:
+                # On time, tumbling: the common case, inline (see _add_open).
+                offset, slide = self.offset, self.slide
+                k = int((ts - offset) // slide)
+                if offset + k * slide > ts:
+                    k -= 1
+                elif offset + (k + 1) * slide <= ts:
+                    k += 1
+                bucket = self.open.get(k)
+                if bucket is None:
+                    bucket = self.open[k] = {}
+                    heapq.heappush(self.heap, k)
+                window = bucket.get(key)
+                if window is None:
+                    bucket[key] = [item]
+                else:
+                    window.append(item)
+                self.slots += 1
+                if self.slots > self.peak:
+                    self.peak = self.slots
             else:
                 reason = self._place_event(ts, key, item)
                 if reason is not None:
                     reporter.drop(item, reason)
-                    if reason == "late" and event.on_late is not None:
-                        event.on_late(item)
+                    if reason == "late" and self.event.on_late is not None:
+                        self.event.on_late(item)
                     return
-            if clock.observe(ts, self.now()):
-                self._fire_until(clock.value)
-            self._wake_for_idle()
+            if self.event.idle_timeout is None:
+                if ts > clock.max_ts and clock.observe(ts, 0.0):
+                    self._fire_until(clock.value)
+            else:
+                if clock.observe(ts, self.now()):
+                    self._fire_until(clock.value)
+                self._wake_for_idle()
+
+    def _next_processing(self, item: Any, key: Any) -> None:
+        t = self.now()
+        if t < self.horizon:
+            t = self.horizon  # a timer already declared this instant past
+        if not self._place(t, key, item):
+            self.reporter.drop(item, "between_windows")
+        self.horizon = t
+        self._fire_until(t)  # a timer running late must not hold a window open
+
+    def _failed(self, item: Any, exc: Exception) -> None:
+        """A key or timestamp function raised: the exception's text is the reason."""
+        if not isinstance(item, Envelope):
+            self.reporter.drop(item, "not_an_envelope")
+            return
+        self.reporter.error()
+        self.reporter.drop(item, failure_reason(exc))
 
     def _on_watermark(self, mark: Watermark) -> None:
         """Consumed, never emitted: processing time ignores it."""

@@ -220,29 +220,25 @@ class EventClock:
             if not isinstance(item, Envelope):
                 return None, "not_an_envelope", False
             return None, failure_reason(exc), True
-        kind = type(value)
-        if kind is float or (kind is int):
-            if self.datetimes is not False:
-                if self.datetimes:
-                    return None, "invalid_timestamp", False
-                self.datetimes = False
-            if value - value != 0:  # inf or NaN
-                return None, "invalid_timestamp", False
-            return float(value), None, False
+        ts = self.convert(value)
+        if ts is None:
+            return None, "invalid_timestamp", False
+        return ts, None, False
+
+    def convert(self, value: Any) -> float | None:
+        """A timestamp's value in seconds; None when invalid: not a number nor an aware
+        datetime, not finite, naive, or not of the kind the first valid one had."""
         if isinstance(value, datetime):
             if value.tzinfo is None or value.utcoffset() is None or self.datetimes is False:
-                return None, "invalid_timestamp", False
+                return None
             self.datetimes = True
-            return (value - _EPOCH) / timedelta(seconds=1), None, False
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return self.read_number(float(value))
-        return None, "invalid_timestamp", False
-
-    def read_number(self, value: float) -> tuple[float | None, str | None, bool]:
+            return (value - _EPOCH) / timedelta(seconds=1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
         if self.datetimes or not math.isfinite(value):
-            return None, "invalid_timestamp", False
+            return None
         self.datetimes = False
-        return value, None, False
+        return float(value)
 
     def out(self, seconds: float) -> Any:
         """A window bound as the operator reports it: seconds, or an aware UTC datetime."""
