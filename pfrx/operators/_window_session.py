@@ -239,6 +239,10 @@ class _ProcessingSessions(_Sessions):
             "lasts": [s.last for s in sessions.values()],
             "counts": [len(s.items) for s in sessions.values()],
             "items": pack_items(flat),
+            # the deadlines as they stand (stale ones included): sessions closing at the
+            # same instant close in the same order after a restore
+            "heap": list(self.heap),
+            "counter": next(self.counter),
             "held": self.held,
             "peak": self.peak,
         }
@@ -255,8 +259,9 @@ class _ProcessingSessions(_Sessions):
             session.last, session.items = last, items
         self.sessions = sessions
         self.table_peak = len(sessions)
-        self.heap = [(self._end(s), next(self.counter), k) for k, s in sessions.items()]
+        self.heap = [tuple(entry) for entry in state["heap"]]
         heapq.heapify(self.heap)
+        self.counter = itertools.count(state["counter"])
         if self.heap:
             self.timer.wake_at(self.heap[0][0])
 
