@@ -86,16 +86,18 @@ def test_a_checkpoint_that_does_not_fit_is_refused() -> None:
     with checkpoint.checkpointing() as scope:
         source.pipe(pf.window_time(5)).subscribe()
     saved = scope.snapshot()
+
+    def restore_into(*operators: Any) -> None:
+        with checkpoint.checkpointing(saved):
+            for op in operators:
+                source.pipe(op).subscribe()
+
     with pytest.raises(checkpoint.CheckpointMismatch, match="window_session"):
-        with checkpoint.checkpointing(saved):
-            source.pipe(pf.window_session(5)).subscribe()  # another operator at position 0
+        restore_into(pf.window_session(5))  # another operator at position 0
     with pytest.raises(checkpoint.CheckpointMismatch, match="checkpoint taken with"):
-        with checkpoint.checkpointing(saved):
-            source.pipe(pf.window_time(6)).subscribe()  # the same operator, another span
+        restore_into(pf.window_time(6))  # the same operator, another span
     with pytest.raises(checkpoint.CheckpointMismatch, match="holds 1"):
-        with checkpoint.checkpointing(saved):
-            source.pipe(pf.window_time(5)).subscribe()
-            source.pipe(pf.window_time(5)).subscribe()  # one member more than recorded
+        restore_into(pf.window_time(5), pf.window_time(5))  # one member more than recorded
 
 
 def test_files_round_trip_and_a_foreign_file_is_refused(tmp_path: Path) -> None:
