@@ -171,6 +171,10 @@ class Watermark:
     watermarks), and a source that sends ``idle=True`` stops holding the others back until
     it sends a watermark again.
 
+    Only :func:`pfrx.operators.window_time` and :func:`pfrx.operators.window_session`
+    understand watermarks: put them before any operator that would take a watermark for an
+    item.
+
     Attributes:
         time: seconds in the timestamps' unit, or an aware ``datetime``.
         source: the name of the source in a merge; ``None`` for a single source.
