@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -207,3 +208,38 @@ def test_a_checkpoint_at_any_step_restores_the_same_run_in_processing_time(
     play(second, arrivals[cut:])
     second.scheduler.advance_to(end)
     assert before + second.ledger == whole.ledger
+
+
+# -- the ledger with late firings ------------------------------------------------------------
+
+
+@given(
+    steps_st,
+    st.sampled_from(["tumbling", "sliding", "session"]),
+    st.sampled_from([0, 2]),
+    st.sampled_from([0, 3, 10]),
+)
+def test_every_item_is_emitted_or_dropped_once_and_revisions_only_grow(
+    steps: list[Any], shape: str, ooo: int, lateness: int
+) -> None:
+    steps = [(*s, n) if s[0] == "item" else s for n, s in enumerate(steps)]
+    run = Run(build(shape, ooo, lateness))
+    for step in steps:
+        run.feed(step)
+    run.subject.on_completed()
+    items = {s[3] for s in steps if s[0] == "item"}
+    emitted = {e[2] for entry in run.ledger if entry[0] == "window" for e in entry[4]}
+    dropped = [entry[1][2] for entry in run.ledger if entry[0] == "drop"]
+    assert len(dropped) == len(set(dropped))  # at most one drop per item
+    assert emitted.isdisjoint(dropped)  # never both
+    assert emitted | set(dropped) == items  # nothing lost
+    if shape == "session":
+        return  # sessions merge: a later revision may be a bigger window
+    history: dict[tuple[Any, Any, Any], list[tuple[int, set[Any]]]] = {}
+    for entry in run.ledger:
+        if entry[0] == "window":
+            history.setdefault(entry[1:4], []).append((entry[5], {e[2] for e in entry[4]}))
+    for firings in history.values():
+        assert [revision for revision, _ in firings] == list(range(len(firings)))
+        for (_, before), (_, after) in itertools.pairwise(firings):
+            assert before < after  # a late firing holds everything the previous one held
