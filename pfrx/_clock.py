@@ -66,7 +66,7 @@ def _bounded(duration: float | int | timedelta, name: str, *, zero: bool) -> flo
 
 
 def positive_seconds(duration: float | int | timedelta, name: str) -> float:
-    """:func:`to_seconds`, requiring a result that is finite, positive and at most 2**31 s.
+    """`to_seconds`, requiring a result that is finite, positive and at most 2**31 s.
 
     Raises:
         TypeError: not a duration.
@@ -76,7 +76,7 @@ def positive_seconds(duration: float | int | timedelta, name: str) -> float:
 
 
 def bound_seconds(duration: float | int | timedelta, name: str) -> float:
-    """:func:`positive_seconds` for bounds that may be 0 (lateness, out-of-orderness).
+    """`positive_seconds` for bounds that may be 0 (lateness, out-of-orderness).
 
     Raises:
         TypeError: not a duration.
@@ -89,7 +89,7 @@ def windows_per_item(span: float, slide: float) -> int:
     """How many sliding windows of ``span`` every ``slide`` one item may fall in.
 
     Raises:
-        ValueError: more than :data:`MAX_WINDOWS_PER_ITEM` (``span / slide`` too large).
+        ValueError: more than `MAX_WINDOWS_PER_ITEM` (``span / slide`` too large).
     """
     count = math.ceil(span / slide)
     if count > MAX_WINDOWS_PER_ITEM:

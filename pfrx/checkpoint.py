@@ -6,17 +6,17 @@ The protocol, in three parts:
   ...). It has ``snapshot() -> state`` (plain Python data: dicts, lists, tuples, numbers,
   strings and the held items themselves, nothing that refers to a scheduler, a lock or an
   observer) and ``restore(state)``.
-- A :class:`CheckpointScope` is opened around the subscription of a pipeline
-  (:func:`checkpointing`). Every stateful operator subscribed inside it registers its member
-  with :meth:`CheckpointScope.register`, in subscription order — which is deterministic for
-  a given pipeline, as the reporting scope of :mod:`pfrx.operators._shared` is.
-  :meth:`CheckpointScope.snapshot` asks every member, in that order, and returns a
-  :class:`Checkpoint`.
+- A `CheckpointScope` is opened around the subscription of a pipeline
+  (`checkpointing`). Every stateful operator subscribed inside it registers its member
+  with `CheckpointScope.register`, in subscription order — which is deterministic for
+  a given pipeline, as the reporting scope of `pfrx.operators._shared` is.
+  `CheckpointScope.snapshot` asks every member, in that order, and returns a
+  `Checkpoint`.
 - To restore, subscribe the same pipeline inside ``checkpointing(restore=checkpoint)``: the
   scope hands each registering member the state recorded at its position, checking that the
   operator's name matches; a restored member re-arms its own timers on its new scheduler.
 
-What a :class:`pfrx.Stream` must do to offer ``checkpoint()`` (the lead wires this):
+What a [`Stream`][pfrx.Stream] must do to offer ``checkpoint()`` (the lead wires this):
 
 1. Subscribe its pipeline inside ``with checkpointing(restore=...) as scope:`` and keep
    ``scope``.
@@ -27,11 +27,11 @@ What a :class:`pfrx.Stream` must do to offer ``checkpoint()`` (the lead wires th
    with the snapshot; an item half-way through the pipeline is not, which is why the
    stream must hold its sends.
 3. Anything the stream adds (e.g. how many inputs it had accepted) goes in
-   :attr:`Checkpoint.meta`. Outputs emitted before the snapshot belong to the past: a
+   `Checkpoint.meta`. Outputs emitted before the snapshot belong to the past: a
    restored stream emits only what comes after, so a consumer that records its ledger
    next to the checkpoint (as ``meta``) resumes without duplicates or gaps.
 
-:func:`save` and :func:`load` store a checkpoint in a file with :mod:`pickle` (written to a
+`save` and `load` store a checkpoint in a file with `pickle` (written to a
 temporary file and renamed, so a crash never leaves half a checkpoint). Only load files you
 wrote: unpickling runs code.
 """
@@ -63,7 +63,7 @@ class Checkpointable(Protocol):
         """The member's state as plain data."""
 
     def restore(self, state: Any) -> None:
-        """Take over ``state`` (from :meth:`snapshot` of the same operator)."""
+        """Take over ``state`` (from `snapshot` of the same operator)."""
 
 
 class CheckpointMismatch(ValueError):
@@ -90,7 +90,7 @@ class Checkpoint:
 
 
 class CheckpointScope:
-    """Collects the members subscribed inside :func:`checkpointing`."""
+    """Collects the members subscribed inside `checkpointing`."""
 
     def __init__(self, restore: Checkpoint | None = None) -> None:
         if restore is not None and restore.format != FORMAT:
@@ -193,7 +193,7 @@ def dumps(checkpoint: Checkpoint) -> bytes:
 
 
 def loads(data: bytes) -> Checkpoint:
-    """The checkpoint :func:`dumps` gave (only from bytes you trust: unpickling runs code).
+    """The checkpoint `dumps` gave (only from bytes you trust: unpickling runs code).
 
     Raises:
         CheckpointMismatch: the bytes do not hold a checkpoint.
@@ -222,7 +222,7 @@ def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by :func:`save` (only from a file you trust).
+    """Read a checkpoint written by `save` (only from a file you trust).
 
     Raises:
         CheckpointMismatch: the file does not hold a checkpoint.

@@ -1,15 +1,16 @@
 """The stream runtime: an input you send into, the operators applied, results out.
 
-:class:`Stream` is the Python counterpart of the guide's ``PacketFlow.Stream.start_link`` and
-``send_event``: a hot pipeline, subscribed once when the stream is made, that any thread (or
-an asyncio task, through :meth:`Stream.asend`) can send events into. :data:`registry` finds
-streams by name; :func:`stage` and :func:`connect` compose operator sequences and streams.
+[`Stream`][pfrx.Stream] is the Python counterpart of the guide's ``PacketFlow.Stream.start_link``
+and ``send_event``: a hot pipeline, subscribed once when the stream is made, that any thread (or
+an asyncio task, through [`Stream.asend`][pfrx.Stream.asend]) can send events into.
+[`registry`][pfrx.registry] finds streams by name; [`stage`][pfrx.stage] and
+[`connect`][pfrx.connect] compose operator sequences and streams.
 
 How operators report: the stream subscribes its pipeline inside
-:func:`pfrx.operators.reporting_into`, so every operator built without ``metrics=`` or
-``on_drop=`` counts its stage into the stream's one :class:`~pfrx.StreamMetrics` and reports
-each lost item into the stream's one drop ledger (:attr:`Stream.dropped`). The stream itself
-counts the totals: one ``received`` per accepted send, one ``emitted`` per result.
+[`pfrx.operators.reporting_into`][], so every operator built without ``metrics=`` or
+``on_drop=`` counts its stage into the stream's one [`StreamMetrics`][pfrx.StreamMetrics] and
+reports each lost item into the stream's one drop ledger ([`Stream.dropped`][pfrx.Stream.dropped]).
+The stream itself counts the totals: one ``received`` per accepted send, one ``emitted`` per result.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ Operator = Callable[[Observable[Any]], Observable[Any]]
 
 _ACCEPTED = SendResult(True)
 
-#: Reasons :meth:`Stream.send` gives when it refuses an event.
+# Reasons Stream.send gives when it refuses an event.
 CLOSED = "closed"
 FAILED = "failed"
 TIMEOUT = "timeout"
@@ -60,8 +61,8 @@ class StageError(Exception):
     """An error raised or signalled inside a named stage, carrying the stage's name.
 
     Attributes:
-        stage: the name given to :func:`stage` (or the name of the upstream stream, for
-            :func:`connect`).
+        stage: the name given to [`stage`][pfrx.stage] (or the name of the upstream stream, for
+            [`connect`][pfrx.connect]).
         error: the original exception (also the ``__cause__``).
     """
 
@@ -75,17 +76,17 @@ class StageError(Exception):
 def stage(name: str, *operators: Operator) -> Operator:
     """Reuse an operator sequence as one named operator whose failures carry ``name``.
 
-    ::
+    ```text
+    source:   -a-b-c-|
+    stage("parse", map(f))        f(b) raises ValueError
+    result:   -A-#                StageError(stage="parse", error=ValueError)
+    ```
 
-        source:   -a-b-c-|
-        stage("parse", map(f))        f(b) raises ValueError
-        result:   -A-#                StageError(stage="parse", error=ValueError)
-
-    The operators are applied in order (as :func:`reactivex.compose` does). An ``on_error``
-    leaving the sequence becomes :class:`StageError` with ``stage=name`` (an error that
+    The operators are applied in order (as `reactivex.compose` does). An ``on_error``
+    leaving the sequence becomes [`StageError`][pfrx.StageError] with ``stage=name`` (an error that
     already is a ``StageError`` from an inner stage keeps its name), and so does an exception
     raised synchronously out of the sequence's ``on_next`` (an operator bug); a
-    :class:`Stream` turns that into a failed stream whose send reports the stage.
+    [`Stream`][pfrx.Stream] turns that into a failed stream whose send reports the stage.
 
     Args:
         name: the stage's name, in errors.
@@ -155,7 +156,7 @@ def stage(name: str, *operators: Operator) -> Operator:
 
 
 class _Input(Observable[Envelope]):
-    """The stream's input: exactly one subscriber, the pipeline, fed by :meth:`Stream.send`.
+    """The stream's input: exactly one subscriber, the pipeline, fed by `Stream.send`.
 
     Not a ``Subject``: the stream already serializes calls with its own lock, so a second
     lock per item would only cost time.
@@ -189,7 +190,7 @@ class Stream:
             for envelope timestamps and metrics. With a ``TestScheduler`` nothing buffered
             is drained until the scheduler advances. Default: none, so each operator picks
             its own default (``backpressure`` drains on a dedicated thread).
-        metrics: the :class:`~pfrx.StreamMetrics` to count into (default: a new one on
+        metrics: the [`StreamMetrics`][pfrx.StreamMetrics] to count into (default: a new one on
             ``scheduler``'s clock).
 
     ``send`` serializes calls into the pipeline with a lock (the Rx grammar: one
@@ -299,20 +300,20 @@ class Stream:
 
         Returns:
             ``SendResult(ok=True)`` once the pipeline took the event (it may still be dropped
-            later: that is reported in :attr:`dropped`). ``ok=False`` with reason
-            ``"closed"`` after :meth:`close`, ``"timeout"`` when a ``block`` backpressure
-            gave up waiting for room, or ``"failed: ..."`` (naming the stage) once the
+            later: that is reported in [`dropped`][pfrx.Stream.dropped]). ``ok=False`` with reason
+            ``"closed"`` after [`close`][pfrx.Stream.close], ``"timeout"`` when a ``block``
+            backpressure gave up waiting for room, or ``"failed: ..."`` (naming the stage) once the
             pipeline has failed.
 
         Raises:
-            TypeError: ``context`` is not a :class:`~pfrx.Context`.
+            TypeError: ``context`` is not a [`Context`][pfrx.Context].
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         return self._send(make_envelope(event, context, self._now()))
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
-        """Send a ready-made :class:`~pfrx.Envelope` (its timestamp is kept)."""
+        """Send a ready-made [`Envelope`][pfrx.Envelope] (its timestamp is kept)."""
         if not isinstance(envelope, Envelope):
             raise TypeError(f"expected a pfrx.Envelope, not {type(envelope).__name__}")
         return self._send(envelope)
@@ -360,7 +361,7 @@ class Stream:
         self._on_pipeline_error(failure)
 
     async def asend(self, event: Any, context: Context) -> SendResult:
-        """:meth:`send` for asyncio producers: waits for room without blocking the loop.
+        """[`send`][pfrx.Stream.send] for asyncio producers: waits for room, never blocks the loop.
 
         The send runs on a thread of this stream's own (one worker, so concurrent
         ``asend`` calls enter in the order they were awaited), so a ``block`` backpressure
@@ -440,12 +441,12 @@ class Stream:
     # -- reading ---------------------------------------------------------------------------
     @property
     def results(self) -> Observable[Any]:
-        """What leaves the pipeline (hot). Completes after :meth:`close` and the drain."""
+        """What leaves the pipeline (hot). Completes after [`close`][pfrx.Stream.close], drained."""
         return self._results
 
     @property
     def dropped(self) -> Observable[Dropped]:
-        """Every item an operator of this stream lost, one :class:`~pfrx.Dropped` each (hot)."""
+        """Every item an operator of this stream lost, one [`Dropped`][pfrx.Dropped] each (hot)."""
         return self._dropped
 
     @property
@@ -465,7 +466,8 @@ class Stream:
 
     @property
     def stream_metrics(self) -> StreamMetrics:
-        """The live :class:`~pfrx.StreamMetrics` every operator of this stream reports into."""
+        """The live [`StreamMetrics`][pfrx.StreamMetrics] every operator of this stream reports
+        into."""
         return self._metrics
 
     def metrics(self) -> MetricsSnapshot:
@@ -528,7 +530,8 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 class DuplicateStreamName(ValueError):
-    """:meth:`StreamRegistry.register` was given a name that is already taken."""
+    """[`StreamRegistry.register`][pfrx.StreamRegistry.register] was given a name that is already
+    taken."""
 
 
 class StreamRegistry:
@@ -628,8 +631,8 @@ class StreamRegistry:
             return len(self._streams)
 
 
-#: The process-wide registry.
 registry = StreamRegistry()
+"""The process-wide [`StreamRegistry`][pfrx.StreamRegistry]: streams by name."""
 
 
 # -- chaining streams ------------------------------------------------------------------------
@@ -638,11 +641,11 @@ registry = StreamRegistry()
 def connect(upstream: Stream, downstream: Stream) -> abc.DisposableBase:
     """Feed ``upstream``'s results into ``downstream`` (the guide's ``defcompose``).
 
-    Each result envelope is sent on with :meth:`Stream.send_envelope` (a plain value is sent
-    with the context ``Context(upstream.name)``). A send the downstream refuses is counted
-    there as received and dropped, with reason ``"refused: <why>"`` and operator
+    Each result envelope is sent on with [`Stream.send_envelope`][pfrx.Stream.send_envelope] (a
+    plain value is sent with the context ``Context(upstream.name)``). A send the downstream refuses
+    is counted there as received and dropped, with reason ``"refused: <why>"`` and operator
     ``"connect"``, so both streams' ledgers balance. Completion of ``upstream`` closes
-    ``downstream``; an error fails it with a :class:`StageError` naming ``upstream``.
+    ``downstream``; an error fails it with a [`StageError`][pfrx.StageError] naming ``upstream``.
 
     Returns:
         A disposable that stops the forwarding.

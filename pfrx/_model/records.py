@@ -27,7 +27,7 @@ class Dropped:
     Every operator that can lose an item reports it exactly once, to its ``on_drop``.
 
     Attributes:
-        item: what was lost (usually the :class:`~pfrx.Envelope`).
+        item: what was lost (usually the [`Envelope`][pfrx.Envelope]).
         reason: why, e.g. ``"insufficient_capabilities"``, ``"overflow"``, ``"late"``.
         operator: the name of the operator that dropped it.
         timestamp: when, in seconds on the operator's scheduler clock.
@@ -41,7 +41,7 @@ class Dropped:
 
 @attrs.frozen(slots=True)
 class Reject:
-    """Returned by a :func:`pfrx.operators.transform` function to drop the item with ``reason``."""
+    """Returned by a [`pfrx.operators.transform`][] function to drop the item with ``reason``."""
 
     reason: str = attrs.field(validator=_reason)
 
@@ -120,7 +120,7 @@ class BackpressureTimeout(Exception):
 
 @attrs.frozen(slots=True)
 class SendResult:
-    """What :meth:`pfrx.Stream.send` says about one event: accepted or not, and why."""
+    """What [`pfrx.Stream.send`][] says about one event: accepted or not, and why."""
 
     ok: bool
     reason: str | None = None
@@ -171,7 +171,7 @@ class Watermark:
     watermarks), and a source that sends ``idle=True`` stops holding the others back until
     it sends a watermark again.
 
-    Only :func:`pfrx.operators.window_time` and :func:`pfrx.operators.window_session`
+    Only [`window_time`][pfrx.operators.window_time] and [`window_session`][pfrx.operators.window_session]
     understand watermarks: put them before any operator that would take a watermark for an
     item.
 

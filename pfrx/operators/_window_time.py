@@ -6,7 +6,7 @@ when tumbling). Open windows live in ``open[k][key]`` — one dict per window in
 that window for every key in creation order — and a heap of open ``k`` gives the firing
 order, so firing costs one heap operation per window index, not per key. A window that
 fired stays in ``fired[k][key]`` while ``allowed_lateness`` lets late items re-fire it,
-then is purged. See :mod:`._windowing` for time and watermarks.
+then is purged. See `._windowing` for time and watermarks.
 """
 
 from __future__ import annotations

@@ -6,14 +6,14 @@ Two notions of time:
   arrives. A timer fires at each window's end (one scheduler timer per operator, always set
   for the earliest deadline), so a window closes on time even if no further item arrives.
 - *Event time* (``timestamp=`` given): an item's time is ``timestamp(envelope)``, and
-  :class:`EventClock` keeps the watermark (Flink's terms: ``out_of_orderness`` delays the
+  `EventClock` keeps the watermark (Flink's terms: ``out_of_orderness`` delays the
   watermark, ``allowed_lateness`` keeps fired windows re-openable). A window ``[start, end)``
   fires once the watermark reaches ``end``; an item is late only when every window it
   belongs to is past ``end + allowed_lateness``. With ``idle_timeout``, an input that
   stays silent that long on the scheduler clock no longer holds the watermark back.
 
-Every timed window state can be checkpointed: :func:`timed_operator` registers it into the
-active :mod:`pfrx.checkpoint` scope at subscribe time.
+Every timed window state can be checkpointed: `timed_operator` registers it into the
+active `pfrx.checkpoint` scope at subscribe time.
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class EventClock:
     """The event time of one subscription: how items' times are read and the watermark.
 
     ``value`` (the watermark) never decreases. From items it is the highest timestamp seen
-    minus ``out_of_orderness``; an explicit :class:`~pfrx.Watermark` lifts it to at least its
+    minus ``out_of_orderness``; an explicit [`Watermark`][pfrx.Watermark] lifts it to at least its
     time. Once a watermark names its ``source``, the sources' watermarks are the clock: the
     watermark is then the minimum over the sources not marked idle, and items no longer move
     it. While the input is idle (no item for ``idle_timeout`` on the scheduler clock) the
@@ -185,7 +185,7 @@ class EventClock:
 
     Times are floats, or aware datetimes: the first valid timestamp decides, and an item of
     the other kind (or a naive datetime) is an ``invalid_timestamp``. Windows report their
-    bounds back in that kind (:meth:`out`).
+    bounds back in that kind (`out`).
     """
 
     __slots__ = (
@@ -361,7 +361,7 @@ def pack_items(items: list[Any]) -> tuple[list[Any], list[Any], list[Any], list[
 
 
 def unpack_items(packed: tuple[list[Any], list[Any], list[Any], list[int]]) -> list[Any]:
-    """The items :func:`pack_items` flattened."""
+    """The items `pack_items` flattened."""
     events, contexts, stamps, raw = packed
     if not raw:
         return list(map(make_envelope, events, contexts, stamps))
