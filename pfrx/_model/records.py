@@ -171,9 +171,9 @@ class Watermark:
     watermarks), and a source that sends ``idle=True`` stops holding the others back until
     it sends a watermark again.
 
-    Only [`window_time`][pfrx.operators.window_time] and [`window_session`][pfrx.operators.window_session]
-    understand watermarks: put them before any operator that would take a watermark for an
-    item.
+    Only [`window_time`][pfrx.operators.window_time] and
+    [`window_session`][pfrx.operators.window_session] understand watermarks: put them before
+    any operator that would take a watermark for an item.
 
     Attributes:
         time: seconds in the timestamps' unit, or an aware ``datetime``.
