@@ -1,0 +1,149 @@
+"""A hot, serialized fan-out that survives its subscribers: ``Stream.results`` and ``dropped``.
+
+Unlike ``reactivex.Subject``:
+
+- a subscriber that raises is logged and counted (``on_error`` of the owner), and every other
+  subscriber still gets the item, and so does that subscriber with the next one;
+- notifications may come from several threads at once (drops do) or re-entrantly from a
+  subscriber (a subscriber that sends again): they are queued and delivered one at a time,
+  in order, by whichever thread is delivering already (the queue-drain pattern), so a
+  subscriber never sees overlapping or nested calls and nobody waits on a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from loguru import logger
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+T = TypeVar("T")
+
+_NEXT, _ERROR, _COMPLETED = 0, 1, 2
+
+
+class Publisher(Observable[T], Generic[T]):
+    """Hot observable fed by :meth:`emit`, :meth:`fail` and :meth:`complete`.
+
+    Args:
+        what: a label for the log (``"results"``, ``"dropped"``).
+        subscriber_failed: called once for each exception a subscriber raised.
+    """
+
+    def __init__(self, what: str, subscriber_failed: Callable[[], None]) -> None:
+        super().__init__()
+        self._what = what
+        self._subscriber_failed = subscriber_failed
+        self._observers: tuple[abc.ObserverBase[T], ...] = ()
+        self._subscribe_lock = threading.Lock()
+        self._delivering = threading.Lock()
+        self._queue: deque[tuple[int, Any]] = deque()
+        self._terminal: tuple[int, Any] | None = None
+        #: The thread delivering right now (None when idle): a send from it is re-entrant.
+        self.thread: int | None = None
+
+    # -- subscribers -------------------------------------------------------------------------
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        with self._subscribe_lock:
+            terminal = self._terminal
+            if terminal is None:
+                self._observers = (*self._observers, observer)
+        if terminal is not None:
+            self._deliver_terminal((observer,), terminal)
+            return Disposable()
+
+        def unsubscribe() -> None:
+            with self._subscribe_lock:
+                self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return Disposable(unsubscribe)
+
+    @property
+    def has_observers(self) -> bool:
+        return bool(self._observers)
+
+    # -- notifications -------------------------------------------------------------------------
+    def emit(self, value: T) -> None:
+        """Deliver ``value`` to every subscriber (after whatever is being delivered now)."""
+        if not self._queue and self._delivering.acquire(False):
+            self.thread = threading.get_ident()
+            try:
+                if self._terminal is None:
+                    self._deliver_next(value)
+                self._drain()
+            finally:
+                self.thread = None
+                self._delivering.release()
+            self._after_release()
+            return
+        self._queue.append((_NEXT, value))
+        self._after_release()
+
+    def fail(self, error: Exception) -> None:
+        """Terminate every subscriber with ``error`` (once; later notifications are ignored)."""
+        self._queue.append((_ERROR, error))
+        self._after_release()
+
+    def complete(self) -> None:
+        """Complete every subscriber (once; later notifications are ignored)."""
+        self._queue.append((_COMPLETED, None))
+        self._after_release()
+
+    @property
+    def terminated(self) -> bool:
+        return self._terminal is not None
+
+    def _after_release(self) -> None:
+        # Queue-drain: an item appended while another thread was delivering is taken by that
+        # thread, or (if it let go meanwhile) by us; nobody ever waits for the lock.
+        while self._queue and self._delivering.acquire(False):
+            self.thread = threading.get_ident()
+            try:
+                self._drain()
+            finally:
+                self.thread = None
+                self._delivering.release()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            kind, value = queue.popleft()
+            if self._terminal is not None:
+                continue
+            if kind == _NEXT:
+                self._deliver_next(value)
+            else:
+                with self._subscribe_lock:
+                    self._terminal = (kind, value)
+                    observers, self._observers = self._observers, ()
+                self._deliver_terminal(observers, (kind, value))
+
+    def _deliver_next(self, value: T) -> None:
+        for observer in self._observers:
+            try:
+                observer.on_next(value)
+            except Exception:
+                logger.exception("a subscriber of {} raised; the stream goes on", self._what)
+                self._subscriber_failed()
+
+    def _deliver_terminal(
+        self, observers: tuple[abc.ObserverBase[T], ...], terminal: tuple[int, Any]
+    ) -> None:
+        kind, error = terminal
+        for observer in observers:
+            try:
+                if kind == _ERROR:
+                    observer.on_error(error)
+                else:
+                    observer.on_completed()
+            except Exception as raised:
+                if raised is error:
+                    continue  # a subscriber without on_error: RxPY re-raises the error itself
+                logger.exception("a subscriber of {} raised at the end", self._what)
+                self._subscriber_failed()
