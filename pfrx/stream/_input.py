@@ -67,8 +67,8 @@ class SerializedInput(Observable[Any]):
 
     Args:
         capacity: how many items may wait in the queue behind the item in progress.
-        accepted: counts one item into the pipeline (called by the emitter only, so the
-            count needs no lock; never before the item is accepted).
+        accepted: ``accepted(n)`` counts ``n`` items into the pipeline (called by the
+            emitter only, so the count needs no lock; never before they are accepted).
         lost: ``lost(item, reason, operator)``: an accepted item will never be handed over.
         broke: an exception other than a ``block`` timeout escaped the pipeline's
             ``on_next``; the stream fails.
@@ -82,7 +82,7 @@ class SerializedInput(Observable[Any]):
         self,
         capacity: int,
         *,
-        accepted: Callable[[], None],
+        accepted: Callable[[int], None],
         lost: Callable[[Any, str, str], None],
         broke: Callable[[Exception], None],
         inside: Callable[[int], bool],
@@ -187,32 +187,60 @@ class SerializedInput(Observable[Any]):
         return self._enqueue(item)
 
     def offer_many(self, items: Iterable[Any]) -> list[SendResult]:
-        """:meth:`offer` for each item, in order, taking the emitter role once if free."""
+        """:meth:`offer` for each item, in order, taking the emitter role once if free.
+
+        The batch is handed over in one tight loop and counted once at the end (or before
+        a re-entrant send queued meanwhile is handed over), so each item costs the
+        pipeline's own work and little more.
+        """
         if self._refusing is not None:
             return [refusal(self._refusing) for _ in items]
-        if not self._queue and not self._paused and self._role.acquire(False):
-            self.thread = threading.get_ident()
-            results: list[SendResult] = []
-            append = results.append
-            hand_over = self._hand_over
-            queue = self._queue
-            try:
-                for item in items:
-                    refusing = self.refusing  # a subscriber may close the stream mid-batch
-                    if refusing is not None:
-                        append(refusal(refusing))
-                        continue
-                    append(hand_over(item, direct=True))
-                    if queue:  # re-entrant sends go after the item in progress
-                        self._drain()
-                if self._queue or self._ending:
+        if self._queue or self._paused or not self._role.acquire(False):
+            return [self._enqueue(item) for item in items]
+        self.thread = threading.get_ident()
+        results: list[SendResult] = []
+        append = results.append
+        queue = self._queue
+        counted = 0
+        try:
+            for item in items:
+                observer = self._observer
+                if self._refusing is not None or observer is None or self._dropping is not None:
+                    append(refusal(self._refusing or self._dropping or FAILED))
+                    continue
+                self.current = item
+                try:
+                    observer.on_next(item)
+                except BackpressureTimeout:
+                    append(refusal(TIMEOUT))
+                    continue
+                except Exception as error:
+                    self.current = NOTHING
+                    self._broke(error)
+                    append(refusal(FAILED))
+                    continue
+                finally:
+                    self.current = NOTHING
+                counted += 1
+                append(ACCEPTED)
+                if queue:  # re-entrant sends go after the item in progress
+                    self._accepted(counted)
+                    counted = 0
                     self._drain()
-            finally:
+        finally:
+            if counted:
+                self._accepted(counted)
+            if self._queue or self._ending:
+                try:
+                    self._drain()
+                finally:
+                    self.thread = None
+                    self._role.release()
+            else:
                 self.thread = None
                 self._role.release()
-            self._after_release()
-            return results
-        return [self._enqueue(item) for item in items]
+        self._after_release()
+        return results
 
     def refuse(self, item: Any, reason: str, operator: str) -> None:
         """Count ``item`` as received and lost with ``reason``, in line with the sends."""
@@ -274,7 +302,7 @@ class SerializedInput(Observable[Any]):
             self._lost(item, reason, STREAM)
             return ACCEPTED
         if not direct:
-            self._accepted()
+            self._accepted(1)
         self.current = item
         try:
             observer.on_next(item)
@@ -293,7 +321,7 @@ class SerializedInput(Observable[Any]):
             return ACCEPTED
         self.current = NOTHING
         if direct:
-            self._accepted()
+            self._accepted(1)
         return ACCEPTED
 
     def _drain(self) -> None:
@@ -305,7 +333,7 @@ class SerializedInput(Observable[Any]):
             if self._waiters and (len(queue) == low or not queue):
                 self._wake_waiters()
             if type(item) is Refusal:
-                self._accepted()
+                self._accepted(1)
                 self._lost(item.item, item.reason, item.operator)
                 continue
             self._hand_over(item, direct=False)
@@ -322,6 +350,8 @@ class SerializedInput(Observable[Any]):
         # Queue-drain: whatever was queued while the role was taken is handed over by the
         # holder, or (if it let go meanwhile) by whoever gets here next; nobody waits.
         queue = self._queue
+        if not queue and not self._ending:
+            return
         role = self._role
         while (queue or (self._ending and not self._completed)) and not self._paused:
             if not role.acquire(False):

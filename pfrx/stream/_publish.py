@@ -71,18 +71,25 @@ class Publisher(Observable[T], Generic[T]):
     # -- notifications -------------------------------------------------------------------------
     def emit(self, value: T) -> None:
         """Deliver ``value`` to every subscriber (after whatever is being delivered now)."""
-        if not self._queue and self._delivering.acquire(False):
+        queue = self._queue
+        if not queue and self._delivering.acquire(False):
             self.thread = threading.get_ident()
             try:
                 if self._terminal is None:
-                    self._deliver_next(value)
-                self._drain()
+                    for observer in self._observers:
+                        try:
+                            observer.on_next(value)
+                        except Exception:
+                            self._raised()
+                if queue:
+                    self._drain()
             finally:
                 self.thread = None
                 self._delivering.release()
-            self._after_release()
+            if queue:
+                self._after_release()
             return
-        self._queue.append((_NEXT, value))
+        queue.append((_NEXT, value))
         self._after_release()
 
     def fail(self, error: Exception) -> None:
@@ -129,8 +136,11 @@ class Publisher(Observable[T], Generic[T]):
             try:
                 observer.on_next(value)
             except Exception:
-                logger.exception("a subscriber of {} raised; the stream goes on", self._what)
-                self._subscriber_failed()
+                self._raised()
+
+    def _raised(self) -> None:
+        logger.exception("a subscriber of {} raised; the stream goes on", self._what)
+        self._subscriber_failed()
 
     def _deliver_terminal(
         self, observers: tuple[abc.ObserverBase[T], ...], terminal: tuple[int, Any]
