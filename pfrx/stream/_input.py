@@ -299,6 +299,7 @@ class SerializedInput(Observable[Any]):
             reason = self._dropping or self._refusing or FAILED
             if direct:
                 return refusal(reason)
+            self._accepted(1)  # a queued item was accepted: counted, then lost
             self._lost(item, reason, STREAM)
             return ACCEPTED
         if not direct:
