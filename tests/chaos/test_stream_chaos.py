@@ -105,7 +105,8 @@ class StreamChaos(RuleBasedStateMachine):
     # -- set-up -------------------------------------------------------------------------------
     @initialize(pipeline=st.sampled_from(sorted(PIPELINES)), queue_size=st.sampled_from([2, 64]))
     def start(self, pipeline: str, queue_size: int) -> None:
-        self.stream = Stream(*PIPELINES[pipeline](), name=f"chaos-{pipeline}", queue_size=queue_size)
+        operators = PIPELINES[pipeline]()
+        self.stream = Stream(*operators, name=f"chaos-{pipeline}", queue_size=queue_size)
         self.stream.results.subscribe(self._result)
         self.stream.dropped.subscribe(self._drop)
 
@@ -237,9 +238,7 @@ class StreamChaos(RuleBasedStateMachine):
         while True:
             with self.lock:
                 accepted = sorted(self.accepted)
-                ended = sorted(
-                    self.delivered + [d.item.event for d in self.dropped if _is_ours(d)]
-                )
+                ended = sorted(self.delivered + [d.item.event for d in self.dropped if _is_ours(d)])
             if ended == accepted:
                 return
             # In flight on a drain thread: wait (bounded) for it to end; never more than once.
