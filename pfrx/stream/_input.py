@@ -156,6 +156,11 @@ class SerializedInput(Observable[Any]):
             self._refusing = CLOSED
         self._ending = True
         self._wake_waiters()
+        if self._queue:
+            # Whoever queued an item is about to hand it over (or the emitter is): they
+            # complete the input after it. Handing items over here could wait for room in a
+            # ``block`` buffer, and close() never blocks.
+            return
         self._after_release()
 
     def stop(self, reason: str) -> None:
