@@ -338,3 +338,57 @@ def test_queue_size_is_checked() -> None:
         Stream(queue_size="8")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Stream(queue_size=0)
+
+
+def test_a_queued_send_that_times_out_later_is_one_dropped_with_reason_timeout() -> None:
+    gate = threading.Event()
+    stream = Stream(
+        pf.backpressure("block", buffer_size=1, batch_size=1, timeout=0.1),
+        pf.transform(lambda e, c: gate.wait(5.0) and e),
+    )
+    ledger = Ledger(stream)
+    assert stream.send(0, CTX).ok  # held by the consumer
+    assert stream.send(1, CTX).ok  # buffered
+    own: list[pfrx.SendResult] = []
+    waiting = threading.Thread(target=lambda: own.append(stream.send(2, CTX)))
+    waiting.start()  # hands its own item over: waits for room, then times out itself
+    time.sleep(0.02)
+    queued = stream.send(3, CTX)  # queued behind it: accepted now, its fate reported later
+    waiting.join(5.0)
+    assert own == [pfrx.SendResult(False, "timeout")] and queued.ok
+    gate.set()
+    stream.close()
+    assert bounded(lambda: stream.join(5.0)) is True
+    ledger.assert_exactly_once([0, 1, 3])
+    timed_out = [d for d in ledger.dropped if d.reason == "timeout"]
+    assert [(d.item.event, d.operator) for d in timed_out] == [(3, "stream")]
+    snap = stream.metrics()
+    assert snap.received == 3 == snap.emitted + snap.dropped
+
+
+def test_many_block_producers_through_a_small_queue_each_get_their_own_result() -> None:
+    stream = Stream(
+        pf.backpressure("block", buffer_size=8, batch_size=4),
+        pf.transform(lambda e, c: e),
+        queue_size=4,
+    )
+    ledger = Ledger(stream)
+    results: dict[int, pfrx.SendResult] = {}
+
+    def produce(offset: int) -> None:
+        for i in range(offset, offset + 500):
+            results[i] = stream.send(i, CTX)
+
+    threads = [threading.Thread(target=produce, args=(k * 1000,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20.0)
+        assert not thread.is_alive()
+    stream.close()
+    assert bounded(lambda: stream.join(10.0)) is True
+    assert len(results) == 3000 and all(r.ok for r in results.values())
+    assert sorted(ledger.delivered) == sorted(results) and ledger.dropped == []
+    for k in range(6):  # each producer's order is kept
+        mine = [e for e in ledger.delivered if k * 1000 <= e < k * 1000 + 500]
+        assert mine == sorted(mine)
