@@ -26,6 +26,35 @@ T = TypeVar("T")
 _NEXT, _ERROR, _COMPLETED = 0, 1, 2
 
 
+class _Sink:
+    """One subscriber's three callbacks."""
+
+    __slots__ = ("on_completed", "on_error", "on_next")
+
+    def __init__(
+        self,
+        on_next: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        self.on_next = on_next
+        self.on_error = on_error
+        self.on_completed = on_completed
+
+
+def _ignore(_value: Any) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+def _reraise(error: Exception) -> None:
+    # What RxPY does for a subscriber without on_error; the fan-out logs nothing for it.
+    raise error
+
+
 class Publisher(Observable[T], Generic[T]):
     """Hot observable fed by :meth:`emit`, :meth:`fail` and :meth:`complete`.
 
@@ -38,7 +67,7 @@ class Publisher(Observable[T], Generic[T]):
         super().__init__()
         self._what = what
         self._subscriber_failed = subscriber_failed
-        self._observers: tuple[abc.ObserverBase[T], ...] = ()
+        self._observers: tuple[_Sink, ...] = ()
         self._subscribe_lock = threading.Lock()
         self._delivering = threading.Lock()
         self._queue: deque[tuple[int, Any]] = deque()
@@ -47,20 +76,43 @@ class Publisher(Observable[T], Generic[T]):
         self.thread: int | None = None
 
     # -- subscribers -------------------------------------------------------------------------
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[T] | abc.OnNext[T] | None = None,
+        on_error: abc.OnError | None = None,
+        on_completed: abc.OnCompleted | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe an observer or callbacks, as ``Observable.subscribe`` does.
+
+        Hot: no subscription side effects to schedule, so the callbacks are kept as they are
+        (no ``AutoDetachObserver`` around them), one call less per item and subscriber.
+        """
+        if isinstance(on_next, abc.ObserverBase) or callable(getattr(on_next, "on_next", None)):
+            observer: Any = on_next
+            sink = _Sink(observer.on_next, observer.on_error, observer.on_completed)
+        else:
+            sink = _Sink(on_next or _ignore, on_error or _reraise, on_completed or _nothing)
+        return self._add(sink)
+
     def _subscribe_core(
         self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        return self._add(_Sink(observer.on_next, observer.on_error, observer.on_completed))
+
+    def _add(self, sink: _Sink) -> abc.DisposableBase:
         with self._subscribe_lock:
             terminal = self._terminal
             if terminal is None:
-                self._observers = (*self._observers, observer)
+                self._observers = (*self._observers, sink)
         if terminal is not None:
-            self._deliver_terminal((observer,), terminal)
+            self._deliver_terminal((sink,), terminal)
             return Disposable()
 
         def unsubscribe() -> None:
             with self._subscribe_lock:
-                self._observers = tuple(o for o in self._observers if o is not observer)
+                self._observers = tuple(o for o in self._observers if o is not sink)
 
         return Disposable(unsubscribe)
 
@@ -142,9 +194,7 @@ class Publisher(Observable[T], Generic[T]):
         logger.exception("a subscriber of {} raised; the stream goes on", self._what)
         self._subscriber_failed()
 
-    def _deliver_terminal(
-        self, observers: tuple[abc.ObserverBase[T], ...], terminal: tuple[int, Any]
-    ) -> None:
+    def _deliver_terminal(self, observers: tuple[_Sink, ...], terminal: tuple[int, Any]) -> None:
         kind, error = terminal
         for observer in observers:
             try:
