@@ -18,7 +18,8 @@ drops fan-out), ``registry``, ``compose`` (``stage``, ``connect``), ``errors``.
 
 from __future__ import annotations
 
-from ._stream import DEFAULT_QUEUE_SIZE, Operator, Stream
+from ..operators import Operator
+from ._stream import DEFAULT_QUEUE_SIZE, Stream
 from .compose import connect, stage
 from .errors import CLOSED, FAILED, FULL, INVALID_CONTEXT, TIMEOUT, StageError
 from .registry import DuplicateStreamName, StreamRegistry, registry

@@ -29,7 +29,7 @@ from .._model import Context, Dropped, Envelope, SendResult
 from .._model.context import make_envelope
 from .._model.records import make_dropped
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
-from ..operators import reporting_into
+from ..operators import Operator, reporting_into
 from ..operators._shared import FusedObservable, pick_scheduler
 from ._boundary import NOTHING, Boundary, Switch
 from ._card import stream_card
@@ -37,7 +37,6 @@ from ._input import SerializedInput, refusal
 from ._publish import Publisher
 from .errors import CLOSED, FAILED, INVALID_CONTEXT, STREAM, StageError
 
-Operator = Callable[[Observable[Any]], Observable[Any]]
 R = TypeVar("R")
 
 #: How many sends may wait behind the one in progress (see :class:`Stream`).

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable, abc
 
 from .._model import Context, Envelope
+from ..operators import Operator
 from ._stream import Stream
 from .errors import StageError
-
-Operator = Callable[[Observable[Any]], Observable[Any]]
 
 
 def stage(name: str, *operators: Operator) -> Operator:
