@@ -70,23 +70,40 @@ def _bug_on(every: int) -> Any:
     return operator
 
 
-PIPELINES = {
-    "none": lambda: (),
-    "sync": lambda: (pf.capability_filter(READ), pf.transform(_checked)),
-    "block": lambda: (
+def _raising_on_drop(record_drop: Any) -> Any:
+    """An ``on_drop=`` callback that records the drop, then raises (a failing callback)."""
+
+    def on_drop(record: pfrx.Dropped) -> None:
+        record_drop(record)
+        raise RuntimeError("on_drop bug")
+
+    return on_drop
+
+
+PIPELINES: dict[str, Any] = {
+    "none": lambda own: (),
+    "failing_on_drop": lambda own: (
+        pf.capability_filter(READ, on_drop=_raising_on_drop(own)),
+        pf.backpressure("drop_oldest", buffer_size=2, on_drop=_raising_on_drop(own)),
+    ),
+    "sync": lambda own: (pf.capability_filter(READ), pf.transform(_checked)),
+    "block": lambda own: (
         pf.capability_filter(READ),
         pf.backpressure("block", buffer_size=4, batch_size=2),
         pf.transform(_checked),
     ),
-    "block_timeout": lambda: (
+    "block_timeout": lambda own: (
         pf.backpressure("block", buffer_size=2, batch_size=1, timeout=0.01),
         pf.transform(_checked),
     ),
-    "drop_oldest": lambda: (pf.backpressure("drop_oldest", buffer_size=3), pf.transform(_checked)),
-    "latest": lambda: (pf.transform(_checked), pf.backpressure("latest")),
-    "error": lambda: (pf.backpressure("error", buffer_size=3, batch_size=1),),
-    "bug_after_drain": lambda: (pf.backpressure("block", buffer_size=8), _bug_on(40)),
-    "bug_inline": lambda: (pf.transform(_checked), _bug_on(60)),
+    "drop_oldest": lambda own: (
+        pf.backpressure("drop_oldest", buffer_size=3),
+        pf.transform(_checked),
+    ),
+    "latest": lambda own: (pf.transform(_checked), pf.backpressure("latest")),
+    "error": lambda own: (pf.backpressure("error", buffer_size=3, batch_size=1),),
+    "bug_after_drain": lambda own: (pf.backpressure("block", buffer_size=8), _bug_on(40)),
+    "bug_inline": lambda own: (pf.transform(_checked), _bug_on(60)),
 }
 
 
@@ -105,7 +122,7 @@ class StreamChaos(RuleBasedStateMachine):
     # -- set-up -------------------------------------------------------------------------------
     @initialize(pipeline=st.sampled_from(sorted(PIPELINES)), queue_size=st.sampled_from([2, 64]))
     def start(self, pipeline: str, queue_size: int) -> None:
-        operators = PIPELINES[pipeline]()
+        operators = PIPELINES[pipeline](self._drop)
         self.stream = Stream(*operators, name=f"chaos-{pipeline}", queue_size=queue_size)
         self.stream.results.subscribe(self._result)
         self.stream.dropped.subscribe(self._drop)
