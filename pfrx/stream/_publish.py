@@ -24,6 +24,8 @@ from reactivex.disposable import Disposable
 T = TypeVar("T")
 
 _NEXT, _ERROR, _COMPLETED = 0, 1, 2
+#: See :attr:`Publisher.limit`.
+QUEUE_LIMIT = 10_000
 
 
 class _Sink:
@@ -74,6 +76,10 @@ class Publisher(Observable[T], Generic[T]):
         self._terminal: tuple[int, Any] | None = None
         #: The thread delivering right now (None when idle): a send from it is re-entrant.
         self.thread: int | None = None
+        #: How many notifications may wait before a notifying thread waits for room.
+        self.limit = QUEUE_LIMIT
+        self._room = threading.Condition(threading.Lock())
+        self._waiters = 0
 
     # -- subscribers -------------------------------------------------------------------------
     def subscribe(
@@ -143,6 +149,25 @@ class Publisher(Observable[T], Generic[T]):
             return
         queue.append((_NEXT, value))
         self._after_release()
+        if len(queue) > self.limit and threading.get_ident() != self.thread:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        # Notifications from many threads (drops) faster than a slow subscriber takes them
+        # must not grow memory without bound: a thread other than the delivering one waits
+        # (holding nothing) until the queue is down to half. The delivering thread itself
+        # never waits here, so a subscriber that causes notifications cannot wait on itself.
+        queue = self._queue
+        with self._room:
+            self._waiters += 1
+            try:
+                while len(queue) > self.limit // 2 and self._terminal is None:
+                    if not self._delivering.locked():
+                        break  # nobody delivering: we will (below)
+                    self._room.wait(0.1)
+            finally:
+                self._waiters -= 1
+        self._after_release()
 
     def fail(self, error: Exception) -> None:
         """Terminate every subscriber with ``error`` (once; later notifications are ignored)."""
@@ -171,8 +196,12 @@ class Publisher(Observable[T], Generic[T]):
 
     def _drain(self) -> None:
         queue = self._queue
+        half = self.limit // 2
         while queue:
             kind, value = queue.popleft()
+            if self._waiters and len(queue) <= half:
+                with self._room:
+                    self._room.notify_all()
             if self._terminal is not None:
                 continue
             if kind == _NEXT:

@@ -392,3 +392,52 @@ def test_many_block_producers_through_a_small_queue_each_get_their_own_result() 
     for k in range(6):  # each producer's order is kept
         mine = [e for e in ledger.delivered if k * 1000 <= e < k * 1000 + 500]
         assert mine == sorted(mine)
+
+
+def test_drops_from_many_threads_wait_for_a_slow_dropped_subscriber_memory_stays_bounded() -> None:
+    # Drops come from two threads: overflow on the sending thread, denials on the drain.
+    stream = Stream(
+        pf.backpressure("drop_newest", buffer_size=1),
+        pf.capability_filter(pfrx.Capability("file", "write", "/")),
+        queue_size=8,
+    )
+    stream.dropped.limit = 20  # type: ignore[attr-defined]
+    attempted = [0]
+    delivered = [0]
+    backlog: list[int] = []
+    guard = threading.Lock()
+
+    inside = threading.Event()
+
+    def slow(record: pfrx.Dropped) -> None:
+        inside.set()
+        time.sleep(0.001)
+        delivered[0] += 1
+        with guard:
+            backlog.append(attempted[0] - delivered[0])
+
+    stream.dropped.subscribe(slow)
+
+    def produce() -> None:
+        for i in range(100):
+            with guard:
+                attempted[0] += 1
+            assert stream.send(i, CTX).ok
+
+    # The drain thread delivers a denial first (to the slow subscriber), so the overflow
+    # drops of the sending threads queue behind it.
+    with guard:
+        attempted[0] += 1
+    stream.send("first", CTX)
+    assert inside.wait(5.0)
+    threads = [threading.Thread(target=produce) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20.0)
+        assert not thread.is_alive()
+    stream.close()
+    assert bounded(lambda: stream.join(10.0)) is True
+    assert delivered[0] == 401 == stream.metrics().dropped
+    # the drop queue's bound, the input queue, the buffer, and what each thread has in hand
+    assert max(backlog) <= 20 + 8 + 1 + 2 * 5
