@@ -13,6 +13,7 @@ Unlike ``reactivex.Subject``:
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -26,6 +27,8 @@ T = TypeVar("T")
 _NEXT, _ERROR, _COMPLETED = 0, 1, 2
 #: See :attr:`Publisher.limit`.
 QUEUE_LIMIT = 10_000
+#: The longest a notifying thread waits for room, in seconds (see ``_wait_for_room``).
+MAX_WAIT = 1.0
 
 
 class _Sink:
@@ -155,16 +158,21 @@ class Publisher(Observable[T], Generic[T]):
     def _wait_for_room(self) -> None:
         # Notifications from many threads (drops) faster than a slow subscriber takes them
         # must not grow memory without bound: a thread other than the delivering one waits
-        # (holding nothing) until the queue is down to half. The delivering thread itself
-        # never waits here, so a subscriber that causes notifications cannot wait on itself.
+        # until the queue is down to half. The delivering thread itself never waits here, so
+        # a subscriber that causes notifications cannot wait on itself; and no wait lasts
+        # more than a second, because the waiting thread may hold a lock of an operator
+        # (a drop is reported under it) that the delivering thread's subscriber needs.
+        # A thread that gives up has added one item: the queue still grows only that slowly.
         queue = self._queue
+        deadline = time.monotonic() + MAX_WAIT
         with self._room:
             self._waiters += 1
             try:
                 while len(queue) > self.limit // 2 and self._terminal is None:
-                    if not self._delivering.locked():
-                        break  # nobody delivering: we will (below)
-                    self._room.wait(0.1)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self._delivering.locked():
+                        break  # gave up, or nobody is delivering: we will (below)
+                    self._room.wait(min(remaining, 0.1))
             finally:
                 self._waiters -= 1
         self._after_release()
