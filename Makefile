@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench mutate clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "pfrx needs Python >= 3.11: run make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -45,5 +45,10 @@ test: lint typecheck docs pytest
 bench: $(STAMP_RUN)
 	$(PY) -m benchmarks $(ARGS)
 
+# Mutation testing of the core (minutes, not part of make test): docs/mutation.md.
+mutate: $(STAMP_DEV)
+	$(PY) -m mutmut run $(MUTATE_ARGS)
+	$(PY) tools/mutation_report.py
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf $(VENV) mutants build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache site

@@ -1,7 +1,7 @@
 """pfrx: PacketFlow's Stream Substrate as RxPY operators.
 
 Capability-aware, backpressured, windowed and measured stream processing on ``reactivex``.
-The operators live in :mod:`pfrx.operators` (``from pfrx import operators as pf``).
+The operators live in [`pfrx.operators`][] (``from pfrx import operators as pf``).
 """
 
 from loguru import logger as _logger

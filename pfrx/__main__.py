@@ -1,4 +1,4 @@
-"""``python -m pfrx``: see :mod:`pfrx.cli`."""
+"""``python -m pfrx``: see `pfrx.cli`."""
 
 from .cli import main
 

@@ -49,7 +49,7 @@ def to_seconds(duration: float | int | timedelta) -> float:
 
 
 def positive_seconds(duration: float | int | timedelta, name: str) -> float:
-    """:func:`to_seconds`, requiring a strictly positive, finite result.
+    """`to_seconds`, requiring a strictly positive, finite result.
 
     Raises:
         TypeError: not a duration.

@@ -1,11 +1,13 @@
 """Stream metrics and health, measured on a scheduler's clock.
 
-Knows nothing of operators: operators (and :class:`pfrx.Stream`) call the ``record_*``
-methods; users read :meth:`StreamMetrics.snapshot` and :meth:`StreamMetrics.health`.
+Knows nothing of operators: operators (and [`pfrx.Stream`][]) call the ``record_*``
+methods; users read [`StreamMetrics.snapshot`][pfrx.StreamMetrics.snapshot] and
+[`StreamMetrics.health`][pfrx.StreamMetrics.health].
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -23,9 +25,33 @@ from reactivex.scheduler import TimeoutScheduler
 
 from ._clock import clock_of, positive_seconds
 
+#: The most distinct drop reasons kept by name; drops with any further reason are counted
+#: under `OTHER_REASON`, so memory is bounded by this, never by the variety of input.
+MAX_DROP_REASONS = 1_000
+OTHER_REASON = "other"
+#: The most stages kept apart; beyond it a stage shares the counters of the latest stage of
+#: its name (or of a stage named `OTHER_REASON`): resubscribing for ever stays bounded.
+MAX_STAGES = 1_000
+
+
+def _rate(_instance: object, attribute: attrs.Attribute[float], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise ValueError(f"{attribute.name} must be a fraction in [0, 1], not {value!r}")
+
+
+def _min_rate(_instance: object, attribute: attrs.Attribute[float | None], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{attribute.name} must be a number or None, not {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be finite and >= 0, not {value!r}")
+
 
 class Health(StrEnum):
-    """How a stream is doing, from its metrics and :class:`HealthThresholds`."""
+    """How a stream is doing, from its metrics and [`HealthThresholds`][pfrx.HealthThresholds]."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
@@ -40,15 +66,29 @@ class HealthThresholds:
     buffer over 80 % full is worth a warning (``degraded``); five times as bad is
     ``unhealthy``. ``min_processing_rate`` is off by default because an idle stream is not
     an ill one; set it for streams that must keep up.
+
+    Each rate and utilisation threshold is a fraction in ``[0, 1]`` and a ``degraded_``
+    threshold may not exceed its ``unhealthy_`` one; ``min_processing_rate`` is ``None`` or
+    finite and ``>= 0``. Anything else (``nan`` included) raises ``ValueError`` (``TypeError``
+    for a value that is not a number) when the thresholds are built.
     """
 
-    degraded_error_rate: float = 0.05
-    unhealthy_error_rate: float = 0.25
-    degraded_buffer_utilization: float = 0.80
-    unhealthy_buffer_utilization: float = 0.95
-    degraded_drop_rate: float = 0.10
-    unhealthy_drop_rate: float = 0.50
-    min_processing_rate: float | None = None
+    degraded_error_rate: float = attrs.field(default=0.05, validator=_rate)
+    unhealthy_error_rate: float = attrs.field(default=0.25, validator=_rate)
+    degraded_buffer_utilization: float = attrs.field(default=0.80, validator=_rate)
+    unhealthy_buffer_utilization: float = attrs.field(default=0.95, validator=_rate)
+    degraded_drop_rate: float = attrs.field(default=0.10, validator=_rate)
+    unhealthy_drop_rate: float = attrs.field(default=0.50, validator=_rate)
+    min_processing_rate: float | None = attrs.field(default=None, validator=_min_rate)
+
+    def __attrs_post_init__(self) -> None:
+        for what in ("error_rate", "buffer_utilization", "drop_rate"):
+            degraded = getattr(self, f"degraded_{what}")
+            unhealthy = getattr(self, f"unhealthy_{what}")
+            if degraded > unhealthy:
+                raise ValueError(
+                    f"degraded_{what} ({degraded}) must not exceed unhealthy_{what} ({unhealthy})"
+                )
 
     def classify(self, snapshot: MetricsSnapshot) -> Health:
         """The health that ``snapshot`` shows.
@@ -105,7 +145,7 @@ class StageSnapshot:
 
 @attrs.frozen(slots=True)
 class MetricsSnapshot:
-    """A frozen reading of :class:`StreamMetrics`.
+    """A frozen reading of [`StreamMetrics`][pfrx.StreamMetrics].
 
     Rates are per second over the last ``rate_interval`` seconds of the scheduler clock,
     counted in tenths of the interval (the window is the ten tenths ending with the current
@@ -114,6 +154,11 @@ class MetricsSnapshot:
     counterparts cover the same sliding window as the rates (``recent_received`` items came
     in during it), and health is judged on them while the window holds traffic. Error and
     drop rates are fractions of what was received.
+
+    ``drops_by_reason`` names at most `MAX_DROP_REASONS` (1,000) distinct reasons, the
+    first ones seen; drops with any later reason are counted under ``"other"``. Memory and
+    the cost of a snapshot are bounded by that, never by the variety of reasons (exception
+    texts may differ per item). ``dropped`` counts every drop.
     """
 
     timestamp: float
@@ -242,7 +287,7 @@ class StreamMetrics:
         scheduler: whose clock measures time (default: the system clock). Give a
             ``TestScheduler`` for exact, repeatable figures in virtual time.
         rate_interval: the sliding interval for rates, seconds or a ``timedelta``.
-        thresholds: what :meth:`health` compares against.
+        thresholds: what [`health`][pfrx.StreamMetrics.health] compares against.
         name: a label for logs and exports.
 
     Example:
@@ -261,6 +306,12 @@ class StreamMetrics:
         thresholds: HealthThresholds | None = None,
         name: str | None = None,
     ) -> None:
+        if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
+            raise TypeError(f"scheduler must be a reactivex scheduler, not {scheduler!r}")
+        if thresholds is not None and not isinstance(thresholds, HealthThresholds):
+            raise TypeError(f"thresholds must be HealthThresholds, not {thresholds!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, not {name!r}")
         self.scheduler: abc.SchedulerBase = scheduler or TimeoutScheduler.singleton()
         self.name = name
         self.thresholds = thresholds or HealthThresholds()
@@ -284,6 +335,7 @@ class StreamMetrics:
         self._processing_count = 0
         self._processing_max = 0.0
         self._drops: dict[str, int] = {}
+        self._dropped = 0
         self._in = _RateCounter(self.now, self.rate_interval)
         self._out = _RateCounter(self.now, self.rate_interval)
         self._recent_errors = _RateCounter(self.now, self.rate_interval)
@@ -303,8 +355,14 @@ class StreamMetrics:
         self._out.add(n)
 
     def record_drop(self, reason: str, n: int = 1) -> None:
+        """``n`` items dropped with ``reason``; past `MAX_DROP_REASONS` distinct
+        reasons, a new one is counted under ``"other"``."""
         with self._lock:
-            self._drops[reason] = self._drops.get(reason, 0) + n
+            drops = self._drops
+            if reason not in drops and len(drops) >= MAX_DROP_REASONS:
+                reason = OTHER_REASON
+            drops[reason] = drops.get(reason, 0) + n
+            self._dropped += n
             self._recent_drops.add(n)
 
     def record_error(self, n: int = 1) -> None:
@@ -339,9 +397,18 @@ class StreamMetrics:
         stage goes in front: snapshots list stages in pipeline order. A repeated name reads
         ``name#2``, ``name#3``... in snapshots, counted from the source.
         """
-        counters = StageCounters(name)
         with self._lock:
-            self._stages.insert(0, counters)
+            stages = self._stages
+            if len(stages) >= MAX_STAGES:
+                for counters in stages:
+                    if counters.name == name:
+                        return counters
+                for counters in stages:
+                    if counters.name == OTHER_REASON:
+                        return counters
+                name = OTHER_REASON
+            counters = StageCounters(name)
+            stages.insert(0, counters)
         return counters
 
     def record_batch(
@@ -396,7 +463,7 @@ class StreamMetrics:
     # -- reading -------------------------------------------------------------------------
     @property
     def dropped(self) -> int:
-        return sum(self._drops.values())
+        return self._dropped
 
     def snapshot(self) -> MetricsSnapshot:
         """A frozen reading of every figure, at the scheduler's current time."""
@@ -407,11 +474,11 @@ class StreamMetrics:
         now = self.now()
         with self._lock:
             drops = dict(self._drops)
+            dropped = self._dropped
             gauges = [gauge() for _, gauge in self._gauges.values()]
             stages = _unique_stage_snapshots(self._stages)
             info = MappingProxyType(dict(self._info))
         received = self.received
-        dropped = sum(drops.values())
         buffered = sum(g.size for g in gauges)
         utilization = max((g.size / g.capacity for g in gauges if g.capacity), default=0.0)
         peak = max((g.peak / g.capacity for g in gauges if g.capacity), default=0.0)
@@ -447,7 +514,7 @@ class StreamMetrics:
         )
 
     def health(self) -> Health:
-        """``healthy``, ``degraded`` or ``unhealthy``, per :attr:`thresholds`."""
+        """``healthy``, ``degraded`` or ``unhealthy``, per ``thresholds``."""
         return self.thresholds.classify(self.snapshot())
 
     def health_changes(
@@ -455,7 +522,7 @@ class StreamMetrics:
         period: float | timedelta = 1.0,
         scheduler: abc.SchedulerBase | None = None,
     ) -> Observable[Health]:
-        """An observable of :class:`Health` that checks every ``period`` and emits on change.
+        """An observable of [`Health`][pfrx.Health]: checks every ``period``, emits on change.
 
         The first value is the health at subscription; after that only changes are emitted.
         Checks run on ``scheduler`` (default: the metrics' own scheduler).

@@ -18,7 +18,7 @@ def envelopes(
     context: Context,
     scheduler: abc.SchedulerBase | None = None,
 ) -> Observable[Envelope]:
-    """An observable that wraps each event in an :class:`~pfrx.Envelope` with ``context``.
+    """An observable that wraps each event in an [`Envelope`][pfrx.Envelope] with ``context``.
 
     Items are emitted on ``scheduler`` (else the subscribe scheduler, else the current
     thread), each stamped with that scheduler's clock. The iterable is read lazily, once per

@@ -1,10 +1,11 @@
 """Griffe extension for the API reference: docstrings written for ``help()`` and doctest
 read well in mkdocs too.
 
-- ``Example:`` (singular, as RxPY writes it) is read as an *Examples* section, so doctest
-  lines render as Python sessions instead of Markdown (where ``['a']`` would be a link);
-- a reStructuredText ``::`` line that introduces an indented marble diagram is dropped
-  (the indented block already renders as a code block).
+``Example:`` (singular, as RxPY writes it) is read as an *Examples* section, so doctest
+lines render as Python sessions instead of Markdown (where ``['a']`` would be a link).
+
+The rest is the docstrings' own format (checked by ``tests/test_doctests.py``): marble
+diagrams in ```` ```text ```` fences, cross-references as ``[`Name`][pfrx.Name]``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 import griffe
 
 EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.M)
-LITERAL = re.compile(r"^\s*::\s*$\n", re.M)
 
 
 class DocstringsForMkdocs(griffe.Extension):
@@ -25,4 +25,4 @@ class DocstringsForMkdocs(griffe.Extension):
         docstring = obj.docstring
         if docstring is None:
             return
-        docstring.value = LITERAL.sub("", EXAMPLE.sub(r"\1Examples:", docstring.value))
+        docstring.value = EXAMPLE.sub(r"\1Examples:", docstring.value)

@@ -48,8 +48,8 @@ class Capability:
     """A permission: ``action`` in ``family`` on ``resource`` and everything below it.
 
     Equality and hashing use ``family``, ``action`` and ``resource`` only; ``implies`` (the
-    actions this capability also grants, filled in by its :class:`CapabilityFamily`) travels
-    with it but does not change its identity.
+    actions this capability also grants, filled in by its
+    [`CapabilityFamily`][pfrx.CapabilityFamily]) travels with it but does not change its identity.
 
     Example:
         >>> Capability("file", "read", "/docs").grants(Capability("file", "read", "/docs/a"))
@@ -84,7 +84,7 @@ class Capability:
         resource that covers the required resource by whole path segments.
 
         Raises:
-            TypeError: ``required`` is not a :class:`Capability`.
+            TypeError: ``required`` is not a [`Capability`][pfrx.Capability].
         """
         if not isinstance(required, Capability):
             raise TypeError(f"required must be a Capability, not {type(required).__name__}")

@@ -92,7 +92,7 @@ class Context:
         pays for each distinct question once.
 
         Raises:
-            TypeError: ``required`` is not a :class:`Capability`.
+            TypeError: ``required`` is not a [`Capability`][pfrx.Capability].
         """
         if type(required) is not Capability:
             # Only exact capabilities meet the cache: anything else could lie in ``==`` and

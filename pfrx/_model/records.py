@@ -25,7 +25,7 @@ class Dropped:
     Every operator that can lose an item reports it exactly once, to its ``on_drop``.
 
     Attributes:
-        item: what was lost (usually the :class:`~pfrx.Envelope`).
+        item: what was lost (usually the [`Envelope`][pfrx.Envelope]).
         reason: why, e.g. ``"insufficient_capabilities"``, ``"overflow"``, ``"late"``.
         operator: the name of the operator that dropped it.
         timestamp: when, in seconds on the operator's scheduler clock.
@@ -39,7 +39,7 @@ class Dropped:
 
 @attrs.frozen(slots=True)
 class Reject:
-    """Returned by a :func:`pfrx.operators.transform` function to drop the item with ``reason``."""
+    """Returned by a [`pfrx.operators.transform`][] function to drop the item with ``reason``."""
 
     reason: str = attrs.field(validator=_reason)
 
@@ -113,7 +113,7 @@ class BackpressureTimeout(Exception):
 
 @attrs.frozen(slots=True)
 class SendResult:
-    """What :meth:`pfrx.Stream.send` says about one event: accepted or not, and why."""
+    """What [`pfrx.Stream.send`][] says about one event: accepted or not, and why."""
 
     ok: bool
     reason: str | None = None

@@ -1,9 +1,13 @@
 """An append-only event store on SQLite (standard library), in WAL mode.
 
-An event is *acknowledged* when :meth:`EventStore.append` returns: by then its transaction
+An event is *acknowledged* when `EventStore.append` returns: by then its transaction
 has committed, so a process killed at any later instant loses nothing acknowledged. Updates
-and deletes are refused by triggers: the log only grows. :meth:`EventStore.replay` reads the
+and deletes are refused by triggers: the log only grows. `EventStore.replay` reads the
 events back in order to rebuild state.
+
+A damaged database file (random bytes over its pages, a file that is not a database) is
+reported as `EventStoreError`, when the store is opened or at the latest when the
+damaged part is read; no raw ``sqlite3`` exception leaves the store.
 
 Durability: ``synchronous="NORMAL"`` (the default) survives a killed process (the committed
 WAL is in the operating system's hands); ``synchronous="FULL"`` also survives power loss, at
@@ -21,7 +25,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -50,11 +56,31 @@ _SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 
 
 class EventStoreError(Exception):
-    """The store could not do what was asked (the cause is chained)."""
+    """The store could not do what was asked, or its file is damaged (the cause is chained)."""
 
 
 class AppendOnlyError(EventStoreError):
     """Something tried to change or remove a stored event."""
+
+
+def _failure(doing: str, error: Exception) -> EventStoreError:
+    """The store's own error for a ``sqlite3`` (or decoding) failure, damage named as such."""
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+        error, sqlite3.OperationalError | sqlite3.IntegrityError
+    ):
+        return EventStoreError(f"{doing}: the database file is damaged ({error})")
+    if isinstance(error, ValueError):  # a stored event that is not the JSON written
+        return EventStoreError(f"{doing}: the database file is damaged ({error})")
+    return EventStoreError(f"{doing}: {error}")
+
+
+def _recorded_at(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"recorded_at must be a number (seconds), not {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"recorded_at must be finite, not {number}")
+    return number
 
 
 def _frozen_data(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -96,7 +122,7 @@ class EventStore:
             self._db.execute(f"PRAGMA synchronous={mode}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as error:
-            raise EventStoreError(f"cannot open event store {self.path}: {error}") from error
+            raise _failure(f"cannot open event store {self.path}", error) from error
         self.synchronous = mode
         self._closed = False
 
@@ -108,13 +134,19 @@ class EventStore:
         """Commit one event; return its sequence number once it is durable.
 
         Raises:
-            TypeError: ``type`` is not a non-empty str or ``data`` is not JSON-serializable.
+            TypeError: ``type`` is not a non-empty str, ``data`` is not JSON-serializable or
+                ``recorded_at`` is not a number (an ``int`` or ``float``, not a ``bool``).
+            ValueError: ``recorded_at`` is NaN or infinite.
             EventStoreError: the commit failed (nothing was stored).
         """
         return self.append_many([(type, data, recorded_at)])[0]
 
     def append_many(self, events: Iterable[tuple[str, Mapping[str, Any], float]]) -> list[int]:
-        """Commit several events in one transaction (all or none); their sequence numbers."""
+        """Commit several events in one transaction (all or none); their sequence numbers.
+
+        Each event is ``(type, data, recorded_at)``, checked as in `append` before
+        anything is written.
+        """
         rows = []
         for type_, data, recorded_at in events:
             if not isinstance(type_, str) or not type_:
@@ -123,7 +155,7 @@ class EventStore:
                 encoded = json.dumps(dict(data), separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"event data must be JSON-serializable: {error}") from error
-            rows.append((type_, encoded, float(recorded_at)))
+            rows.append((type_, encoded, _recorded_at(recorded_at)))
         if not rows:
             return []
         with self._lock:
@@ -143,39 +175,54 @@ class EventStore:
                 db.execute("COMMIT")
             except sqlite3.Error as error:
                 if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise EventStoreError(f"append failed: {error}") from error
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise _failure("append failed", error) from error
         return sequences
 
     def replay(self, after: int = 0, *, batch: int = 1000) -> Iterator[StoredEvent]:
-        """Every committed event with a sequence above ``after``, in order."""
+        """Every committed event with a sequence above ``after``, in order.
+
+        Raises:
+            EventStoreError: the store is closed, or a damaged part of the file was read.
+        """
         last = after
         while True:
             with self._lock:
                 self._check_open()
-                rows = self._db.execute(
-                    "SELECT sequence, type, data, recorded_at FROM events "
-                    "WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-            if not rows:
+                try:
+                    rows = self._db.execute(
+                        "SELECT sequence, type, data, recorded_at FROM events "
+                        "WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                        (last, batch),
+                    ).fetchall()
+                    events = [
+                        StoredEvent(sequence, type_, json.loads(data), recorded_at)
+                        for sequence, type_, data, recorded_at in rows
+                    ]
+                except (sqlite3.Error, ValueError, TypeError) as error:
+                    raise _failure("replay failed", error) from error
+            if not events:
                 return
-            for sequence, type_, data, recorded_at in rows:
-                yield StoredEvent(sequence, type_, json.loads(data), recorded_at)
-            last = rows[-1][0]
+            yield from events
+            last = events[-1].sequence
+
+    def _scalar(self, sql: str, doing: str) -> int:
+        with self._lock:
+            self._check_open()
+            try:
+                value = self._db.execute(sql).fetchone()[0]
+            except sqlite3.Error as error:
+                raise _failure(doing, error) from error
+        return int(value or 0)
 
     def count(self) -> int:
         """How many events are stored."""
-        with self._lock:
-            self._check_open()
-            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+        return self._scalar("SELECT count(*) FROM events", "count failed")
 
     def last_sequence(self) -> int:
         """The highest sequence stored (0 when empty)."""
-        with self._lock:
-            self._check_open()
-            value = self._db.execute("SELECT max(sequence) FROM events").fetchone()[0]
-            return int(value or 0)
+        return self._scalar("SELECT max(sequence) FROM events", "last_sequence failed")
 
     def _execute(self, sql: str, *params: Any) -> None:
         """Run a statement (used to prove the log refuses changes)."""
@@ -198,6 +245,8 @@ class EventStore:
             self._closed = True
             try:
                 self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # a damaged file: closing still releases it; reads reported the damage
             finally:
                 self._db.close()
 

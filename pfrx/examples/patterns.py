@@ -1,14 +1,14 @@
 """The guide's "Common Patterns": event sourcing, CQRS and real-time analytics.
 
-Each is a processor for :func:`pfrx.operators.process` (the guide's ``defstream``):
+Each is a processor for `pfrx.operators.process` (the guide's ``defstream``):
 ``initial_state()`` and ``process_event(event, context, state) -> Ok | Err``.
 
-- :class:`EventSourcingStream` turns commands into domain events, commits each to an
-  :class:`~pfrx.examples.eventstore.EventStore` *before* applying or emitting it, and can
+- `EventSourcingStream` turns commands into domain events, commits each to an
+  `EventStore` *before* applying or emitting it, and can
   rebuild its state by replaying the store.
-- :class:`CQRSStream` handles commands on the write side and answers queries from its read
+- `CQRSStream` handles commands on the write side and answers queries from its read
   model.
-- :class:`AnalyticsStream` keeps running counts and emits a :class:`FileAnalyticsEvent` per
+- `AnalyticsStream` keeps running counts and emits a `FileAnalyticsEvent` per
   event.
 """
 
@@ -146,7 +146,7 @@ class EventSourcingStream:
     is ``Err("store_error: ...")`` and changes nothing.
 
     Commands are ``WriteFile`` and ``DeleteFile`` intents, and the facts a
-    :class:`~pfrx.examples.filesystem.FileStream` emits (``FileWriteEvent``,
+    `FileStream` emits (``FileWriteEvent``,
     ``FileDeleteEvent``). Reads are not commands: ``Err("not_a_command")``, unless
     ``pass_queries`` is set, in which case they pass through unchanged and unrecorded.
 
@@ -298,7 +298,7 @@ def _bump(counts: Mapping[str, int], key: str) -> Mapping[str, int]:
 class AnalyticsStream:
     """The guide's ``AnalyticsStream``: counts reads, writes and deletes (intents or the
     ``File*Event`` facts) per operation and per user, and emits a
-    :class:`FileAnalyticsEvent` for each. An event with no file operation is
+    `FileAnalyticsEvent` for each. An event with no file operation is
     ``Err("unknown_operation")``."""
 
     def __init__(self, *, scheduler: abc.SchedulerBase | None = None) -> None:

@@ -3,9 +3,10 @@
 Each factory returns ``Callable[[Observable], Observable]`` for use in ``pipe()``. The
 implementation of each lives in its own private module, imported when the factory is called.
 
-Operators that can lose an item take ``on_drop=`` (a callable receiving :class:`pfrx.Dropped`)
-and ``metrics=`` (a :class:`pfrx.StreamMetrics`). Without them, an operator reports into the
-stream it runs in (see :func:`reporting_into`), else it logs drops at debug level.
+Operators that can lose an item take ``on_drop=`` (a callable receiving [`pfrx.Dropped`][])
+and ``metrics=`` (a [`pfrx.StreamMetrics`][]). Without them, an operator reports into the
+stream it runs in (see [`reporting_into`][pfrx.operators.reporting_into]), else it logs drops at
+debug level.
 """
 
 from __future__ import annotations
@@ -52,24 +53,24 @@ def capability_filter(
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
     """Let an envelope pass only when its context holds every required capability.
 
-    ::
-
-        source:   -a-b-c-|        (b's context lacks file.read on its path)
-        capability_filter(FileCap.read(path))
-        result:   -a---c-|
-        dropped:  ---b            reason "insufficient_capabilities"
+    ```text
+    source:   -a-b-c-|        (b's context lacks file.read on its path)
+    capability_filter(FileCap.read(path))
+    result:   -a---c-|
+    dropped:  ---b            reason "insufficient_capabilities"
+    ```
 
     Args:
-        required: one :class:`~pfrx.Capability`, or a callable ``event -> Capability |
+        required: one [`Capability`][pfrx.Capability], or a callable ``event -> Capability |
             Iterable[Capability]`` computing the requirement per event (for example from the
             event's path). An empty iterable requires nothing. A callable that raises, or
             returns something that is not a capability, denies the event (fail closed).
-        on_drop: receives a :class:`~pfrx.Dropped` for each denied envelope.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each denied envelope.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops, metrics and logs.
 
     Returns:
-        An operator on observables of :class:`~pfrx.Envelope`. Each denial is also logged
+        An operator on observables of [`Envelope`][pfrx.Envelope]. Each denial is also logged
         (loguru, ``WARNING``) with user, session, capability and resource, never the payload.
         An item that is not an envelope is dropped with reason ``not_an_envelope``.
 
@@ -101,18 +102,18 @@ def transform(
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
     """Map each event with ``fn(event, context)``; reject or fail one item without ending.
 
-    ::
-
-        source:   -a-b-c-|
-        transform(fn)             fn(b) returns Reject("too_big"); fn(c) raises ValueError("bad")
-        result:   -A-----|
-        dropped:  ---b-c          reasons "too_big", "bad"
+    ```text
+    source:   -a-b-c-|
+    transform(fn)             fn(b) returns Reject("too_big"); fn(c) raises ValueError("bad")
+    result:   -A-----|
+    dropped:  ---b-c          reasons "too_big", "bad"
+    ```
 
     Args:
-        fn: returns the new event, or :class:`~pfrx.Reject` to drop the item with a reason.
+        fn: returns the new event, or [`Reject`][pfrx.Reject] to drop the item with a reason.
             An exception drops the item with the exception's text as reason (its type's name
             when the text is empty) and counts as an error; the stream goes on.
-        on_drop: receives a :class:`~pfrx.Dropped` for each rejected or failed item.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each rejected or failed item.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops and metrics.
 
@@ -149,23 +150,24 @@ def process(
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
     """Run a stateful processor: ``process_event(event, context, state) -> Ok | Err``.
 
-    ::
-
-        source:   -a-b-c-|
-        process(counter)          Ok(state+1, effects=(n,)) for a and c; Err("odd", s) for b
-        result:   -1---3-|
-        dropped:  ---b            reason "odd"
+    ```text
+    source:   -a-b-c-|
+    process(counter)          Ok(state+1, effects=(n,)) for a and c; Err("odd", s) for b
+    result:   -1---3-|
+    dropped:  ---b            reason "odd"
+    ```
 
     State starts at ``processor.initial_state()`` for each subscription. ``Ok(state,
     effects)`` makes ``state`` the new state and emits each effect downstream as an envelope
-    with the event's context and timestamp (an effect that already is an envelope is emitted
-    as it is). ``Err(reason, state)`` keeps its state and drops the item with ``reason``. An
-    exception drops the item with the exception's text and keeps the old state. An ``Ok``
-    without effects absorbs the item: that is not a drop.
+    with the event's context and timestamp (an effect that already is an envelope is
+    re-wrapped: its event, the input's context and timestamp). ``Err(reason, state)``
+    keeps its state and drops the item with ``reason``. An exception drops the item with the
+    exception's text and keeps the old state. An ``Ok`` without effects absorbs the item:
+    that is not a drop.
 
     Args:
         processor: an object with ``initial_state()`` and ``process_event(...)``.
-        on_drop: receives a :class:`~pfrx.Dropped` for each ``Err`` or failure.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each ``Err`` or failure.
         metrics: counts, errors and processing time per event.
         processing_timeout: events that take longer (on the scheduler's clock) are counted
             in ``slow_events`` and logged; the stream is not interrupted.
@@ -204,17 +206,17 @@ def metrics_tap(
 ) -> MetricsTap:
     """Pass every item through unchanged, recording rate and downstream processing time.
 
-    ::
-
-        source:   -a-b-c-|
-        metrics_tap(m)
-        result:   -a-b-c-|        m.snapshot(): received 3, emitted 3, processing_rate ...
+    ```text
+    source:   -a-b-c-|
+    metrics_tap(m)
+    result:   -a-b-c-|        m.snapshot(): received 3, emitted 3, processing_rate ...
+    ```
 
     Args:
-        metrics: where to record. Without it, inside a :class:`pfrx.Stream` the tap records
+        metrics: where to record. Without it, inside a [`pfrx.Stream`][] the tap records
             into the stream's metrics (stage and timing only: the stream counts totals);
-            elsewhere it makes its own :class:`~pfrx.StreamMetrics`, available as ``.metrics``
-            on the returned operator.
+            elsewhere it makes its own [`StreamMetrics`][pfrx.StreamMetrics], available as
+            ``.metrics`` on the returned operator.
         name: the stage name in the metrics.
         scheduler: the clock for the metrics the tap makes itself.
 
@@ -249,13 +251,13 @@ def backpressure(
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Put a bounded buffer between the producer and a drain that runs on a scheduler.
 
-    ::
-
-        source:   -a-b-c-d-e-f-|          consumer takes 6 ticks per item,
-        backpressure("drop_oldest",       buffer_size=2, batch_size=1
-                     buffer_size=2)
-        result:   -a-----c-----e-----f-----|
-        dropped:  b, d                    reason "overflow"
+    ```text
+    source:   -a-b-c-d-e-f-|          consumer takes 6 ticks per item,
+    backpressure("drop_oldest",       buffer_size=2, batch_size=1
+                 buffer_size=2)
+    result:   -a-----c-----e-----f-----|
+    dropped:  b, d                    reason "overflow"
+    ```
 
     The drain delivers up to ``batch_size`` items per turn, in order, and schedules its next
     turn only while items remain (one scheduled action per wake-up, not per item). When an
@@ -266,16 +268,16 @@ def backpressure(
     - ``latest``: at most one item waits, the most recent; each overwritten item is dropped
       (reason ``overwritten``; ``buffer_size`` does not apply);
     - ``block``: lossless. A producer on another thread waits for room (at most ``timeout``,
-      then :class:`pfrx.BackpressureTimeout` is raised from its ``on_next`` and the item is
+      then [`pfrx.BackpressureTimeout`][] is raised from its ``on_next`` and the item is
       not accepted); a producer that cannot wait without deadlock (on a virtual-time,
       trampoline or immediate scheduler, or on the drain's own thread) delivers the oldest
       items inline instead;
     - ``error``: the item is dropped (reason ``overflow``), upstream is disposed, what is
-      buffered is delivered, then :class:`pfrx.BackpressureOverflow` goes downstream;
-    - ``adaptive``: drop-oldest bound plus a state machine (:class:`AdaptivePolicy`) that
-      sheds the oldest items (reason ``shed``) while a sustained backlog lasts, with
-      hysteresis, and halves or doubles the batch size with processing time. Each switch is
-      logged and published in the metrics' ``info``.
+      buffered is delivered, then [`pfrx.BackpressureOverflow`][] goes downstream;
+    - ``adaptive``: drop-oldest bound plus a state machine
+      ([`AdaptivePolicy`][pfrx.operators.AdaptivePolicy]) that sheds the oldest items (reason
+      ``shed``) while a sustained backlog lasts, with hysteresis, and halves or doubles the batch
+      size with processing time. Each switch is logged and published in the metrics' ``info``.
 
     Each item that finds the buffer full counts one backpressure event. Upstream completion
     or error reaches downstream after everything buffered. Disposal stops the drain and
@@ -289,11 +291,12 @@ def backpressure(
         scheduler: where the drain runs; default the subscribe scheduler, else a dedicated
             thread (also used instead of RxPY's ``NewThreadScheduler``, which would start a
             thread per turn).
-        on_drop: receives a :class:`~pfrx.Dropped` for each lost item.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each lost item.
         metrics: counts, backpressure events, the buffer gauge (current and peak
             utilisation) and, in ``info``, drain batch sizes and the adaptive state.
         timeout: ``block`` only: the longest a producer waits, seconds or a ``timedelta``.
-        adaptive: ``adaptive`` only: the policy (default :class:`AdaptivePolicy()`).
+        adaptive: ``adaptive`` only: the policy (default
+            [`AdaptivePolicy()`][pfrx.operators.AdaptivePolicy]).
         name: the operator name in drops, metrics and logs.
 
     Example:
@@ -337,17 +340,17 @@ def window_count(
 ) -> Callable[[Observable[Any]], Observable[Window]]:
     """Group items into windows of ``size`` items: tumbling, or sliding every ``slide`` items.
 
-    ::
+    ```text
+    source:          -a-b-c-d-e-|
+    window_count(2)
+    result:          ---x---y---(z|)     x = (a, b), y = (c, d), z = (e,)
 
-        source:          -a-b-c-d-e-|
-        window_count(2)
-        result:          ---x---y---(z|)     x = (a, b), y = (c, d), z = (e,)
+    source:          -a-b-c-d-|
+    window_count(3, slide=1)
+    result:          -----x-y-(zw|)      x = (a, b, c), y = (b, c, d), z = (c, d), w = (d,)
+    ```
 
-        source:          -a-b-c-d-|
-        window_count(3, slide=1)
-        result:          -----x-y-(zw|)      x = (a, b, c), y = (b, c, d), z = (c, d), w = (d,)
-
-    Each emission is a :class:`~pfrx.Window` with ``key=None``, ``items`` the items in
+    Each emission is a [`Window`][pfrx.Window] with ``key=None``, ``items`` the items in
     arrival order, ``start`` the index of its first item and ``end`` one past the index of
     its last item (indices count items from 0 per subscription). Windows start at indices
     ``0, slide, 2*slide, ...``; each closes when it holds ``size`` items, so item ``i`` is
@@ -357,14 +360,15 @@ def window_count(
     On completion every open window that holds an item is emitted (a partial tumbling
     window; the trailing windows of a sliding one), oldest first; an empty window is never
     emitted. An upstream error passes through and each item held in an open window is
-    dropped once with reason ``upstream_error``; disposal drops them with ``disposed``.
+    dropped once with reason ``upstream_error``, unless it already left in an emitted
+    window; disposal drops them with ``disposed``.
     With ``slide > size`` the items between two windows belong to none and are dropped with
     reason ``between_windows``.
 
     Args:
         size: items per window, at least 1.
         slide: items between the starts of two windows (``None``: ``size``, tumbling).
-        on_drop: receives a :class:`~pfrx.Dropped` for each item lost (see above).
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost (see above).
         metrics: counts received items and emitted windows; the items held in open windows
             are a buffer gauge (capacity 0: windows do not count towards buffer utilization).
         name: the operator name in drops and metrics.
@@ -400,12 +404,12 @@ def window_time(
 ) -> Callable[[Observable[Any]], Observable[Window]]:
     """Group items into windows of ``span`` seconds aligned to the clock.
 
-    ::
-
-        source:          -a-b---c-----d--|       (one character = 1 s, subscribed at 200)
-        window_time(4)
-        result:          ----x---y-------(z|)    x = (a, b) [200, 204), y = (c,) [204, 208)
-                                                 z = (d,) [212, 216), flushed on completion
+    ```text
+    source:          -a-b---c-----d--|       (one character = 1 s, subscribed at 200)
+    window_time(4)
+    result:          ----x---y-------(z|)    x = (a, b) [200, 204), y = (c,) [204, 208)
+                                             z = (d,) [212, 216), flushed on completion
+    ```
 
     Window ``k`` covers ``[k*slide, k*slide + span)`` (``slide = span`` when tumbling):
     windows are aligned to multiples of ``slide`` on the clock, not to the first item, and
@@ -440,7 +444,7 @@ def window_time(
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope (a side output).
-        on_drop: receives a :class:`~pfrx.Dropped` for each item lost.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted windows; held item slots are a gauge.
         name: the operator name in drops and metrics.
 
@@ -486,11 +490,11 @@ def window_session(
 ) -> Callable[[Observable[Any]], Observable[Window]]:
     """One window per key per burst of activity: closed after ``gap`` without an item.
 
-    ::
-
-        source:             -a-b------c-|        (one character = 1 s)
-        window_session(3)
-        result:             ------x-----(y|)     x = (a, b) closed 3 s after b; y = (c,)
+    ```text
+    source:             -a-b------c-|        (one character = 1 s)
+    window_session(3)
+    result:             ------x-----(y|)     x = (a, b) closed 3 s after b; y = (c,)
+    ```
 
     A session of a key (default: the envelope's ``context.session_id``) closes once ``gap``
     has passed without an item of that key, so an item exactly ``gap`` after the previous
@@ -524,7 +528,7 @@ def window_session(
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope.
-        on_drop: receives a :class:`~pfrx.Dropped` for each item lost.
+        on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted sessions; held items are a gauge.
         name: the operator name in drops and metrics.
 

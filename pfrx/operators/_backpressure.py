@@ -1,11 +1,18 @@
 """backpressure: a bounded buffer between a producer and a drain running on a scheduler.
 
-One :class:`_Run` per subscription holds the buffer (a ``deque``) and one lock. The producer
-appends under the lock and, when no drain is pending or running, schedules exactly one drain
-action; the drain takes up to ``batch_size`` items per turn under the lock and delivers them
-outside it, then schedules its next turn only if items remain. Delivery is serialized by an
-*owner* token: whoever delivers (the scheduled drain, or a ``block`` producer draining inline)
-holds it, so downstream never sees overlapping calls and order is preserved.
+This module is the buffer and its drain; what each strategy does when the buffer is full is a
+`Strategy` object (``_backpressure_policy.py``), asked under
+the lock.
+
+One `_Run` per subscription holds the buffer (a ``deque``) and one lock. There is one
+producer path for every strategy: under the lock, an item that finds room is appended (the
+adaptive strategy may shed the oldest first); one that finds the buffer full does what the
+strategy's `Full` says (evict the oldest, drop the incoming,
+fail, or wait). When no drain is pending or running, the producer schedules exactly one drain
+action; the drain takes up to a batch per turn under the lock and delivers it outside, then
+schedules its next turn only if items remain. Delivery is serialized by an *owner* token:
+whoever delivers (the scheduled drain, or a ``block`` producer draining inline) holds it, so
+downstream never sees overlapping calls and order is preserved.
 
 A ``block`` producer waits on a ``threading.Condition`` for room only when waiting cannot
 deadlock: never on a virtual-time, trampoline or immediate scheduler, never on the drain's own
@@ -38,14 +45,19 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from .._clock import positive_seconds
 from .._model import BackpressureOverflow, BackpressureTimeout
 from ..metrics import BufferGauge, StreamMetrics
-from ._backpressure_policy import AdaptiveMachine, AdaptivePolicy, Switch
-from ._shared import DropHandler, Reporter, positive_int
+from ._backpressure_policy import (
+    OVERFLOW,
+    SHED,
+    STRATEGIES,
+    AdaptivePolicy,
+    Full,
+    Strategy,
+    Switch,
+    make_strategy,
+)
+from ._checks import an_int, optional_scheduler, positive_int, reporting
+from ._shared import DropHandler, Reporter
 
-STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "error", "adaptive")
-
-OVERFLOW = "overflow"
-OVERWRITTEN = "overwritten"
-SHED = "shed"
 DISPOSED = "disposed"
 DOWNSTREAM_ERROR = "downstream_error"
 SCHEDULER_ERROR = "scheduler_error"
@@ -74,19 +86,23 @@ def backpressure(
         raise ValueError(
             f"unknown backpressure strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    if strategy != "latest":  # latest holds one pending item: buffer_size does not apply
+    if strategy == "latest":  # latest holds one pending item: only buffer_size's type matters
+        an_int(buffer_size, "buffer_size")
+    else:
         positive_int(buffer_size, "buffer_size")
     positive_int(batch_size, "batch_size")
+    optional_scheduler(scheduler)
+    reporting(on_drop, metrics, name)
     wait_limit: float | None = None
     if timeout is not None:
+        wait_limit = positive_seconds(timeout, "timeout")
         if strategy != "block":
             raise ValueError(f"timeout applies to the 'block' strategy only, not {strategy!r}")
-        wait_limit = positive_seconds(timeout, "timeout")
     if adaptive is not None:
-        if strategy != "adaptive":
-            raise ValueError(f"adaptive= applies to the 'adaptive' strategy only, not {strategy!r}")
         if not isinstance(adaptive, AdaptivePolicy):
             raise TypeError(f"adaptive must be an AdaptivePolicy, not {type(adaptive).__name__}")
+        if strategy != "adaptive":
+            raise ValueError(f"adaptive= applies to the 'adaptive' strategy only, not {strategy!r}")
     policy = adaptive or AdaptivePolicy()
 
     def operator(source: Observable[Any]) -> Observable[Any]:
@@ -101,11 +117,10 @@ def backpressure(
                 chosen = owned
             reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=chosen)
             run = _Run(
-                strategy,
+                make_strategy(strategy, buffer_size, batch_size, policy),
                 buffer_size,
                 batch_size,
                 wait_limit,
-                policy,
                 name,
                 observer,
                 chosen,
@@ -122,32 +137,53 @@ def backpressure(
     return operator
 
 
+class _DrainStats:
+    """What the drain publishes in the metrics' ``info`` after each turn."""
+
+    __slots__ = ("delivered", "largest", "turns")
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.delivered = 0
+        self.largest = 0
+
+    def turn(self, count: int, peak: int) -> dict[str, float]:
+        self.turns += 1
+        self.delivered += count
+        if count > self.largest:
+            self.largest = count
+        return {
+            "turns": self.turns,
+            "items": self.delivered,
+            "last_batch": count,
+            "max_batch": self.largest,
+            "mean_batch": self.delivered / self.turns,
+            "peak_buffered": peak,
+        }
+
+
 class _Run:
-    """One subscription of ``backpressure``: buffer, drain and bookkeeping."""
+    """One subscription of ``backpressure``: the buffer, its drain and the owner token."""
 
     __slots__ = (
+        "arrival",
         "batch",
         "buf",
         "capacity",
         "closed_reason",
-        "delivered",
         "done",
         "drain_thread",
         "error",
-        "evict_oldest",
-        "evict_reason",
         "finished",
+        "full",
         "gauge",
         "inflight",
         "label",
-        "largest",
         "lock",
-        "machine",
         "metrics",
         "name",
         "never_wait",
         "observer",
-        "on_next",
         "owned",
         "owner",
         "peak",
@@ -157,33 +193,39 @@ class _Run:
         "room",
         "scheduled",
         "scheduler",
+        "stats",
         "stopped",
-        "turns",
+        "strategy",
         "upstream",
         "wait_limit",
         "waiters",
+        "waits",
     )
 
     def __init__(
         self,
-        strategy: str,
+        strategy: Strategy,
         buffer_size: int,
         batch_size: int,
         wait_limit: float | None,
-        policy: AdaptivePolicy,
         name: str,
         observer: abc.ObserverBase[Any],
         scheduler: abc.SchedulerBase,
         owned: EventLoopScheduler | None,
         reporter: Reporter,
     ) -> None:
+        self.strategy = strategy
+        # Read once: the producer path asks these per item.
+        self.full = strategy.full
+        self.waits = strategy.full is Full.WAIT
+        self.arrival = strategy.arrival if strategy.watches_arrivals else None
         self.lock = threading.Lock()
         self.report_lock = threading.RLock()
         self.received = reporter.received
         self.room = threading.Condition(self.lock)
         self.buf: deque[Any] = deque()
         self.inflight: deque[Any] = deque()
-        self.capacity = 1 if strategy == "latest" else buffer_size
+        self.capacity = strategy.capacity(buffer_size)
         self.batch = batch_size
         self.wait_limit = wait_limit
         self.name = name
@@ -194,9 +236,6 @@ class _Run:
         self.metrics = reporter.metrics
         self.label = reporter.stage.name if reporter.stage is not None else name
         self.never_wait = isinstance(scheduler, _NEVER_WAIT)
-        self.machine = (
-            AdaptiveMachine(policy, buffer_size, batch_size) if strategy == "adaptive" else None
-        )
         self.scheduled = False
         self.owner: int | None = None
         self.drain_thread: int | None = None
@@ -207,26 +246,22 @@ class _Run:
         self.closed_reason: str | None = None
         self.waiters = 0
         self.peak = 0
-        self.turns = 0
-        self.delivered = 0
-        self.largest = 0
+        self.stats = _DrainStats()
         self.upstream = SingleAssignmentDisposable()
-        self.evict_reason = OVERWRITTEN if strategy == "latest" else OVERFLOW
-        self.evict_oldest = strategy != "drop_newest"
-        dropping = strategy in ("drop_oldest", "drop_newest", "latest")
-        handler = "dropping" if dropping else strategy
-        self.on_next: Callable[[Any], None] = getattr(self, "_next_" + handler)
         self.gauge: abc.DisposableBase | None = None
         if self.metrics is not None:
             self.gauge = self.metrics.register_buffer(self.label, self._gauge)
-            if self.machine is not None:
-                self.metrics.set_info(f"{self.label}.adaptive_state", self.machine.state)
-                self.metrics.set_info(f"{self.label}.batch_size", self.machine.batch_size)
-                self.metrics.set_info(f"{self.label}.adaptive_switches", 0)
+            self._publish_strategy()
 
     # -- reporting -----------------------------------------------------------------------
     def _gauge(self) -> BufferGauge:
         return BufferGauge(len(self.buf), self.capacity, self.peak)
+
+    def _publish_strategy(self) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            for key, value in self.strategy.info().items():
+                metrics.set_info(f"{self.label}.{key}", value)
 
     def _lost(self, item: Any, reason: str, *, event: bool) -> None:
         """Report one item that will never leave; ``event``: it found the buffer full.
@@ -240,8 +275,6 @@ class _Run:
             self.reporter.drop(item, reason)
 
     def _switched(self, changes: list[Switch]) -> None:
-        machine = self.machine
-        assert machine is not None
         for change in changes:
             logger.info(
                 "{}: adaptive {} {} -> {} ({})",
@@ -251,10 +284,7 @@ class _Run:
                 change.new,
                 change.why,
             )
-        if self.metrics is not None:
-            self.metrics.set_info(f"{self.label}.adaptive_state", machine.state)
-            self.metrics.set_info(f"{self.label}.batch_size", machine.batch_size)
-            self.metrics.set_info(f"{self.label}.adaptive_switches", machine.switches)
+        self._publish_strategy()
 
     def _wake(self) -> None:
         try:
@@ -269,7 +299,59 @@ class _Run:
             self.received()
         self._lost(item, self.closed_reason or DISPOSED, event=False)
 
-    # -- producer side: one method per strategy ----------------------------------------------
+    # -- the producer: one path for every strategy -------------------------------------------
+    def on_next(self, item: Any) -> None:
+        lost: Any = _NOTHING
+        reason = OVERFLOW
+        switch: Switch | None = None
+        failed = wake = False
+        with self.lock:
+            if self.waits and self.closed_reason is None and len(self.buf) >= self.capacity:
+                self._wait_for_room(item)
+            if self.closed_reason is not None:
+                closed = True
+            else:
+                closed = False
+                self.received()
+                buf = self.buf
+                if len(buf) < self.capacity:
+                    arrival = self.arrival
+                    if arrival is not None:
+                        shed, switch = arrival(len(buf))
+                        if shed:
+                            lost, reason = buf.popleft(), SHED
+                    buf.append(item)
+                    wake = self._accepted(buf)
+                elif (full := self.full) is _EVICT_OLDEST:
+                    lost, reason = buf.popleft(), self.strategy.reason
+                    buf.append(item)
+                    wake = self._accepted(buf)
+                elif full is _DROP_INCOMING:
+                    lost, reason = item, self.strategy.reason
+                elif full is _FAIL:
+                    lost, reason, failed = item, self.strategy.reason, True
+                    self.closed_reason = OVERFLOW
+                    self.done = True
+                    self.error = BackpressureOverflow(self.capacity, item)
+                    wake = not self.scheduled and self.owner is None
+                    if wake:
+                        self.scheduled = True
+                else:  # Full.WAIT: the wait above ends with room or closed; lose nothing
+                    buf.append(item)
+                    wake = self._accepted(buf)
+        if closed:
+            self._closed(item)
+            return
+        if switch is not None:
+            self._switched([switch])
+        if lost is not _NOTHING:
+            self._lost(lost, reason, event=reason != SHED)
+        if failed:
+            self.upstream.dispose()
+            logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
+        if wake:
+            self._wake()
+
     def _accepted(self, buf: deque[Any]) -> bool:
         """Bookkeeping after an append, under the lock; True if a drain must be scheduled."""
         size = len(buf)
@@ -279,96 +361,6 @@ class _Run:
             return False
         self.scheduled = True
         return True
-
-    def _next_dropping(self, item: Any) -> None:
-        """``drop_oldest`` and ``latest`` (a capacity of one) evict the oldest buffered item;
-        ``drop_newest`` drops the incoming one. Either way one item is lost per overflow."""
-        lost: Any = _NOTHING
-        wake = False
-        with self.lock:
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                keep_incoming = True
-                if len(buf) >= self.capacity:
-                    if self.evict_oldest:
-                        lost = buf.popleft()
-                    else:
-                        lost, keep_incoming = item, False
-                if keep_incoming:
-                    buf.append(item)
-                    wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if lost is not _NOTHING:
-            self._lost(lost, self.evict_reason, event=True)
-        if wake:
-            self._wake()
-
-    def _next_error(self, item: Any) -> None:
-        with self.lock:
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                full = len(buf) >= self.capacity
-                if full:
-                    self.closed_reason = OVERFLOW
-                    self.done = True
-                    self.error = BackpressureOverflow(self.capacity, item)
-                    wake = not self.scheduled and self.owner is None
-                    if wake:
-                        self.scheduled = True
-                else:
-                    buf.append(item)
-                    wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if full:
-            self._lost(item, OVERFLOW, event=True)
-            self.upstream.dispose()
-            logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
-        if wake:
-            self._wake()
-
-    def _next_adaptive(self, item: Any) -> None:
-        machine = self.machine
-        assert machine is not None
-        evicted: Any = _NOTHING
-        reason = OVERFLOW
-        switch: Switch | None = None
-        with self.lock:
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                if len(buf) >= self.capacity:
-                    evicted = buf.popleft()
-                else:
-                    shed, switch = machine.arrival(len(buf))
-                    if shed:
-                        evicted = buf.popleft()
-                        reason = SHED
-                buf.append(item)
-                wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if switch is not None:
-            self._switched([switch])
-        if evicted is not _NOTHING:
-            self._lost(evicted, reason, event=reason == OVERFLOW)
-        if wake:
-            self._wake()
 
     def _may_wait(self, me: int) -> bool:
         """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
@@ -387,64 +379,51 @@ class _Run:
             return running is not getattr(sched, "_loop", None)
         return True
 
-    def _next_block(self, item: Any) -> None:
+    def _wait_for_room(self, item: Any) -> None:
+        """``block``: under the lock, until there is room or the operator closed. A producer
+        that may not wait delivers the oldest items itself (taking the owner token)."""
         me = threading.get_ident()
         lock = self.lock
-        with lock:
-            if self.closed_reason is None and len(self.buf) >= self.capacity:
-                if self.metrics is not None:
-                    self.metrics.record_backpressure()
-                deadline: float | None = None
-                while self.closed_reason is None and len(self.buf) >= self.capacity:
-                    owner = self.owner
-                    if owner == me or (owner is None and not self._may_wait(me)):
-                        # Deliver the oldest item ourselves (inflight items are older).
-                        took = owner is None
-                        if took:
-                            self.owner = me
-                        oldest = self.inflight.popleft() if self.inflight else self.buf.popleft()
-                        lock.release()
-                        try:
-                            ok = self._deliver_one(oldest)
-                        finally:
-                            lock.acquire()
-                            if took:
-                                self.owner = None
-                        if not ok:
-                            break
-                        continue
-                    if owner is None and not self.scheduled:
-                        # Inline delivery left items and no drain pending: schedule one.
-                        self.scheduled = True
-                        lock.release()
-                        try:
-                            self._wake()
-                        finally:
-                            lock.acquire()
-                        continue
-                    if self.wait_limit is not None and deadline is None:
-                        deadline = self.reporter.now() + self.wait_limit
-                    remaining = None if deadline is None else deadline - self.reporter.now()
-                    if remaining is not None and remaining <= 0:
-                        raise BackpressureTimeout(self.wait_limit or 0.0, item)
-                    self.waiters += 1
-                    try:
-                        self.room.wait(remaining)
-                    finally:
-                        self.waiters -= 1
-            if self.closed_reason is not None:
-                closed = True
-            else:
-                closed = False
-                self.received()
-                buf = self.buf
-                buf.append(item)
-                wake = self._accepted(buf)
-        if closed:
-            self._closed(item)
-            return
-        if wake:
-            self._wake()
+        if self.metrics is not None:
+            self.metrics.record_backpressure()
+        deadline: float | None = None
+        while self.closed_reason is None and len(self.buf) >= self.capacity:
+            owner = self.owner
+            if owner == me or (owner is None and not self._may_wait(me)):
+                # Deliver the oldest item ourselves (inflight items are older).
+                took = owner is None
+                if took:
+                    self.owner = me
+                oldest = self.inflight.popleft() if self.inflight else self.buf.popleft()
+                lock.release()
+                try:
+                    ok = self._deliver_one(oldest)
+                finally:
+                    lock.acquire()
+                    if took:
+                        self.owner = None
+                if not ok:
+                    return
+                continue
+            if owner is None and not self.scheduled:
+                # Inline delivery left items and no drain pending: schedule one.
+                self.scheduled = True
+                lock.release()
+                try:
+                    self._wake()
+                finally:
+                    lock.acquire()
+                continue
+            if self.wait_limit is not None and deadline is None:
+                deadline = self.reporter.now() + self.wait_limit
+            remaining = None if deadline is None else deadline - self.reporter.now()
+            if remaining is not None and remaining <= 0:
+                raise BackpressureTimeout(self.wait_limit or 0.0, item)
+            self.waiters += 1
+            try:
+                self.room.wait(remaining)
+            finally:
+                self.waiters -= 1
 
     # -- upstream terminal notifications -------------------------------------------------------
     def on_completed(self) -> None:
@@ -470,7 +449,7 @@ class _Run:
     # -- the drain -----------------------------------------------------------------------------
     def _drain(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         me = threading.get_ident()
-        machine = self.machine
+        strategy = self.strategy
         switches: list[Switch] = []
         with self.lock:
             self.scheduled = False
@@ -479,12 +458,9 @@ class _Run:
             self.owner = me
             self.drain_thread = me
             buf = self.buf
-            limit = self.batch
-            if machine is not None:
-                switch = machine.turn_start(len(buf))
-                if switch is not None:
-                    switches.append(switch)
-                limit = machine.batch_size
+            limit, switch = strategy.turn_start(len(buf), self.batch)
+            if switch is not None:
+                switches.append(switch)
             if len(buf) <= limit and not self.inflight:
                 self.buf, self.inflight = self.inflight, buf
             else:
@@ -494,7 +470,7 @@ class _Run:
                     take(pop())
             if self.waiters:
                 self.room.notify_all()
-        if machine is None:
+        if not strategy.timed:
             self._end_turn(self._deliver_inflight(), switches, 0.0)
             return
         started = self.reporter.now()
@@ -533,11 +509,10 @@ class _Run:
 
     def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> None:
         wake = terminal = False
-        machine = self.machine
         with self.lock:
             self.owner = None
-            if machine is not None and not self.stopped:
-                switches.extend(machine.turn_end(len(self.buf), count, elapsed))
+            if not self.stopped:
+                switches.extend(self.strategy.turn_end(len(self.buf), count, elapsed))
             if self.waiters:
                 self.room.notify_all()
             if not self.stopped:
@@ -549,21 +524,7 @@ class _Run:
         if switches:
             self._switched(switches)
         if count and self.metrics is not None:
-            self.turns += 1
-            self.delivered += count
-            if count > self.largest:
-                self.largest = count
-            self.metrics.set_info(
-                f"{self.label}.drain",
-                {
-                    "turns": self.turns,
-                    "items": self.delivered,
-                    "last_batch": count,
-                    "max_batch": self.largest,
-                    "mean_batch": self.delivered / self.turns,
-                    "peak_buffered": self.peak,
-                },
-            )
+            self.metrics.set_info(f"{self.label}.drain", self.stats.turn(count, self.peak))
         if terminal:
             try:
                 if self.error is not None:
@@ -618,3 +579,5 @@ class _Run:
 
 
 _NOTHING: Any = object()
+# Module constants: cheaper to compare against per item than ``Full.X`` lookups.
+_EVICT_OLDEST, _DROP_INCOMING, _FAIL = Full.EVICT_OLDEST, Full.DROP_INCOMING, Full.FAIL

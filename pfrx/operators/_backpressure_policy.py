@@ -1,6 +1,12 @@
-"""The adaptive backpressure strategy: its policy and its state machine.
+"""The backpressure strategies: one object per policy, asked by the buffer what to do.
 
-The machine has two independent parts, both driven by what the drain observes:
+`_backpressure` owns the buffer and the drain (the lock, the owner token, the waiting
+and inline delivery of ``block``); a `Strategy` only decides, under that lock, what an
+item that finds the buffer full does (`Full`), whether an arrival at a buffer with
+room sheds (``adaptive``), and how large each drain turn is. Each decision is typed, so the
+buffer's dispatch over them is checked by mypy.
+
+The adaptive machine has two independent parts, both driven by what the drain observes:
 
 *Load* (``normal`` / ``shedding``), over buffer utilisation:
 
@@ -23,13 +29,16 @@ The machine has two independent parts, both driven by what the drain observes:
 - in between nothing changes.
 
 The gap between the marks (and between ``slow_item_time`` and its half) is the hysteresis
-that keeps the machine from flapping. Each change is one :class:`Switch`.
+that keeps the machine from flapping. Each change is one `Switch`.
 """
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Callable
 from datetime import timedelta
+from typing import ClassVar
 
 import attrs
 
@@ -37,6 +46,10 @@ from .._clock import positive_seconds
 
 NORMAL = "normal"
 SHEDDING = "shedding"
+
+OVERFLOW = "overflow"
+OVERWRITTEN = "overwritten"
+SHED = "shed"
 
 
 def _fraction(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -167,3 +180,136 @@ class AdaptiveMachine:
                 self.switches += 1
                 changes.append(Switch("batch_size", old, self.batch_size, why))
         return changes
+
+
+# -- the strategies ------------------------------------------------------------------------
+
+
+class Full(enum.Enum):
+    """What an item that finds the buffer full does (each is one backpressure event)."""
+
+    EVICT_OLDEST = "evict_oldest"  # the oldest buffered item is lost, the new one goes in
+    DROP_INCOMING = "drop_incoming"  # the new item is lost
+    FAIL = "fail"  # the new item is lost and the operator fails with BackpressureOverflow
+    WAIT = "wait"  # the producer waits for room (or delivers inline): nothing is lost
+
+
+class Strategy:
+    """One policy of ``backpressure``: the buffer calls it under its lock, so it needs no lock
+    of its own. The base class is a buffer that never sheds and keeps its batch size."""
+
+    __slots__ = ()
+
+    name: ClassVar[str]
+    full: ClassVar[Full]
+    #: the reason of the item lost when the buffer is full
+    reason: ClassVar[str] = OVERFLOW
+    #: whether `arrival` must be asked for each item that finds room
+    watches_arrivals: ClassVar[bool] = False
+    #: whether `turn_end` needs each turn's delivery time
+    timed: ClassVar[bool] = False
+
+    def capacity(self, buffer_size: int) -> int:
+        """How many items may wait."""
+        return buffer_size
+
+    def arrival(self, size: int) -> tuple[bool, Switch | None]:
+        """An item arrives at a buffer holding ``size`` items, not full: whether to shed the
+        oldest (reason ``shed``, not a backpressure event), and the switch made, if any."""
+        return False, None
+
+    def turn_start(self, size: int, batch_size: int) -> tuple[int, Switch | None]:
+        """A drain turn starts with ``size`` items buffered: the most items it may take."""
+        return batch_size, None
+
+    def turn_end(self, size: int, items: int, elapsed: float) -> list[Switch]:
+        """A turn delivered ``items`` in ``elapsed`` seconds and left ``size`` buffered."""
+        return []
+
+    def info(self) -> dict[str, str | int]:
+        """What the strategy publishes in the metrics' ``info`` (under the operator's label)."""
+        return {}
+
+
+class DropOldest(Strategy):
+    __slots__ = ()
+    name = "drop_oldest"
+    full = Full.EVICT_OLDEST
+
+
+class DropNewest(Strategy):
+    __slots__ = ()
+    name = "drop_newest"
+    full = Full.DROP_INCOMING
+
+
+class Latest(Strategy):
+    """At most one pending item, the most recent: ``buffer_size`` does not apply."""
+
+    __slots__ = ()
+    name = "latest"
+    full = Full.EVICT_OLDEST
+    reason = OVERWRITTEN
+
+    def capacity(self, buffer_size: int) -> int:
+        return 1
+
+
+class Block(Strategy):
+    __slots__ = ()
+    name = "block"
+    full = Full.WAIT
+
+
+class Error(Strategy):
+    __slots__ = ()
+    name = "error"
+    full = Full.FAIL
+
+
+class Adaptive(Strategy):
+    """``drop_oldest``'s bound plus the `AdaptiveMachine` (see the module docstring)."""
+
+    __slots__ = ("machine",)
+    name = "adaptive"
+    full = Full.EVICT_OLDEST
+    watches_arrivals = True
+    timed = True
+
+    def __init__(self, policy: AdaptivePolicy, buffer_size: int, batch_size: int) -> None:
+        self.machine = AdaptiveMachine(policy, buffer_size, batch_size)
+
+    def arrival(self, size: int) -> tuple[bool, Switch | None]:
+        return self.machine.arrival(size)
+
+    def turn_start(self, size: int, batch_size: int) -> tuple[int, Switch | None]:
+        switch = self.machine.turn_start(size)
+        return self.machine.batch_size, switch
+
+    def turn_end(self, size: int, items: int, elapsed: float) -> list[Switch]:
+        return self.machine.turn_end(size, items, elapsed)
+
+    def info(self) -> dict[str, str | int]:
+        machine = self.machine
+        return {
+            "adaptive_state": machine.state,
+            "batch_size": machine.batch_size,
+            "adaptive_switches": machine.switches,
+        }
+
+
+_SIMPLE: dict[str, Callable[[], Strategy]] = {
+    "drop_oldest": DropOldest,
+    "drop_newest": DropNewest,
+    "latest": Latest,
+    "block": Block,
+    "error": Error,
+}
+STRATEGIES = (*_SIMPLE, "adaptive")
+
+
+def make_strategy(name: str, buffer_size: int, batch_size: int, policy: AdaptivePolicy) -> Strategy:
+    """A fresh strategy object for one subscription (``adaptive`` keeps state)."""
+    if name == "adaptive":
+        return Adaptive(policy, buffer_size, batch_size)
+    return _SIMPLE[name]()

@@ -9,14 +9,15 @@ from reactivex import Observable, abc
 
 from .._clock import clock_of
 from ..metrics import StreamMetrics
+from ._checks import operator_name, optional_metrics, optional_scheduler
 from ._shared import OnNext, Prepared, current_scope, fuse
 
 
 class MetricsTap:
-    """The operator :func:`pfrx.operators.metrics_tap` returns; ``.metrics`` is what it feeds.
+    """The operator [`pfrx.operators.metrics_tap`][] returns; ``.metrics`` is what it feeds.
 
     With ``metrics`` given, or outside any stream, it counts every item as received and
-    emitted and times how long downstream takes with each item. Inside a :class:`pfrx.Stream`
+    emitted and times how long downstream takes with each item. Inside a [`pfrx.Stream`][]
     without ``metrics``, the stream counts totals and the tap adds its own stage and timing.
     """
 
@@ -26,8 +27,10 @@ class MetricsTap:
         name: str | None,
         scheduler: abc.SchedulerBase | None,
     ) -> None:
+        optional_metrics(metrics)
+        optional_scheduler(scheduler)
         self._explicit = metrics
-        self.name = name or "metrics_tap"
+        self.name = "metrics_tap" if name is None else operator_name(name)
         self._own = metrics or StreamMetrics(scheduler, name=self.name)
 
     @property

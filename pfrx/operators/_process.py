@@ -13,12 +13,13 @@ from .._clock import clock_of, positive_seconds
 from .._model import Context, Envelope, Err, Ok
 from .._model.context import make_envelope
 from ..metrics import StreamMetrics
+from ._checks import accepts, optional_scheduler, reporting
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, pick_scheduler
 from ._transform import failure_reason
 
 
 class Processor(Protocol):
-    """What :func:`pfrx.operators.process` drives (the guide's ``defstream``)."""
+    """What [`pfrx.operators.process`][] drives (the guide's ``defstream``)."""
 
     def initial_state(self) -> Any: ...
 
@@ -37,6 +38,12 @@ def process(
     for method in ("initial_state", "process_event"):
         if not callable(getattr(processor, method, None)):
             raise TypeError(f"processor must have a callable {method}(); {processor!r} has not")
+    accepts(processor.initial_state, 0, "process calls processor.initial_state()")
+    accepts(
+        processor.process_event, 3, "process calls processor.process_event(event, context, state)"
+    )
+    reporting(on_drop, metrics, name)
+    optional_scheduler(scheduler)
     timeout = (
         positive_seconds(processing_timeout, "processing_timeout")
         if processing_timeout is not None
@@ -99,11 +106,11 @@ def process(
                     reporter.emitted(len(effects))
                     context, timestamp = envelope.context, envelope.timestamp
                     for effect in effects:
-                        forward(
-                            effect
-                            if isinstance(effect, Envelope)
-                            else make_envelope(effect, context, timestamp)
-                        )
+                        # An effect that is an envelope keeps only its event: a processor
+                        # cannot re-address its output to another context (a forged one).
+                        if isinstance(effect, Envelope):
+                            effect = effect.event
+                        forward(make_envelope(effect, context, timestamp))
             elif isinstance(outcome, Err) and kind is Err:
                 state = outcome.state
                 reporter.error()

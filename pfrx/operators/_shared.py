@@ -1,8 +1,8 @@
 """What every operator shares: where drops and counts go, and which scheduler to use.
 
-An operator resolves its :class:`Reporter` once per subscription. Explicit ``on_drop=`` and
+An operator resolves its `Reporter` once per subscription. Explicit ``on_drop=`` and
 ``metrics=`` win; otherwise the operator reports into the *reporting scope* that was active
-when it was subscribed (a :class:`pfrx.Stream` opens one around its pipeline's subscription);
+when it was subscribed (a [`pfrx.Stream`][] opens one around its pipeline's subscription);
 otherwise drops are logged at debug level under ``pfrx`` and nothing is counted.
 """
 

@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from .._model import Context, Envelope, Reject
 from .._model.context import make_envelope
 from ..metrics import StreamMetrics
+from ._checks import accepts, reporting
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 
@@ -37,6 +38,8 @@ def transform(
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
     if not callable(fn):
         raise TypeError(f"transform needs a callable (event, context) -> event, not {fn!r}")
+    accepts(fn, 2, "transform calls fn(event, context)")
+    reporting(on_drop, metrics, name)
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)

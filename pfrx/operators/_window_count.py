@@ -15,7 +15,8 @@ from reactivex import Observable, abc
 
 from .._model import Window
 from ..metrics import BufferGauge, StreamMetrics
-from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, positive_int
+from ._checks import positive_int, reporting
+from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
 
 
 def window_count(
@@ -28,6 +29,7 @@ def window_count(
 ) -> Callable[[Observable[Any]], Observable[Window]]:
     size = positive_int(size, "size")
     step = size if slide is None else positive_int(slide, "slide")
+    reporting(on_drop, metrics, name)
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
@@ -142,7 +144,7 @@ class _Sliding(_CountWindows):
     with reason ``between_windows``.
     """
 
-    __slots__ = ("forward", "index", "open", "peak", "reporter", "size", "slide")
+    __slots__ = ("emitted_end", "forward", "index", "open", "peak", "reporter", "size", "slide")
 
     def __init__(self, size: int, slide: int, reporter: Reporter) -> None:
         self.size = size
@@ -151,6 +153,9 @@ class _Sliding(_CountWindows):
         self.reporter = reporter
         self.open: deque[tuple[int, list[Any]]] = deque()
         self.index = 0
+        # One past the index of the last item of the last emitted window: the items before it
+        # have left in a window (or were dropped between windows), so they are never lost.
+        self.emitted_end = 0
         super().__init__()
         self.peak = 0
 
@@ -177,6 +182,7 @@ class _Sliding(_CountWindows):
         start, items = open_[0]
         if len(items) == self.size:
             open_.popleft()
+            self.emitted_end = start + self.size
             reporter.emitted()
             self.forward(Window(None, start, start + self.size, items))
 
@@ -191,10 +197,13 @@ class _Sliding(_CountWindows):
             self.forward(Window(None, start, start + len(items), items))
 
     def _lose(self, reason: str) -> None:
-        # The oldest open window holds every item still held (the others are its suffixes).
-        items = self.open[0][1] if self.open else []
+        # The oldest open window holds every item still held (the others are its suffixes);
+        # those it shares with an emitted window have left already, so they are not lost.
+        if not self.open:
+            return
+        start, items = self.open[0]
         self.open.clear()
-        for item in items:
+        for item in items[max(0, self.emitted_end - start) :]:
             self.reporter.drop(item, reason)
 
     def gauge(self) -> BufferGauge:

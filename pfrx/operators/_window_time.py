@@ -3,7 +3,7 @@
 Window ``k`` covers ``[k * slide, k * slide + span)`` (``slide == span`` when tumbling), so
 windows are aligned to multiples of ``slide`` whatever the subscription time. Windows are
 created by their first item (an empty window is never emitted) and kept in a dict by ``k``;
-a heap of open ``k`` gives the close order. See :mod:`._windowing` for time and watermarks.
+a heap of open ``k`` gives the close order. See `._windowing` for time and watermarks.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The stream runtime: an input you send into, the operators applied, results out.
 
-:class:`Stream` is the Python counterpart of the guide's ``PacketFlow.Stream.start_link`` and
+`Stream` is the Python counterpart of the guide's ``PacketFlow.Stream.start_link`` and
 ``send_event``: a hot pipeline, subscribed once when the stream is made, that any thread (or
-an asyncio task, through :meth:`Stream.asend`) can send events into. :data:`registry` finds
-streams by name; :func:`stage` and :func:`connect` compose operator sequences and streams.
+an asyncio task, through `Stream.asend`) can send events into. `registry` finds
+streams by name; `stage` and `connect` compose operator sequences and streams.
 
 How operators report: the stream subscribes its pipeline inside
-:func:`pfrx.operators.reporting_into`, so every operator built without ``metrics=`` or
-``on_drop=`` counts itself into the stream's one :class:`~pfrx.StreamMetrics` and reports
-each lost item into the stream's one drop ledger (:attr:`Stream.dropped`). The stream itself
+`pfrx.operators.reporting_into`, so every operator built without ``metrics=`` or
+``on_drop=`` counts itself into the stream's one `StreamMetrics` and reports
+each lost item into the stream's one drop ledger (`Stream.dropped`). The stream itself
 counts the totals: one ``received`` per accepted send, one ``emitted`` per result.
 
 One concern a module: ``_input`` (the serialized entry), ``_stream`` (lifecycle, send results,

@@ -3,7 +3,7 @@
 An exception raised by an operator's ``on_next`` travels back up the chain of synchronous
 calls to whoever made the call: the stream's input on the sending thread, or an operator
 that calls from a thread of its own (a ``backpressure`` drain, a window timer,
-``observe_on``) and cannot know what to do with it. The stream puts a :class:`Boundary`
+``observe_on``) and cannot know what to do with it. The stream puts a `Boundary`
 after each such operator (after every operator that is not a fused pfrx step, whose calls
 stay synchronous), so every exception is caught next to the item that caused it: that item
 becomes one ``Dropped`` and the stream fails instead of hanging.
@@ -46,7 +46,7 @@ class Boundary(Observable[Any]):
         switch: the stream's stop switch.
         lost: reports an item the stream could not hand over (it has stopped).
         raised: ``raised(boundary, item, error)``: downstream raised while taking ``item``
-            (:data:`NOTHING` if the stream already blamed it); returns the error to signal
+            (`NOTHING` if the stream already blamed it); returns the error to signal
             downstream.
         changed: called when the boundary ends or goes idle after ending.
     """

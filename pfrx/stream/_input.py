@@ -17,7 +17,7 @@ operator function, a drain thread) would wait on itself. Instead this is RxJava'
   full waits, without holding anything, for the emitter to make room; a send from inside
   the stream never waits: it is queued, or refused with reason ``"full"``.
 
-:meth:`SerializedInput.quiescent` runs a callable while no item is being handed over,
+`SerializedInput.quiescent` runs a callable while no item is being handed over,
 which is the consistent point a checkpoint needs.
 """
 
@@ -63,7 +63,7 @@ class Refusal:
 
 
 class SerializedInput(Observable[Any]):
-    """The observable a stream's pipeline subscribes to (once), fed by :meth:`offer`.
+    """The observable a stream's pipeline subscribes to (once), fed by `offer`.
 
     Args:
         capacity: how many items may wait in the queue behind the item in progress.
@@ -192,7 +192,7 @@ class SerializedInput(Observable[Any]):
         return self._enqueue(item)
 
     def offer_many(self, items: Iterable[Any]) -> list[SendResult]:
-        """:meth:`offer` for each item, in order, taking the emitter role once if free.
+        """`offer` for each item, in order, taking the emitter role once if free.
 
         The batch is handed over in one tight loop and counted once at the end (or before
         a re-entrant send queued meanwhile is handed over), so each item costs the

@@ -25,7 +25,7 @@ from reactivex.disposable import Disposable
 T = TypeVar("T")
 
 _NEXT, _ERROR, _COMPLETED = 0, 1, 2
-#: See :attr:`Publisher.limit`.
+#: See `Publisher.limit`.
 QUEUE_LIMIT = 10_000
 #: The longest a notifying thread waits for room, in seconds (see ``_wait_for_room``).
 MAX_WAIT = 1.0
@@ -61,7 +61,7 @@ def _reraise(error: Exception) -> None:
 
 
 class Publisher(Observable[T], Generic[T]):
-    """Hot observable fed by :meth:`emit`, :meth:`fail` and :meth:`complete`.
+    """Hot observable fed by `emit`, `fail` and `complete`.
 
     Args:
         what: a label for the log (``"results"``, ``"dropped"``).

@@ -1,12 +1,12 @@
 """Stream: a running pipeline you send into — its lifecycle, send results and ledger.
 
-Lifecycle: **open** (sends accepted) → **closing** (after :meth:`Stream.close`, or once the
+Lifecycle: **open** (sends accepted) → **closing** (after `Stream.close`, or once the
 pipeline can no longer take input: sends refused, what is inside drains) → **done**
 (``results`` completed) or **failed** (``results`` ended with the pipeline's error).
 
 Ledger: an accepted send is counted ``received`` once, when it is handed to the pipeline,
-and ends exactly once: on ``results`` (``emitted``) or as one :class:`~pfrx.Dropped` on
-:attr:`Stream.dropped` (``dropped``), whatever fails afterwards. What the stream itself
+and ends exactly once: on ``results`` (``emitted``) or as one `Dropped` on
+`Stream.dropped` (``dropped``), whatever fails afterwards. What the stream itself
 cannot hand over is dropped with operator ``"stream"`` and reason ``"failed"``,
 ``"closed"`` or ``"timeout"``.
 """
@@ -39,7 +39,7 @@ from .errors import CLOSED, FAILED, INVALID_CONTEXT, STREAM, StageError
 
 R = TypeVar("R")
 
-#: How many sends may wait behind the one in progress (see :class:`Stream`).
+#: How many sends may wait behind the one in progress (see `Stream`).
 DEFAULT_QUEUE_SIZE = 1024
 
 
@@ -54,7 +54,7 @@ class Stream:
             for envelope timestamps and metrics. With a ``TestScheduler`` nothing buffered
             is drained until the scheduler advances. Default: none, so each operator picks
             its own default (``backpressure`` drains on a dedicated thread).
-        metrics: the :class:`~pfrx.StreamMetrics` to count into (default: a new one on
+        metrics: the `StreamMetrics` to count into (default: a new one on
             ``scheduler``'s clock).
         queue_size: how many sends may wait behind the one being handed to the pipeline
             (default 1024). A producer that finds the queue full waits for room; a send from
@@ -63,7 +63,7 @@ class Stream:
 
     Any number of threads may send: one send at a time is handed to the pipeline (the Rx
     grammar), the others queue behind it without waiting on a lock (see
-    :mod:`pfrx.stream._input`). Results and drops are hot observables: subscribe before
+    `pfrx.stream._input`). Results and drops are hot observables: subscribe before
     sending to see everything. A subscriber that raises is logged and counted in the
     metrics' ``errors``; everybody, itself included, still gets the other items.
 
@@ -161,29 +161,29 @@ class Stream:
 
         Returns:
             ``SendResult(ok=True)`` once the stream took the event: from then on it ends
-            exactly once, on :attr:`results` or as one :class:`~pfrx.Dropped` on
-            :attr:`dropped`. ``ok=False`` with reason ``"closed"`` after :meth:`close`,
-            ``"failed"`` once the pipeline can no longer take input (:attr:`error` says
+            exactly once, on `results` or as one `Dropped` on
+            `dropped`. ``ok=False`` with reason ``"closed"`` after `close`,
+            ``"failed"`` once the pipeline can no longer take input (`error` says
             why), ``"timeout"`` when a ``block`` backpressure gave up waiting for room for
             this very send, ``"full"`` for a send from inside the stream that found the
             queue full.
 
         Raises:
-            TypeError: ``context`` is not a :class:`~pfrx.Context`.
+            TypeError: ``context`` is not a `Context`.
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         return self._input.offer(make_envelope(event, context, self._now()))
 
     def send_many(self, events: Iterable[Any], context: Context) -> list[SendResult]:
-        """Send each of ``events`` with ``context``, in order; one :class:`SendResult` each.
+        """Send each of ``events`` with ``context``, in order; one `SendResult` each.
 
-        Cheaper per event than :meth:`send`: the stream is entered once for the batch.
-        Each result means what it means for :meth:`send`; a batch may be accepted in part
+        Cheaper per event than `send`: the stream is entered once for the batch.
+        Each result means what it means for `send`; a batch may be accepted in part
         (say the stream is closed from another thread half-way).
 
         Raises:
-            TypeError: ``context`` is not a :class:`~pfrx.Context`.
+            TypeError: ``context`` is not a `Context`.
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
@@ -191,13 +191,13 @@ class Stream:
         return self._input.offer_many([make_envelope(event, context, now) for event in events])
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
-        """Send a ready-made :class:`~pfrx.Envelope` (its timestamp is kept).
+        """Send a ready-made `Envelope` (its timestamp is kept).
 
-        An envelope whose context is not a :class:`~pfrx.Context` is refused with reason
+        An envelope whose context is not a `Context` is refused with reason
         ``"invalid_context"`` (nothing is counted): no operator ever sees it.
 
         Raises:
-            TypeError: ``envelope`` is not an :class:`~pfrx.Envelope`.
+            TypeError: ``envelope`` is not an `Envelope`.
         """
         if not isinstance(envelope, Envelope):
             raise TypeError(f"expected a pfrx.Envelope, not {type(envelope).__name__}")
@@ -207,7 +207,7 @@ class Stream:
         return self._input.offer(envelope)
 
     async def asend(self, event: Any, context: Context) -> SendResult:
-        """:meth:`send` for asyncio producers: waits for room without blocking the loop.
+        """`send` for asyncio producers: waits for room without blocking the loop.
 
         The send runs on a thread of this stream's own (one worker, so concurrent
         ``asend`` calls enter in the order they were awaited), so a ``block`` backpressure
@@ -232,7 +232,7 @@ class Stream:
     def refused(self, item: Any, reason: str, operator: str = "connect") -> None:
         """Count ``item``, refused on its way into this stream, as received and dropped.
 
-        For whoever forwards into this stream and got a refusal (:func:`pfrx.connect`), so
+        For whoever forwards into this stream and got a refusal (`pfrx.connect`), so
         the ledgers of both streams balance: one ``Dropped(item, reason, operator)``.
         """
         self._input.refuse(item, reason, operator)
@@ -261,7 +261,7 @@ class Stream:
         self._notify_closing()
 
     def fail(self, error: Exception) -> None:
-        """Fail the stream from outside (an upstream stream's error, see :func:`pfrx.connect`).
+        """Fail the stream from outside (an upstream stream's error, see `pfrx.connect`).
 
         Sends are refused from now on; what is inside the pipeline is dropped (reason
         ``"failed"`` or the operators' own); ``results`` ends with ``error``.
@@ -314,7 +314,7 @@ class Stream:
     # -- reading ---------------------------------------------------------------------------
     @property
     def results(self) -> Observable[Any]:
-        """What leaves the pipeline (hot). Completes after :meth:`close` and the drain."""
+        """What leaves the pipeline (hot). Completes after `close` and the drain."""
         return self._results
 
     @property
@@ -345,6 +345,12 @@ class Stream:
         if self._done.is_set():
             return "done"
         return "open" if self._input.refusing is None else "closing"
+
+    @property
+    def stream_metrics(self) -> StreamMetrics:
+        """The live `StreamMetrics` every operator of this stream reports into (read by
+        `pfrx.observe` for its clock)."""
+        return self._metrics
 
     def metrics(self) -> MetricsSnapshot:
         """A snapshot of the stream's metrics (the guide's ``get_metrics``)."""

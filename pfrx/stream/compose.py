@@ -1,4 +1,4 @@
-"""Composition: :func:`stage` names an operator sequence, :func:`connect` chains streams."""
+"""Composition: `stage` names an operator sequence, `connect` chains streams."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from .errors import StageError
 def stage(name: str, *operators: Operator) -> Operator:
     """Reuse an operator sequence as one named operator whose failures carry ``name``.
 
-    ::
+    ```text
+    source:   -a-b-c-|
+    stage("parse", map(f))        f(b) raises ValueError
+    result:   -A-#                StageError(stage="parse", error=ValueError)
+    ```
 
-        source:   -a-b-c-|
-        stage("parse", map(f))        f(b) raises ValueError
-        result:   -A-#                StageError(stage="parse", error=ValueError)
-
-    The operators are applied in order (as :func:`reactivex.compose` does). An ``on_error``
-    leaving the sequence becomes :class:`StageError` with ``stage=name`` (an error that
+    The operators are applied in order (as `reactivex.compose` does). An ``on_error``
+    leaving the sequence becomes `StageError` with ``stage=name`` (an error that
     already is a ``StageError`` from an inner stage keeps its name), and so does an exception
     raised synchronously out of the sequence's ``on_next`` (an operator bug); a
-    :class:`Stream` turns that into a failed stream whose error names the stage.
+    `Stream` turns that into a failed stream whose error names the stage.
 
     Args:
         name: the stage's name, in errors.
@@ -94,12 +94,12 @@ def stage(name: str, *operators: Operator) -> Operator:
 def connect(upstream: Stream, downstream: Stream) -> abc.DisposableBase:
     """Feed ``upstream``'s results into ``downstream`` (the guide's ``defcompose``).
 
-    Each result envelope is sent on with :meth:`Stream.send_envelope` (a plain value is sent
+    Each result envelope is sent on with `Stream.send_envelope` (a plain value is sent
     with the context ``Context(upstream.name)``). A send the downstream refuses is counted
-    there as received and dropped (:meth:`Stream.refused`), with reason
+    there as received and dropped (`Stream.refused`), with reason
     ``"refused: <why>"`` and operator ``"connect"``, so both streams' ledgers balance.
     Completion of ``upstream`` closes ``downstream``; an error fails it
-    (:meth:`Stream.fail`) with a :class:`StageError` naming ``upstream``.
+    (`Stream.fail`) with a `StageError` naming ``upstream``.
 
     Returns:
         A disposable that stops the forwarding.

@@ -1,19 +1,19 @@
 """What the runtime says when something goes wrong: the error of a named stage, and reasons.
 
-A *stage* is a named operator sequence made by :func:`pfrx.stage` (the guide's
-``defcompose`` steps); it is the only meaning of the word in :mod:`pfrx.stream`.
+A *stage* is a named operator sequence made by `pfrx.stage` (the guide's
+``defcompose`` steps); it is the only meaning of the word in `pfrx.stream`.
 """
 
 from __future__ import annotations
 
-#: Reasons :meth:`pfrx.Stream.send` gives when it refuses an event, and that the stream gives
-#: a ``Dropped`` record (operator :data:`STREAM`) of an accepted item it could not hand over.
+#: Reasons `pfrx.Stream.send` gives when it refuses an event, and that the stream gives
+#: a ``Dropped`` record (operator `STREAM`) of an accepted item it could not hand over.
 CLOSED = "closed"
 FAILED = "failed"
 TIMEOUT = "timeout"
 #: A re-entrant send (from inside the stream) found the input queue full: it cannot wait.
 FULL = "full"
-#: ``send_envelope`` got an envelope whose context is not a :class:`pfrx.Context`.
+#: ``send_envelope`` got an envelope whose context is not a `pfrx.Context`.
 INVALID_CONTEXT = "invalid_context"
 
 #: The ``operator`` of the ``Dropped`` records the stream itself makes.
@@ -24,8 +24,8 @@ class StageError(Exception):
     """An error raised or signalled inside a named stage, carrying the stage's name.
 
     Attributes:
-        stage: the name given to :func:`pfrx.stage` (or the name of the upstream stream,
-            for :func:`pfrx.connect`; or of the stream itself, for an operator that raised).
+        stage: the name given to `pfrx.stage` (or the name of the upstream stream,
+            for `pfrx.connect`; or of the stream itself, for an operator that raised).
         error: the original exception (also the ``__cause__``).
     """
 

@@ -1,4 +1,4 @@
-"""StreamRegistry: streams by name, and the process-wide :data:`registry`."""
+"""StreamRegistry: streams by name, and the process-wide `registry`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ._stream import Stream
 
 
 class DuplicateStreamName(ValueError):
-    """:meth:`StreamRegistry.register` was given a name that is already taken."""
+    """`StreamRegistry.register` was given a name that is already taken."""
 
 
 class StreamRegistry:
@@ -108,5 +108,5 @@ class StreamRegistry:
             return len(self._streams)
 
 
-#: The process-wide registry.
 registry = StreamRegistry()
+"""The process-wide `StreamRegistry`: streams by name."""

@@ -25,7 +25,7 @@ DEFAULT_CONTEXT = Context("marble-user", "marble-session")
 
 
 class MarbleMismatch(AssertionError):
-    """Raised by :meth:`MarbleKit.expect`: the message draws expected and actual marbles."""
+    """Raised by [`MarbleKit.expect`][pfrx.testing.MarbleKit.expect]: draws expected and actual."""
 
 
 class Recording:
@@ -82,7 +82,8 @@ class Recording:
         title: str | None = None,
     ) -> Diagram:
         """The recording as a marble picture: its lane and a ``dropped`` lane with reasons
-        (``str()`` is ASCII, ``.svg()`` is SVG). :meth:`MarbleKit.diagram` adds the sources."""
+        (``str()`` is ASCII, ``.svg()`` is SVG).
+        [`MarbleKit.diagram`][pfrx.testing.MarbleKit.diagram] adds the sources."""
         return diagram(self, label=label, lookup=lookup, key=key, title=title)
 
     def _repr_svg_(self) -> str:
@@ -169,8 +170,8 @@ def _deliver(
 class MarbleKit:
     """Builds envelope observables from marbles, runs operators and checks the result.
 
-    Use :func:`marbles`, which makes one per test. Times are virtual seconds: a marble
-    character is ``tick`` seconds; subscription happens at 200, disposal at 1000.
+    Use [`marbles`][pfrx.testing.marbles], which makes one per test. Times are virtual seconds: a
+    marble character is ``tick`` seconds; subscription happens at 200, disposal at 1000.
     """
 
     def __init__(self, context: Context = DEFAULT_CONTEXT, tick: float = 1.0) -> None:
@@ -180,7 +181,7 @@ class MarbleKit:
         self.metrics = StreamMetrics(self.scheduler)
         self.dropped: list[Dropped] = []
         self._ran = False
-        #: The kit's sources as drawn by :meth:`diagram`: (marbles, notes from subscription).
+        #: The kit's sources as drawn by `diagram`: (marbles, notes from subscription).
         self.sources: list[tuple[str, list[Note]]] = []
         self._lookup: dict[str, Any] = {}
 
@@ -284,7 +285,7 @@ class MarbleKit:
 
         Raises:
             RuntimeError: this kit has run already (its virtual clock is past the
-                subscription instant); use a fresh :func:`marbles` for each run.
+                subscription instant); use a fresh [`marbles`][pfrx.testing.marbles] for each run.
         """
         if self._ran:
             raise RuntimeError("a MarbleKit runs once: use a fresh marbles() for another run")
@@ -410,7 +411,7 @@ def _shifted(note: Note, by: float) -> Note:
 
 @contextmanager
 def marbles(context: Context = DEFAULT_CONTEXT, *, tick: float = 1.0) -> Iterator[MarbleKit]:
-    """A fresh :class:`MarbleKit` (and ``TestScheduler``) for one test.
+    """A fresh [`MarbleKit`][pfrx.testing.MarbleKit] (and ``TestScheduler``) for one test.
 
     Example:
         >>> from pfrx import operators as pf

@@ -1,11 +1,11 @@
 """Marble pictures: recorded notifications drawn as aligned ASCII or as SVG.
 
-A :class:`Diagram` is a stack of lanes on one time axis: sources, the operator, the result,
-and a ``dropped`` lane that shows every lost item with its reason. Values are drawn as
+A [`Diagram`][pfrx.testing.Diagram] is a stack of lanes on one time axis: sources, the operator, the
+result, and a ``dropped`` lane that shows every lost item with its reason. Values are drawn as
 symbols (a lookup's key, a one-character string itself, else an invented letter listed in
-the legend); items are coloured by key (:func:`default_key`: a window's key, else the
-symbol) and drops by reason; a :class:`~pfrx.Window` is drawn at the instant it was emitted,
-with a bracket from its first item's arrival to that instant.
+the legend); items are coloured by key ([`default_key`][pfrx.testing.default_key]: a window's key,
+else the symbol) and drops by reason; a [`Window`][pfrx.Window] is drawn at the instant it was
+emitted, with a bracket from its first item's arrival to that instant.
 
 ASCII is for terminals and test failures (``str(diagram)``); SVG for notebooks and docs
 (``diagram.svg()``, and ``_repr_svg_`` so Jupyter draws a diagram that is just evaluated).
@@ -70,7 +70,7 @@ class Lane:
 
 
 def notes_lane(label: str, notes: Iterable[Note]) -> Lane:
-    """A lane of notifications (``Note``), as a :class:`~pfrx.testing.Recording` holds."""
+    """A lane of notifications (``Note``), as a [`Recording`][pfrx.testing.Recording] holds."""
     return Lane(label, tuple(Mark(n.time, n.kind, n.value) for n in notes))
 
 
@@ -161,8 +161,8 @@ class Diagram:
         start: the instant of the first column (marks before it are not drawn).
         tick: seconds per column.
         lookup: symbol -> value, used to name values (as in marble strings).
-        key: ``value -> key`` colouring items (default :func:`default_key`); items with the
-            same key share a colour, ``None`` means "by symbol".
+        key: ``value -> key`` colouring items (default [`default_key`][pfrx.testing.default_key]);
+            items with the same key share a colour, ``None`` means "by symbol".
         title: drawn above the SVG.
     """
 
@@ -543,12 +543,12 @@ def diagram(
     """Draw a recording, under its sources and operator when given, above its drops.
 
     Args:
-        recording: what :meth:`MarbleKit.run` returned.
+        recording: what [`MarbleKit.run`][pfrx.testing.MarbleKit.run] returned.
         sources: (label, notes) lanes drawn first, e.g. the parsed source marbles.
         operator: text of the operator box between the sources and the result.
         label: the result lane's label.
         lookup: symbol -> value, to name values as the marble strings did.
-        key: ``value -> key`` colouring items (see :class:`Diagram`).
+        key: ``value -> key`` colouring items (see [`Diagram`][pfrx.testing.Diagram]).
         title: drawn above the SVG.
     """
     lanes = [notes_lane(name, notes) for name, notes in sources]
@@ -579,8 +579,8 @@ def draw(
     """Run ``operators`` on a marble ``source`` in virtual time and draw the triple:
     source, operator, result and dropped lanes.
 
-    The run is a fresh :func:`~pfrx.testing.marbles` kit (subscribed at 200); the result's
-    :class:`~pfrx.testing.Recording` is ``diagram.recording``.
+    The run is a fresh [`marbles`][pfrx.testing.marbles] kit (subscribed at 200); the result's
+    [`Recording`][pfrx.testing.Recording] is ``diagram.recording``.
 
     Args:
         source: the source marbles (cold, or hot with ``hot=True``).

@@ -24,7 +24,7 @@ def slow_consumer(
     """A pass-through whose consumer works ``per_item`` ticks on each item.
 
     Each item is forwarded first, then the consumer "works": on a virtual-time scheduler
-    (a ``TestScheduler``, a :class:`~pfrx.testing.MarbleKit`'s ``m.scheduler``) the clock
+    (a ``TestScheduler``, a [`MarbleKit`][pfrx.testing.MarbleKit]'s ``m.scheduler``) the clock
     advances by ``per_item * tick`` seconds while nothing else runs, so whatever the
     producer scheduled in the meantime runs late, exactly as it would queue up behind a busy
     single-threaded consumer. Without a virtual-time scheduler the consumer really sleeps

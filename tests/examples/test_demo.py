@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +61,70 @@ def test_the_workload_is_mixed_and_repeatable() -> None:
     kinds = {type(intent).__name__ for intent, _ in one}
     assert kinds == {"ReadFile", "WriteFile", "DeleteFile"}
     assert all(intent.path.startswith("/") for intent, _ in one)
+
+
+def _args(tmp_path: Path, *extra: str) -> Any:
+    return build_parser().parse_args(
+        ["demo", "--intents", "3000", "--users", "40", "--dir", str(tmp_path), *extra]
+    )
+
+
+def test_progress_shows_as_plain_lines_when_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 3,000 intents at 2,000/s take 1.5 s: at least two lines at one every 0.4 s
+    assert run_demo(_args(tmp_path, "--rate", "2000", "--progress-every", "0.4")) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out
+    lines = [line for line in out.splitlines() if line.startswith("progress ")]
+    assert len(lines) >= 2, out
+    pattern = re.compile(
+        r"progress +\d+% sent +[\d,]+/3,000  out +[\d,]+/s  buffer +[\d,]+ \( *\d+%\)  "
+        r"drops +[\d,]+  health (healthy|degraded|unhealthy)"
+    )
+    assert all(pattern.fullmatch(line) for line in lines), lines
+    # progress comes during the load: after the explanation, before the report
+    assert out.index("sandbox ") < out.index(lines[0]) < out.index("outcomes:")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_refreshes_one_line_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert run_demo(_args(tmp_path, "--rate", "3000")) == 0
+    out = terminal.getvalue()
+    refreshed = [part for part in out.split("\r") if " sent " in part and "\n" not in part]
+    assert len(refreshed) >= 2  # one line rewritten in place, several times
+    assert "progress " not in out
+
+
+def test_the_overload_is_explained_before_and_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_demo(_args(tmp_path, "--buffer-size", "50")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    before, after = out.split("outcomes:")
+    assert "The overload is deliberate" in before
+    assert "when the buffer is full, the oldest waiting intent is dropped" in before
+    assert "what the run showed:" in after
+    health = re.search(r"health: (\w+)", after)
+    assert health is not None
+    if health.group(1) != "healthy":
+        assert f"Health '{health.group(1)}':" in after
+        assert "not that it broke: nothing was lost silently" in after
+    assert re.search(r"Backpressure dropped [\d,]+ intents", after)
+    assert "--strategy block" in after
+
+
+def test_a_rate_limited_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_demo(_args(tmp_path, "--rate", "50000", "--strategy", "block")) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "The producers are held to 50,000 intents/s" in out
+    assert "The overload is deliberate" not in out
+    assert "the producers wait for room: nothing is lost" in out

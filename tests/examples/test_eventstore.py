@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -192,3 +194,82 @@ def test_domain_events_round_trip_through_the_store(tmp_path: Path) -> None:
         (mystery,) = store.replay(after=2)
         with pytest.raises(ValueError, match="unknown stored event type"):
             from_stored(mystery)
+
+
+def _damage(path: Path, offset: int, size: int, seed: int = 1) -> None:
+    noise = random.Random(seed).randbytes(size)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(noise)
+
+
+def _filled(path: Path, events: int = 2000) -> None:
+    rows = [("FileWritten", {"path": f"/f{i}", "n": i}, float(i)) for i in range(events)]
+    with EventStore(path) as store:
+        store.append_many(rows)
+    # closing the last connection folds the WAL into the main file, so the damage below
+    # hits the events themselves
+    assert not os.path.exists(f"{path}-wal") or os.path.getsize(f"{path}-wal") == 0
+
+
+def test_random_bytes_in_the_middle_of_the_file_are_an_event_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    _filled(path)
+    size = path.stat().st_size
+    assert size > 64 * 1024
+    _damage(path, size // 2 - 8192, 16384)
+
+    def open_and_replay() -> None:  # the damage shows on open, or at the latest on replay
+        with EventStore(path) as store:
+            list(store.replay())
+
+    with pytest.raises(EventStoreError, match="damaged") as damaged:
+        open_and_replay()
+    assert not isinstance(damaged.value, sqlite3.Error)
+
+
+def test_a_damaged_header_is_an_event_store_error_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    _filled(path, 10)
+    _damage(path, 0, 100)
+    with pytest.raises(EventStoreError, match=r"damaged|not a database"):
+        EventStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_an_event_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    path.write_bytes(random.Random(2).randbytes(8192))
+    with pytest.raises(EventStoreError):
+        EventStore(path)
+
+
+def test_every_read_of_a_damaged_store_is_an_event_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+    _filled(path)
+    store = EventStore(path)
+    size = path.stat().st_size
+    _damage(path, size // 2 - 8192, 16384)  # while it is open
+    with pytest.raises(EventStoreError, match="damaged"):
+        list(store.replay())
+    for read in (store.count, store.last_sequence):
+        # a read that misses the damaged pages may still answer; any failure is the store's
+        outcome: int | EventStoreError
+        try:
+            outcome = read()
+        except EventStoreError as error:
+            outcome = error
+        assert isinstance(outcome, EventStoreError) or outcome >= 0
+    store.close()
+
+
+def test_recorded_at_must_be_a_number(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "e.db") as store:
+        for bad in ("abc", None, "1.5", object(), True):
+            with pytest.raises(TypeError, match="recorded_at"):
+                store.append("A", {}, bad)  # type: ignore[arg-type]
+        for bad_number in (float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="recorded_at"):
+                store.append("A", {}, bad_number)
+        assert store.append("A", {}, 3) == 1
+        assert [e.recorded_at for e in store.replay()] == [3.0]
+        assert store.count() == 1

@@ -130,28 +130,33 @@ def test_paths_never_escape_the_root(tmp_path: Path) -> None:
     sandbox = Sandbox(root)
     # ``..`` never climbs above the sandbox's /
     assert sandbox.read("/../../inside.txt") == b"fine"
-    assert sandbox.read("/link_in") == b"fine"  # a symlink that stays inside is followed
-    for path in ("/link_out", "/dir_out/outside.txt"):
+    # no symbolic link is followed, not even one that stays inside
+    for path in ("/link_in", "/link_out", "/dir_out/outside.txt"):
         with pytest.raises(SandboxError) as refused:
             sandbox.read(path)
-        assert refused.value.reason == "path_escapes_root"
+        assert refused.value.reason == "symlink_refused"
     with pytest.raises(SandboxError) as refused:
         sandbox.write("/dir_out/evil.txt", b"x")
-    assert refused.value.reason == "path_escapes_root"
+    assert refused.value.reason == "symlink_refused"
     assert not (tmp_path / "evil.txt").exists()
     for bad in ("relative.txt", "", "/a\x00b", "*"):
         with pytest.raises(SandboxError) as refused:
             sandbox.read(bad)
         assert refused.value.reason == "invalid_path"
-    # deleting a symlink removes the link, never its target
-    sandbox.delete("/link_out")
-    assert outside.read_text() == "secret"
-    assert not (root / "link_out").exists()
+    # deleting a symbolic link is refused too: neither the link nor its target goes
+    with pytest.raises(SandboxError) as refused:
+        sandbox.delete("/link_out")
+    assert refused.value.reason == "symlink_refused"
+    assert outside.read_text() == "secret" and (root / "link_out").is_symlink()
     with pytest.raises(SandboxError):
         sandbox.delete("/")
     with pytest.raises(SandboxError) as refused:
         sandbox.read("/")
     assert refused.value.reason == "is_a_directory"
+    assert sandbox.list("/") == ["dir_out", "inside.txt", "link_in", "link_out"]
+    with pytest.raises(SandboxError) as refused:
+        sandbox.list("/dir_out")
+    assert refused.value.reason == "symlink_refused"
     with pytest.raises(ValueError, match="existing directory"):
         Sandbox(tmp_path / "nope")
 
@@ -159,7 +164,7 @@ def test_paths_never_escape_the_root(tmp_path: Path) -> None:
 def test_file_stream_drops_escapes_with_a_reason(tmp_path: Path) -> None:
     os.symlink("/etc", tmp_path / "etc")
     events, dropped = run(FileStream(tmp_path), [ReadFile("/etc/hostname", "root")])
-    assert events == [] and [d.reason for d in dropped] == ["path_escapes_root"]
+    assert events == [] and [d.reason for d in dropped] == ["symlink_refused"]
 
 
 def test_time_window_summarises_activity_per_path() -> None:

@@ -273,6 +273,49 @@ def test_bad_arguments_raise_clear_errors(kwargs: dict[str, Any], error: type[Ex
         pf.backpressure("drop_oldest", **kwargs)
 
 
+STRATEGIES = ("drop_oldest", "drop_newest", "latest", "block", "error", "adaptive")
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"on_drop": "oops"}, TypeError, "on_drop"),
+        ({"on_drop": 5}, TypeError, "on_drop"),
+        ({"scheduler": "x"}, TypeError, "scheduler"),
+        ({"scheduler": 5}, TypeError, "scheduler"),
+        ({"metrics": 5}, TypeError, "StreamMetrics"),
+        ({"buffer_size": "x"}, TypeError, "buffer_size"),
+        ({"buffer_size": 2.0}, TypeError, "buffer_size"),
+        ({"batch_size": "x"}, TypeError, "batch_size"),
+        ({"timeout": "1s"}, TypeError, "duration"),
+        ({"adaptive": {"high_water": 0.9}}, TypeError, "AdaptivePolicy"),
+        ({"name": 5}, TypeError, "name"),
+        ({"name": ""}, ValueError, "name"),
+    ],
+)
+def test_every_argument_is_checked_whatever_the_strategy(
+    strategy: str, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    # Whether or not the argument applies to the strategy (buffer_size to latest,
+    # timeout to block, adaptive= to adaptive), a wrong type is a TypeError when built.
+    with pytest.raises(error, match=match):
+        pf.backpressure(strategy, **kwargs)
+
+
+def test_latest_takes_any_int_buffer_size_since_it_does_not_apply() -> None:
+    scheduler = TestScheduler()
+    got: list[int] = []
+    subject: Subject[int] = Subject()
+    subject.pipe(pf.backpressure("latest", buffer_size=0, scheduler=scheduler)).subscribe(
+        got.append
+    )
+    for i in range(3):
+        subject.on_next(i)
+    scheduler.start()
+    assert got == [2]
+
+
 def test_bad_block_timeout_and_policy() -> None:
     with pytest.raises(ValueError, match="timeout"):
         pf.backpressure("block", timeout=0)

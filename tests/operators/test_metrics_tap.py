@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
@@ -65,3 +68,20 @@ def test_inside_a_reporting_scope_it_records_only_its_stage() -> None:
         snap = m.metrics.snapshot()
         assert snap.received == 0  # totals belong to the stream that owns the scope
         assert snap.stages[0].received == 2 and snap.stages[0].emitted == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((5,), {}, TypeError, "StreamMetrics"),
+        (("m",), {}, TypeError, "StreamMetrics"),
+        ((), {"scheduler": "x"}, TypeError, "scheduler"),
+        ((), {"name": 5}, TypeError, "name"),
+        ((), {"name": ""}, ValueError, "name"),
+    ],
+)
+def test_every_argument_is_checked_when_built(
+    args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        pf.metrics_tap(*args, **kwargs)

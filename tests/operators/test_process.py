@@ -73,18 +73,20 @@ def test_many_effects_from_one_event() -> None:
         assert m.metrics.snapshot().stages[0].emitted == 2
 
 
-def test_envelope_effects_are_emitted_as_they_are() -> None:
-    other = pfrx.Context("system")
+def test_an_envelope_effect_is_rewrapped_with_the_inputs_context() -> None:
+    forged = pfrx.Context("root")
+    user = pfrx.Context("u")
 
     class Reroute:
         def initial_state(self) -> None:
             return None
 
         def process_event(self, event: str, context: pfrx.Context, state: None) -> Any:
-            return pfrx.Ok(None, effects=[pfrx.Envelope(event, other, 1.0)])
+            return pfrx.Ok(None, effects=[pfrx.Envelope(event * 2, forged, 1.0), "plain"])
 
-    out = pfrx.envelopes(["a"], pfrx.Context("u")).pipe(pf.process(Reroute())).run()
-    assert out == pfrx.Envelope("a", other, 1.0)
+    source = reactivex.of(pfrx.Envelope("a", user, 7.0))
+    out = source.pipe(pf.process(Reroute()), ops.to_list()).run()
+    assert out == [pfrx.Envelope("aa", user, 7.0), pfrx.Envelope("plain", user, 7.0)]
 
 
 def test_state_is_kept_per_subscription() -> None:
@@ -177,3 +179,89 @@ def test_works_in_a_merged_pipeline_with_timedelta() -> None:
         pfrx.envelopes(["a"], pfrx.Context("u")), pfrx.envelopes(["c"], pfrx.Context("v"))
     ).pipe(op, ops.map(lambda e: e.event), ops.to_list())
     assert sorted(out.run()) == ["a1", "c2"]
+
+
+class Hostile(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_an_exception_whose_str_raises_is_one_drop_and_the_stream_goes_on() -> None:
+    class Raising:
+        def initial_state(self) -> int:
+            return 0
+
+        def process_event(self, event: str, context: pfrx.Context, state: int) -> Any:
+            if event == "x":
+                raise Hostile()
+            return pfrx.Ok(state + 1, effects=[event])
+
+    lost: list[pfrx.Dropped] = []
+    out = pfrx.envelopes(["a", "x", "b"], pfrx.Context("u")).pipe(
+        pf.process(Raising(), on_drop=lost.append), ops.map(lambda e: e.event), ops.to_list()
+    )
+    assert out.run() == ["a", "b"]
+    assert [(d.item.event, d.reason) for d in lost] == [("x", "Hostile")]
+
+
+def test_garbage_returned_by_a_processor_is_one_drop_with_a_reason() -> None:
+    class Garbage:
+        def initial_state(self) -> int:
+            return 0
+
+        def process_event(self, event: str, context: pfrx.Context, state: int) -> Any:
+            garbage = {"a": None, "b": object(), "c": pfrx.Reject("no")}
+            return garbage.get(event, pfrx.Ok(0, [event]))
+
+    lost: list[pfrx.Dropped] = []
+    out = pfrx.envelopes(["a", "b", "c", "d"], pfrx.Context("u")).pipe(
+        pf.process(Garbage(), on_drop=lost.append), ops.map(lambda e: e.event), ops.to_list()
+    )
+    assert out.run() == ["d"]
+    assert [(d.item.event, d.reason) for d in lost] == [
+        ("a", "processor returned NoneType, not Ok or Err"),
+        ("b", "processor returned object, not Ok or Err"),
+        ("c", "processor returned Reject, not Ok or Err"),
+    ]
+
+
+class WrongArity:
+    def initial_state(self) -> int:
+        return 0
+
+    def process_event(self, event: str, context: pfrx.Context) -> Any:
+        return pfrx.Ok(0)
+
+
+class StateTakesArgs:
+    def initial_state(self, seed: int) -> int:
+        return seed
+
+    def process_event(self, event: str, context: pfrx.Context, state: int) -> Any:
+        return pfrx.Ok(state)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"on_drop": 5}, TypeError, "on_drop"),
+        ({"on_drop": "oops"}, TypeError, "on_drop"),
+        ({"metrics": 5}, TypeError, "StreamMetrics"),
+        ({"scheduler": "x"}, TypeError, "scheduler"),
+        ({"name": 3}, TypeError, "name"),
+        ({"name": ""}, ValueError, "name"),
+    ],
+)
+def test_every_argument_is_checked_when_built(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        pf.process(Counter(), **kwargs)
+
+
+@pytest.mark.parametrize("processor", [WrongArity(), StateTakesArgs()])
+def test_a_processor_whose_methods_cannot_be_called_is_refused_when_built(
+    processor: Any,
+) -> None:
+    with pytest.raises(TypeError, match="cannot be called"):
+        pf.process(processor)

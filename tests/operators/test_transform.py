@@ -152,3 +152,93 @@ def test_guide_transformer_and_filter_compose() -> None:
         result = m.run(m.hot("-a-b-|", lookup).pipe(pipeline))
         assert [e.path for e in result.values] == ["/allowed/a"]
         assert result.drop_reasons() == ["system_directory_protected"]
+
+
+class Hostile(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_an_exception_whose_str_raises_is_one_drop_and_the_stream_goes_on() -> None:
+    def fn(event: str, context: pfrx.Context) -> str:
+        if event == "x":
+            raise Hostile()
+        return event.upper()
+
+    lost: list[pfrx.Dropped] = []
+    out = pfrx.envelopes(["a", "x", "b"], pfrx.Context("u")).pipe(
+        pf.transform(fn, on_drop=lost.append), ops.map(lambda e: e.event), ops.to_list()
+    )
+    assert out.run() == ["A", "B"]
+    assert [(d.item.event, d.reason, d.operator) for d in lost] == [("x", "Hostile", "transform")]
+
+
+class NonStrText(Exception):
+    def __str__(self) -> Any:
+        return 42
+
+
+def test_an_exception_whose_str_is_not_text_gives_its_type_name() -> None:
+    def fn(event: str, context: pfrx.Context) -> str:
+        raise NonStrText()
+
+    lost: list[pfrx.Dropped] = []
+    pfrx.envelopes(["a"], pfrx.Context("u")).pipe(
+        pf.transform(fn, on_drop=lost.append), ops.to_list()
+    ).run()
+    assert [d.reason for d in lost] == ["NonStrText"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"on_drop": 5}, TypeError, "on_drop"),
+        ({"on_drop": "oops"}, TypeError, "on_drop"),
+        ({"metrics": 5}, TypeError, "StreamMetrics"),
+        ({"metrics": "m"}, TypeError, "StreamMetrics"),
+        ({"name": None}, TypeError, "name"),
+        ({"name": ""}, ValueError, "name"),
+    ],
+)
+def test_every_argument_is_checked_when_built(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        pf.transform(upper, **kwargs)
+
+
+def one_argument(event: str) -> str:
+    return event.upper()
+
+
+class Three:
+    def __call__(self, event: str, context: pfrx.Context, extra: int) -> str:
+        return event
+
+
+@pytest.mark.parametrize(
+    "fn", [lambda p: p.upper(), one_argument, Three(), lambda: None, lambda *, event: event]
+)
+def test_a_function_of_the_wrong_arity_is_refused_when_built(fn: Any) -> None:
+    with pytest.raises(TypeError, match="fn\\(event, context\\)"):
+        pf.transform(fn)
+
+
+CTX = pfrx.Context("u")
+
+
+def both(event: str, context: pfrx.Context, extra: int = 0) -> tuple[str, int]:
+    return (event, extra)
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (both, ("x", 0)),  # a defaulted third parameter is fine
+        (lambda *args: args[0], "x"),  # so is *args
+        (slice, slice("x", CTX)),  # a builtin whose signature Python cannot read
+    ],
+)
+def test_callables_that_can_take_two_arguments_are_accepted(fn: Any, expected: Any) -> None:
+    out = pfrx.envelopes(["x"], CTX).pipe(pf.transform(fn)).run()
+    assert out.event == expected

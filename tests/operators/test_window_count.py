@@ -75,13 +75,55 @@ def test_upstream_error_passes_and_each_held_item_is_dropped_once(slide: int | N
         assert result.error is boom
         emitted = {e.event for w in result.raw_values for e in w.items}
         dropped = [d.item.event for d in result.dropped]
-        assert set(result.drop_reasons()) == {"upstream_error"}
+        assert set(result.drop_reasons()) <= {"upstream_error"}
         assert len(dropped) == len(set(dropped))  # exactly once
         assert emitted | set(dropped) == set("abcde")
         if slide is None:
             assert dropped == ["d", "e"]
         if slide == 1:
-            assert dropped == ["d", "e"]  # windows (d, e) and (e,) share them: reported once
+            assert dropped == []  # (d, e) and (e,) hold only items emitted in (c, d, e)
+
+
+@pytest.mark.parametrize(
+    ("slide", "n", "expected"),
+    [
+        # items 0..n-1, then an error; windows of 3
+        (1, 5, []),  # 0..2, 1..3, 2..4 emitted; the open (3, 4) and (4,) hold emitted items
+        (2, 5, []),  # 0..2, 2..4 emitted; the open (4,) holds an emitted item
+        (2, 6, [5]),  # 0..2, 2..4 emitted; the open (4, 5) holds 5, in no emitted window
+        (1, 2, [0, 1]),  # nothing emitted yet: (0, 1) and (1,) are reported once each
+        (3, 5, [3, 4]),  # tumbling by slide: the open (3, 4) was never emitted
+        (4, 6, [4, 5]),  # 0..2 emitted, 3 between windows, the open (4, 5) never emitted
+    ],
+)
+def test_upstream_error_reports_only_items_in_no_emitted_window(
+    slide: int, n: int, expected: list[int]
+) -> None:
+    lost: list[pfrx.Dropped] = []
+    errors: list[Exception] = []
+    windows: list[pfrx.Window] = []
+    failing = reactivex.concat(pfrx.envelopes(range(n), CTX), reactivex.throw(OSError("disk")))
+    failing.pipe(pf.window_count(3, slide=slide, on_drop=lost.append)).subscribe(
+        windows.append, errors.append
+    )
+    emitted = {e.event for w in windows for e in w.items}
+    upstream = [d.item.event for d in lost if d.reason == "upstream_error"]
+    between = [d.item.event for d in lost if d.reason == "between_windows"]
+    assert upstream == expected
+    assert not emitted & set(upstream)  # an item that left is never counted lost
+    assert emitted | set(upstream) | set(between) == set(range(n))  # every item accounted for
+    assert [str(e) for e in errors] == ["disk"]
+
+
+def test_disposal_does_not_report_items_already_emitted_in_a_sliding_window() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-e-f-|").pipe(pf.window_count(3, slide=2)), disposed=210.0)
+        # windows (a, b, c) and (c, d, e) left; the open (e,) holds e, already emitted
+        assert [tuple(e.event for e in w.items) for w in result.raw_values] == [
+            ("a", "b", "c"),
+            ("c", "d", "e"),
+        ]
+        assert result.dropped == []
 
 
 def test_disposal_drops_what_open_windows_hold() -> None:
@@ -141,6 +183,23 @@ def test_bad_arguments_raise_at_construction(size: Any, slide: Any, error: type)
         pf.window_count(size, slide=slide)
     with pytest.raises(TypeError):
         pf.window_count(True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"slide": "2"}, TypeError, "slide"),
+        ({"on_drop": 5}, TypeError, "on_drop"),
+        ({"metrics": 5}, TypeError, "StreamMetrics"),
+        ({"name": 5}, TypeError, "name"),
+        ({"name": ""}, ValueError, "name"),
+    ],
+)
+def test_every_argument_is_checked_when_built(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        pf.window_count(3, **kwargs)
 
 
 def test_resubscription_starts_fresh_windows() -> None:

@@ -1,0 +1,129 @@
+"""Write docs/mutation.md from a finished `mutmut run` (called by `make mutate`).
+
+mutmut 3 keeps each source file's verdicts in `mutants/<path>.meta` (JSON: mutant name -> the exit
+code of the tests that ran against it). This script turns them into one table per core module and
+lists every surviving mutant with its diff, unless `tools/mutation_equivalent.txt` explains it as
+equivalent (same observable behaviour, so no test can kill it).
+
+Score = killed / (all - equivalent). A mutant no test reaches ("no tests") counts as not killed:
+code that no test runs is code whose breakage nobody would notice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
+OUT = ROOT / "docs" / "mutation.md"
+TARGET = 0.90
+
+# mutmut's own meaning of a worker's exit code (mutmut/stats.py).
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
+          36: "timeout", 37: "type check", 24: "timeout", -24: "timeout", 152: "timeout",
+          255: "timeout", None: "not checked"}
+CORE = ("pfrx/_model/", "pfrx/metrics.py", "pfrx/operators/", "pfrx/stream")
+
+
+def module_of(meta: Path) -> str:
+    rel = meta.relative_to(ROOT / "mutants").as_posix()
+    return rel.removesuffix(".meta")
+
+
+def load_equivalents() -> dict[str, str]:
+    found: dict[str, str] = {}
+    if EQUIVALENT_FILE.exists():
+        for line in EQUIVALENT_FILE.read_text("utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, why = line.partition(" ")
+                found[name] = why.strip() or "equivalent"
+    return found
+
+
+def diff_of(name: str) -> str:
+    # mutmut's own diff, read in its mutants/ folder where it expects to run.
+    import os
+
+    from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+
+    here = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        return str(get_diff_for_mutant(name, path=find_mutant(name).path))
+    except Exception as exc:  # a report must still be written
+        return f"(diff unavailable: {type(exc).__name__})"
+    finally:
+        os.chdir(here)
+
+
+def main() -> int:
+    metas = sorted((ROOT / "mutants").rglob("*.py.meta"))
+    if not metas:
+        print("no mutmut results under mutants/: run `make mutate`", file=sys.stderr)
+        return 2
+    equivalents = load_equivalents()
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    survivors: dict[str, list[str]] = defaultdict(list)
+    for meta in metas:
+        module = module_of(meta)
+        data = json.loads(meta.read_text("utf-8"))
+        for name, code in data.get("exit_code_by_key", {}).items():
+            status = STATUS.get(code, "suspicious")
+            if name in equivalents and status != "killed":
+                status = "equivalent"
+            counts[module][status] += 1
+            if status in ("survived", "no tests", "timeout", "suspicious"):
+                survivors[module].append(name)
+
+    lines = [
+        "# Mutation testing",
+        "",
+        "`make mutate` breaks the core on purpose, one small change (a *mutant*) at a time, with",
+        "[mutmut](https://github.com/boxed/mutmut) 3, and runs the tests that reach the changed",
+        "function. A mutant the tests notice is *killed*; one they don't *survived*: a behaviour",
+        "no test states. The target is at least 90% of non-equivalent mutants killed in every",
+        "core module. This page is written by `tools/mutation_report.py` from the last run.",
+        "",
+        "| module | mutants | killed | survived | no test reaches it | timeout | equivalent | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    below: list[str] = []
+    for module in sorted(counts):
+        c = counts[module]
+        total = sum(c.values())
+        considered = total - c["equivalent"] - c["skipped"] - c["not checked"]
+        score = c["killed"] / considered if considered else 1.0
+        mark = "" if score >= TARGET else " (below target)"
+        if score < TARGET and module.startswith(CORE):
+            below.append(module)
+        lines.append(
+            f"| `{module}` | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | "
+            f"{c['timeout']} | {c['equivalent']} | {score:.0%}{mark} |"
+        )
+    lines += ["", "## Surviving mutants", ""]
+    if not any(survivors.values()):
+        lines.append("None: every non-equivalent mutant was killed.")
+    for module in sorted(survivors):
+        names = survivors[module]
+        if not names:
+            continue
+        lines += [f'??? note "`{module}`: {len(names)} not killed"', ""]
+        for name in names:
+            lines += [f"    `{name}`", "", "    ```diff"]
+            lines += ["    " + ln for ln in diff_of(name).splitlines()]
+            lines += ["    ```", ""]
+    if equivalents:
+        lines += ["## Explained as equivalent", "", "| mutant | why no test can kill it |",
+                  "| --- | --- |"]
+        lines += [f"| `{n}` | {why} |" for n, why in sorted(equivalents.items())]
+    OUT.write_text("\n".join(lines) + "\n", "utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}; modules below {TARGET:.0%}: {', '.join(below) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
