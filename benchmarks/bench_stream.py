@@ -3,7 +3,9 @@
 ``Stream(capability_filter, transform, backpressure("block"), metrics_tap)`` with the drain on
 its dedicated thread. Each run sends the same total: from one producer thread with ``send``,
 from four producer threads with ``send``, and from one thread with ``send_many`` in batches
-of 100. The runs take turns (best of several), and each run's ledger is checked at the end
+of 100. The runs take turns, five rounds; rates are the best of the rounds, ratios the median
+of each round's ratio (runs of one round are close in time, so a machine whose load drifts
+still compares like with like). Each run's ledger is checked at the end
 (accepted = emitted + dropped, nothing refused), so a fast but lossy run cannot pass.
 
 Targets (issue "fast as written"): four producers reach at least 0.9x the rate of one (more
@@ -15,6 +17,7 @@ per-item work.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -109,7 +112,7 @@ def _one_run(
 
 def run(quick: bool) -> list[Row]:
     n = 20_000 if quick else 200_000
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     cases: dict[str, tuple[Callable[[], pfrx.Stream], int, Any]] = {
         "send, 1 producer": (_full_stream, 1, _per_event),
         "send, 4 producers": (_full_stream, 4, _per_event),
@@ -117,44 +120,50 @@ def run(quick: bool) -> list[Row]:
         "entry: send": (_empty_stream, 1, _per_event),
         "entry: send_many": (_empty_stream, 1, _batched),
     }
-    best: dict[str, float] = dict.fromkeys(cases, 0.0)
+    rates: dict[str, list[float]] = {label: [] for label in cases}
     snaps: dict[str, pfrx.MetricsSnapshot] = {}
     for _ in range(rounds):
         for label, (make, producers, produce) in cases.items():
             rate, snap, _sent = _one_run(make, n, producers, produce)
-            if rate > best[label]:
-                best[label] = rate
-                snaps[label] = snap
-    one = best["send, 1 producer"]
-    four = best["send, 4 producers"]
-    many = best["send_many, 1 producer"]
-    entry, entry_many = best["entry: send"], best["entry: send_many"]
+            rates[label].append(rate)
+            snaps[label] = snap
+
+    def ratio(a: str, b: str) -> float:
+        # Runs of one round sit next to each other in time: their ratio is the fair one on
+        # a machine whose load drifts. The median over rounds.
+        return statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+
+    best = {label: max(values) for label, values in rates.items()}
+    four = ratio("send, 4 producers", "send, 1 producer")
+    many = ratio("send_many, 1 producer", "send, 1 producer")
+    entry = ratio("entry: send_many", "entry: send")
     denied = snaps["send, 1 producer"].dropped
     return [
         Row(
             GROUP,
             f"Stream send -> results, 1 producer thread, {n:,} events",
-            f"{one:,.0f} events/s; {denied:,} denied, none lost",
+            f"{best['send, 1 producer']:,.0f} events/s; {denied:,} denied, none lost",
         ),
         Row(
             GROUP,
             f"Stream send -> results, 4 producer threads, {n:,} events",
-            f"{four:,.0f} events/s ({four / one:.2f}x one producer)",
+            f"{best['send, 4 producers']:,.0f} events/s ({four:.2f}x one producer)",
             ">= 0.9x one producer",
-            four >= 0.9 * one,
+            four >= 0.9,
         ),
         Row(
             GROUP,
             f"Stream send_many({BATCH}) -> results, 1 producer, {n:,} events",
-            f"{many:,.0f} events/s ({many / one:.2f}x send)",
+            f"{best['send_many, 1 producer']:,.0f} events/s ({many:.2f}x send)",
             ">= 2x send",
-            many >= 2 * one,
+            many >= 2,
         ),
         Row(
             GROUP,
             f"Stream entry alone (no operators): send_many({BATCH}) vs send",
-            f"{entry_many:,.0f} vs {entry:,.0f} events/s ({entry_many / entry:.2f}x)",
+            f"{best['entry: send_many']:,.0f} vs {best['entry: send']:,.0f} events/s "
+            f"({entry:.2f}x)",
             ">= 2x send",
-            entry_many >= 2 * entry,
+            entry >= 2,
         ),
     ]
