@@ -20,7 +20,7 @@ from reactivex import Observable, abc
 from .._model import Capability, Context, Envelope, Window
 from ..metrics import StreamMetrics
 from ._backpressure_policy import AdaptivePolicy
-from ._shared import DropHandler, ReportScope, current_scope, reporting_into
+from ._shared import DropHandler, Operator, ReportScope, current_scope, reporting_into
 
 if TYPE_CHECKING:
     from ._metrics_tap import MetricsTap
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdaptivePolicy",
+    "Operator",
     "ReportScope",
     "backpressure",
     "capability_filter",

@@ -581,7 +581,7 @@ class _Run:
             self.closed_reason = reason
             left = list(self.buf)
             self.buf.clear()
-            if self.owner is None and self.inflight:
+            if self.inflight:  # also mid-delivery: report now, before the stream ends
                 left = list(self.inflight) + left
                 self.inflight.clear()
             self.waiting.notify()
