@@ -42,7 +42,7 @@ from pfrx.nats._server import NatsServer
 
 from ._table import Row
 
-GROUP = "nats (issue 15)"
+GROUP = "nats"
 KEY = b"bench-key-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXTS = [
