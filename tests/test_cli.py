@@ -241,3 +241,56 @@ def test_python_dash_m_pfrx_usage_error_has_no_traceback() -> None:
         "pfrx demo: error: argument --buffer-size: must be at least 1, got 0"
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_demo_serve_shows_the_running_stream_on_the_real_dashboard(tmp_path: Path) -> None:
+    import json
+    import time
+    import urllib.request
+
+    demo = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pfrx", "demo", "--serve", "0"),
+            *("--intents", "6000", "--rate", "2000", "--dir", str(tmp_path)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        first = demo.stdout.readline()
+        assert first.startswith("dashboard: http://127.0.0.1:"), first
+        url = first.split()[1].rstrip("/")
+        seen: list[Any] = []
+        deadline = time.monotonic() + 60
+        while not seen and time.monotonic() < deadline and demo.poll() is None:
+            with urllib.request.urlopen(url + "/api/streams", timeout=10) as response:
+                seen = [
+                    s
+                    for s in json.load(response)
+                    if s["name"] == "filesystem" and s["metrics"]["received"] > 0
+                ]
+            time.sleep(0.2)
+        out, err = demo.communicate(timeout=90)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode == 0, err
+    assert seen and seen[0]["metrics"]["received"] > 0  # live while the load ran
+    assert "dashboard: stopped" in out and "balanced" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("command", "option"), [("worker", "--durable"), ("demo-cluster", "--workers")]
+)
+def test_the_real_nats_commands_are_reached(
+    command: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])  # their own parser answers, not pfrx's
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: pfrx {command}") and option in out

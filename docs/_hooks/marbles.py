@@ -2,10 +2,12 @@
 
 On every operator page (``operators/*.md``) and on the testing page, the fenced
 ```` ```python ```` examples run in order in one namespace, as ``tests/test_catalogue.py``
-runs them (functions named ``test_*`` that a block defines are called, as pytest would).
+runs them (functions named ``test_*`` that a block defines are called, as pytest would,
+with fresh ``marbles`` and ``test_scheduler`` fixtures when they ask for them).
 Each ``MarbleKit.run`` they make is drawn with ``pfrx.testing``'s SVG renderer (the kit's
 sources, an operator box, the result and the dropped lane, in the user's symbols) and the
-pictures are inserted after the block that ran them. The pictures are the examples' actual
+pictures are inserted after the block that ran them; runs made by hypothesis examples are
+not drawn. The pictures are the examples' actual
 behaviour, so they cannot drift from the code; an example that fails is a warning, which
 fails the strict build.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -24,6 +27,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from hypothesis import currently_in_test_context
+from reactivex.testing import TestScheduler
 
 from pfrx.testing import MarbleKit, Recording
 
@@ -57,7 +63,7 @@ def _recording_runs(filename: str, runs: list[_Run]) -> Iterator[None]:
         frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename != filename:
             frame = frame.f_back  # type: ignore[assignment]
-        if frame is not None:
+        if frame is not None and not currently_in_test_context():
             runs.append(_Run(self, recording, frame.f_lineno, dict(frame.f_locals)))
         return recording
 
@@ -66,6 +72,19 @@ def _recording_runs(filename: str, runs: list[_Run]) -> Iterator[None]:
         yield
     finally:
         MarbleKit.run = original  # type: ignore[method-assign]
+
+
+def call_test(test: Any) -> None:
+    """Call a test function as pytest would, with the pfrx plugin's fixtures it asks for."""
+    kit = MarbleKit(scheduler=TestScheduler())
+    fixtures = {"marbles": kit, "test_scheduler": kit.scheduler}
+    test(**{name: fixtures[name] for name in inspect.signature(test).parameters})
+
+
+def _called(call: ast.Call) -> str:
+    """The name a call calls: ``run`` for ``m.run(...)``, ``draw`` for ``draw(...)``."""
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
 
 
 def _piped(node: ast.expr) -> list[ast.expr]:
@@ -100,14 +119,20 @@ def label(tree: ast.Module, run: _Run, fallback: str) -> str:
         node
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "run"
+        and _called(node) in ("run", "draw")
         and node.args
         and node.lineno <= run.line <= (node.end_lineno or node.lineno)
     ]
     if not calls:
         return fallback
-    operators = _piped(calls[-1].args[0])
+    call = calls[-1]
+    if _called(call) == "draw":  # pfrx.testing.draw(source, *operators, label=...)
+        given = [k.value for k in call.keywords if k.arg == "label"]
+        if given and isinstance(given[0], ast.Constant) and isinstance(given[0].value, str):
+            return given[0].value
+        operators = list(call.args[1:])
+    else:
+        operators = _piped(call.args[0])
     if not operators:
         return fallback
     inline = _Inline(run.names)
@@ -148,7 +173,7 @@ def with_pictures(markdown: str, path: str) -> str:
                 exec(compile(tree, filename, "exec"), namespace)
                 for name in sorted(set(namespace) - before):
                     if name.startswith("test_") and callable(namespace[name]):
-                        namespace[name]()
+                        call_test(namespace[name])
         except Exception as error:  # an example that fails is a broken page
             log.warning("%s:%d: example failed, no picture: %r", path, first, error)
             return markdown

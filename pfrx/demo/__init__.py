@@ -1,6 +1,6 @@
 """The demo: the guide's FileSystem substrate end to end on a temporary directory.
 
-Part 1 (`pfrx.demo.walkthrough`) walks through a handful of requests and says who
+Part 1 (`pfrx.demo.tour`) walks through a handful of requests and says who
 may do what, and why not. Part 2: a synthetic workload (`pfrx.demo.workload`: many
 users with mixed capabilities reading, writing and deleting files) is sent into one
 `pfrx.Stream` (`pfrx.demo.load`):
@@ -38,7 +38,7 @@ from .load import LoadSettings, build_stream, run_load
 from .options import STRATEGIES, add_arguments
 from .progress import Progress
 from .report import explain_after, explain_before, ledger, print_outcomes
-from .walkthrough import walkthrough
+from .tour import walkthrough
 from .workload import make_users, make_workload, populate
 
 __all__ = [

@@ -40,7 +40,7 @@ from ..examples.patterns import EventSourcingStream
 THRESHOLDS = HealthThresholds(degraded_drop_rate=0.25, unhealthy_drop_rate=0.75)
 
 
-@attrs.define
+@attrs.frozen
 class LoadSettings:
     """What part 2 runs: the workload's size and the stream's configuration."""
 

@@ -91,6 +91,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--distributed",
         action="store_true",
-        help="run the demo on NATS JetStream workers instead (as `pfrx demo-cluster`; "
-        "needs pfrx[nats])",
+        help="run `pfrx demo-cluster` with its defaults instead (JetStream workers, one "
+        "killed midway; needs pfrx[nats]); the options above do not apply to it",
     )

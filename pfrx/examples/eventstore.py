@@ -128,7 +128,8 @@ class EventStore:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise EventStoreError(f"event store {self.path} is closed")
+            # no path: this text can become a drop reason (``store_error: ...``)
+            raise EventStoreError("the event store is closed")
 
     def append(self, type: str, data: Mapping[str, Any], recorded_at: float = 0.0) -> int:
         """Commit one event; return its sequence number once it is durable.

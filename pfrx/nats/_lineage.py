@@ -1,6 +1,6 @@
 """Which inputs an item came from, for the standalone source and sinks.
 
-:func:`pfrx.nats.nats_source` gives each input its own :class:`~pfrx.Context` object and
+`pfrx.nats.nats_source` gives each input its own `Context` object and
 records it here; pfrx operators carry that context to everything made from the input, so a
 sink can name an output's sources. Entries go when their context is collected.
 """

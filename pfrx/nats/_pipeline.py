@@ -172,7 +172,11 @@ class PipelineRunner:
         self.emit(Output(self.output, data, msg_id, sources, "result"))
 
     def _on_drop(self, record: Dropped) -> None:
-        self._drop(self._sources(record.item), record.reason, record.operator)
+        sources = self._sources(record.item)
+        current = self._current
+        if record.operator == "stream" and current is not None and sources == (current,):
+            return  # the input that broke the pipeline: _process_one drops it, with the error
+        self._drop(sources, record.reason, record.operator)
 
     # -- input -----------------------------------------------------------------------------
     def _verify(self, token: Any) -> Context:

@@ -90,13 +90,13 @@ class NatsSink(Observer[Any]):
     """An observer that publishes each item to ``subject`` and waits for JetStream's ack.
 
     ``kind="results"``: the item (an envelope, a window, any value with a JSON form) as
-    ``{"event": ...}``; ``kind="dropped"``: a :class:`~pfrx.Dropped` as ``{"reason",
+    ``{"event": ...}``; ``kind="dropped"``: a `Dropped` as ``{"reason",
     "operator", "source_id"}``. Headers ``Pfrx-Source-Id`` and ``Nats-Msg-Id`` come from
-    the inputs :func:`pfrx.nats.nats_source` recorded, so a redelivered input's outputs are
+    the inputs `pfrx.nats.nats_source` recorded, so a redelivered input's outputs are
     deduplicated. ``on_next`` returns once the publish is acknowledged, so an upstream
-    :func:`~pfrx.nats.nats_source` acknowledges an input only after its output is stored.
+    `nats_source` acknowledges an input only after its output is stored.
     An item that cannot be encoded or published raises out of ``on_next``. Call
-    :meth:`close` (or use it as a context manager) to release its connection.
+    `close` (or use it as a context manager) to release its connection.
     """
 
     def __init__(
@@ -151,5 +151,5 @@ class NatsSink(Observer[Any]):
 
 
 def nats_sink(servers: str, subject: str, *, kind: str = "results") -> NatsSink:
-    """A :class:`NatsSink`: ``stream.results.subscribe(nats_sink(url, "out"))``."""
+    """A `NatsSink`: ``stream.results.subscribe(nats_sink(url, "out"))``."""
     return NatsSink(servers, subject, kind=kind)

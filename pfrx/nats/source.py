@@ -164,10 +164,10 @@ def nats_source(
     of at most ``batch`` while it holds fewer than ``max_in_flight`` inputs, and emitting
     on that thread. Each input's context is verified with ``keys`` (an input that fails is
     ``Dropped(reason="unauthenticated", operator="verify_context")`` to ``on_drop``; a bad
-    body ``malformed_body``) and is a fresh object, so :func:`pfrx.nats.source_ids` can name
+    body ``malformed_body``) and is a fresh object, so `pfrx.nats.source_ids` can name
     what came from it. An input is acknowledged once the pipeline lets go of its envelope
     (after a synchronous downstream returns; after the window holding it is emitted), and
-    kept alive with in-progress acks until then. With :func:`pfrx.nats.nats_sink`
+    kept alive with in-progress acks until then. With `pfrx.nats.nats_sink`
     downstream (which publishes and waits for JetStream's acknowledgement), that is the
     worker's ack rule. Disposing stops fetching; what is held comes back by redelivery.
     """

@@ -17,6 +17,9 @@ from ..operators._shared import reporting_into
 from ._marbles import Note, _symbol_table, default_project, parse, render
 from ._render import Diagram, align, as_envelopes, diagram
 
+_GRAMMAR = frozenset("-()|#^ ")
+NOTIFICATION_ROWS = 12  # notifications listed under a mismatch drawing
+
 CREATED = 100.0
 SUBSCRIBED = 200.0
 DISPOSED = 1000.0
@@ -28,16 +31,33 @@ class MarbleMismatch(AssertionError):
     """Raised by [`MarbleKit.expect`][pfrx.testing.MarbleKit.expect]: draws expected and actual."""
 
 
+# Tracebacks and pytest show the name users import it by.
+MarbleMismatch.__module__ = "pfrx.testing"
+
+
 class Recording:
     """What a subscription saw: notifications with their virtual times."""
 
     def __init__(
-        self, notes: list[Note], dropped: list[Dropped], start: float, *, tick: float = 1.0
+        self,
+        notes: list[Note],
+        dropped: list[Dropped],
+        start: float,
+        *,
+        tick: float = 1.0,
+        lookup: Mapping[str, Any] | None = None,
     ) -> None:
         self.notes = notes
         self.dropped = dropped
         self.start = start
         self.tick = tick
+        #: The symbols of the kit that recorded it (its marbles' and lookups'), live: drawings
+        #: use them, so a value keeps the symbol the test's marbles gave it.
+        self.lookup: Mapping[str, Any] = lookup if lookup is not None else {}
+
+    def _symbols(self, lookup: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The kit's symbols, with ``lookup`` winning where both name a symbol."""
+        return {**self.lookup, **(lookup or {})}
 
     @property
     def values(self) -> list[Any]:
@@ -67,7 +87,7 @@ class Recording:
             Note(n.time, n.kind, default_project(n.value) if n.kind == "next" else n.value)
             for n in self.notes
         ]
-        drawn, _ = render(projected, start=self.start, tick=self.tick, lookup=lookup)
+        drawn, _ = render(projected, start=self.start, tick=self.tick, lookup=self._symbols(lookup))
         return drawn
 
     def drop_reasons(self) -> list[str]:
@@ -84,7 +104,7 @@ class Recording:
         """The recording as a marble picture: its lane and a ``dropped`` lane with reasons
         (``str()`` is ASCII, ``.svg()`` is SVG).
         [`MarbleKit.diagram`][pfrx.testing.MarbleKit.diagram] adds the sources."""
-        return diagram(self, label=label, lookup=lookup, key=key, title=title)
+        return diagram(self, label=label, lookup=self._symbols(lookup), key=key, title=title)
 
     def _repr_svg_(self) -> str:
         return self.diagram().svg()
@@ -174,8 +194,16 @@ class MarbleKit:
     marble character is ``tick`` seconds; subscription happens at 200, disposal at 1000.
     """
 
-    def __init__(self, context: Context = DEFAULT_CONTEXT, tick: float = 1.0) -> None:
-        self.scheduler = TestScheduler()
+    def __init__(
+        self,
+        context: Context = DEFAULT_CONTEXT,
+        tick: float = 1.0,
+        *,
+        scheduler: TestScheduler | None = None,
+    ) -> None:
+        if scheduler is not None and not isinstance(scheduler, TestScheduler):
+            raise TypeError(f"scheduler must be a TestScheduler, not {type(scheduler).__name__}")
+        self.scheduler = scheduler if scheduler is not None else TestScheduler()
         self.context = context
         self.tick = tick
         self.metrics = StreamMetrics(self.scheduler)
@@ -184,6 +212,9 @@ class MarbleKit:
         #: The kit's sources as drawn by `diagram`: (marbles, notes from subscription).
         self.sources: list[tuple[str, list[Note]]] = []
         self._lookup: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"MarbleKit(clock={self.scheduler.clock!r}, tick={self.tick!r})"
 
     # -- sources -------------------------------------------------------------------------
     def cold(
@@ -237,7 +268,18 @@ class MarbleKit:
 
     def _remember(self, marbles: str, lookup: Mapping[str, Any] | None, notes: list[Note]) -> None:
         self.sources.append((marbles, notes))
-        self._lookup.update(lookup or {})
+        self._learn(marbles, lookup)
+
+    def _learn(self, marbles: str, lookup: Mapping[str, Any] | None) -> None:
+        """Remember what each symbol of ``marbles`` stands for (its lookup value, else the
+        character itself), unless an earlier marble string of this kit gave it a meaning:
+        pictures and mismatch messages then draw values with the test's own symbols and
+        never reuse one of them for another value."""
+        for char in marbles:
+            if char not in _GRAMMAR and char not in self._lookup:
+                self._lookup[char] = lookup[char] if lookup is not None and char in lookup else char
+        for char, value in (lookup or {}).items():
+            self._lookup.setdefault(char, value)
 
     # -- drawing -------------------------------------------------------------------------
     def diagram(
@@ -323,7 +365,9 @@ class MarbleKit:
         scheduler.schedule_absolute(disposed, dispose)
         with reporting_into(self.metrics, self.dropped.append):
             scheduler.start()
-        return Recording(notes, self.dropped[dropped_before:], SUBSCRIBED, tick=self.tick)
+        return Recording(
+            notes, self.dropped[dropped_before:], SUBSCRIBED, tick=self.tick, lookup=self._lookup
+        )
 
     # -- checking ------------------------------------------------------------------------
     def expected(
@@ -356,7 +400,9 @@ class MarbleKit:
                 instant is one column in both, the actual drops below them), a caret at the
                 first difference, then the notifications side by side.
         """
+        __tracebackhide__ = True  # pytest shows the test's line and this message, not pfrx's code
         want = self.expected(marbles, lookup, error=error)
+        self._learn(marbles, lookup)
         got = [
             Note(n.time, n.kind, project(n.value) if n.kind == "next" else n.value)
             for n in recording.notes
@@ -373,21 +419,29 @@ class MarbleKit:
         )
         if first is None and len(want) != len(got):
             first = (want if len(want) > len(got) else got)[min(len(want), len(got))]
+        symbols = {**self._lookup, **(lookup or {})}
         lines = [
             "marbles differ",
-            *_side_by_side(want, got, recording.dropped, first, SUBSCRIBED, self.tick, lookup),
+            *_side_by_side(want, got, recording.dropped, first, SUBSCRIBED, self.tick, symbols),
             "",
             "notifications (expected | actual):",
         ]
-        for index in range(max(len(want), len(got))):
+        total = max(len(want), len(got))
+        same = [
+            index < min(len(want), len(got)) and self._same(want[index], got[index], error)
+            for index in range(total)
+        ]
+        # From one row before the first difference, at most NOTIFICATION_ROWS rows.
+        begin = max(0, same.index(False) - 1) if False in same else 0
+        end = min(total, begin + NOTIFICATION_ROWS)
+        if begin:
+            lines.append(f"   ... {begin} equal above")
+        for index in range(begin, end):
             left = str(want[index]) if index < len(want) else "-"
             right = str(got[index]) if index < len(got) else "-"
-            marker = (
-                "  "
-                if index < min(len(want), len(got)) and self._same(want[index], got[index], error)
-                else "!!"
-            )
-            lines.append(f"{marker} {left:<40} | {right}")
+            lines.append(f"{'  ' if same[index] else '!!'} {left:<40} | {right}")
+        if end < total:
+            lines.append(f"   ... {total - end} more")
         raise MarbleMismatch("\n".join(lines))
 
     @staticmethod

@@ -13,6 +13,7 @@ ASCII is for terminals and test failures (``str(diagram)``); SVG for notebooks a
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -98,8 +99,54 @@ def default_key(value: Any) -> Any:
     return None
 
 
+def _identity(value: Any) -> Any:
+    """A dictionary key standing for ``value``: itself when hashable, else its text."""
+    try:
+        hash(value)
+    except Exception:
+        return (type(value).__name__, "repr", repr(value))
+    return (type(value).__name__, value)
+
+
+class _Book:
+    """What every picture drawn in this process agreed on: the symbol invented for a value
+    and the colour given to a key. A value keeps its symbol and colour from one picture to
+    the next (in a notebook, from cell to cell) unless another item of the same picture
+    already shows that symbol or colour. Bounded: past ``LIMIT`` entries, nothing new is
+    remembered (and pictures fall back to their own choices).
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.symbols: dict[Any, str] = {}
+        self.colours: dict[Any, str] = {}  # items, by key
+        self.reasons: dict[Any, str] = {}  # drops, by reason
+
+    @staticmethod
+    def get(table: dict[Any, str], key: Any) -> str | None:
+        try:
+            return table.get(key)
+        except Exception:  # a value whose == or hash raises is simply not remembered
+            return None
+
+    def remember(self, table: dict[Any, str], key: Any, chosen: str) -> None:
+        if len(table) < self.LIMIT:
+            with contextlib.suppress(Exception):  # an unhashable key is not remembered
+                table.setdefault(key, chosen)
+
+
+BOOK = _Book()
+
+
 class _Symbols:
-    """Symbols for values, shared by all lanes of a diagram."""
+    """Symbols for values, shared by all lanes of a diagram.
+
+    A value the lookup names gets its key; a one-character string stands for itself; any
+    other value gets the symbol it had in earlier pictures (the book), else a fresh one. A
+    fresh symbol is never one the lookup or the picture's own values already use, so a
+    symbol always means one thing in one picture.
+    """
 
     def __init__(self, lookup: Mapping[str, Any] | None, values: Iterable[Any]) -> None:
         self.reverse = [(v, k) for k, v in (lookup or {}).items()]
@@ -129,14 +176,23 @@ class _Symbols:
         if self._single(projected):
             return str(projected)
         for known, key in self.assigned:
-            if known == projected:
-                return key
-        spare = next((s for s in _SPARE if s not in self.used), "?")
-        self.used.add(spare)
-        self.assigned.append((projected, spare))
+            try:
+                if known == projected:
+                    return key
+            except Exception:
+                continue
+        identity = _identity(projected)
+        remembered = BOOK.get(BOOK.symbols, identity)
+        if remembered is not None and remembered not in self.used:
+            chosen = remembered
+        else:
+            chosen = next((s for s in _SPARE if s not in self.used), "?")
+            BOOK.remember(BOOK.symbols, identity, chosen)
+        self.used.add(chosen)
+        self.assigned.append((projected, chosen))
         if isinstance(value, Window):
-            self.windows[spare] = value
-        return spare
+            self.windows[chosen] = value
+        return chosen
 
     def legend(self) -> list[tuple[str, str]]:
         out = []
@@ -302,30 +358,42 @@ class Diagram:
         return self.svg()
 
     def colour(self, value: Any) -> str:
-        """The fill colour of an item: by its key, else by its symbol."""
+        """The fill colour of an item: by its key, else by the item itself (its projected
+        value), the same in every picture unless another item here already has it."""
         try:
             key = self.key(value)
         except Exception:  # a key function that fails on one item does not stop the drawing
             key = None
         if key is None:
-            key = ("symbol", self.symbol(value))
-        return _pick(self._colours, key, PALETTE)
+            key = ("value", _identity(default_project(value)))
+        return _pick(self._colours, key, PALETTE, BOOK.colours)
 
     def reason_colour(self, reason: str | None) -> str:
         """The fill colour of a drop: by its reason."""
-        return _pick(self._reasons, reason, REASON_PALETTE)
+        return _pick(self._reasons, ("reason", reason), REASON_PALETTE, BOOK.reasons)
 
 
-def _pick(table: dict[Any, str], key: Any, palette: Sequence[str]) -> str:
+def _pick(table: dict[Any, str], key: Any, palette: Sequence[str], book: dict[Any, str]) -> str:
+    """The colour of ``key`` in one picture (``table``): the one it had in earlier pictures
+    when no other key here has it, else the next colour of ``palette`` free here."""
+    key = _identity(key) if not isinstance(key, tuple) else key
     try:
-        if key in table:
-            return table[key]
-    except TypeError:  # unhashable key: colour by its text
+        hash(key)
+    except Exception:
         key = repr(key)
-        if key in table:
-            return table[key]
-    table[key] = palette[len(table) % len(palette)]
-    return table[key]
+    if key in table:
+        return table[key]
+    taken = set(table.values())
+    remembered = BOOK.get(book, key)
+    if remembered is not None and remembered in palette and remembered not in taken:
+        chosen = remembered
+    else:
+        start = len(book) % len(palette)
+        rotated = [*palette[start:], *palette[:start]]
+        chosen = next((c for c in rotated if c not in taken), rotated[0])
+        BOOK.remember(book, key, chosen)
+    table[key] = chosen
+    return chosen
 
 
 def align(
@@ -360,6 +428,7 @@ class _Svg:
         self.px = max(9.0, min(30.0, 760.0 / self.columns))
         self.radius = max(4.0, min(11.0, self.px * 0.42))
         self.out: list[str] = []
+        self.label_end = float("-inf")  # right edge of the last reason written on this lane
 
     def x(self, time: float) -> float:
         return self.LABEL + (self.d.column(time) + 0.5) * self.px
@@ -424,6 +493,7 @@ class _Svg:
             f' {mid + 5:.1f} z" fill="#333"/>'
         )
         seen: dict[int, int] = {}
+        self.label_end = float("-inf")
         for mark in visible:
             column = d.column(mark.time)
             x = self.x(mark.time)
@@ -479,7 +549,11 @@ class _Svg:
         self.out.append("</g>")
         if dropped and mark.reason:
             label = mark.reason if len(mark.reason) <= 18 else mark.reason[:17] + "…"
-            self.text(x, y + r + 11, label, text_anchor="middle", font_size=9, fill="#a33")
+            half = len(label) * 2.8  # about half the width of 9 px monospace text
+            # A reason that would overwrite its neighbour's is left to the legend (same colour).
+            if x - half > self.label_end + 3:
+                self.text(x, y + r + 11, label, text_anchor="middle", font_size=9, fill="#a33")
+                self.label_end = x + half
 
     def brackets(self, lane: Lane, y: float) -> float:
         rows: list[float] = []
@@ -514,7 +588,7 @@ class _Svg:
     def legends(self, y: float) -> float:
         d = self.d
         y += 4
-        for reason, colour in d._reasons.items():
+        for (_, reason), colour in d._reasons.items():
             self.out.append(
                 f'<circle cx="{self.MARGIN + 5}" cy="{y + 5:.1f}" r="5" fill="{colour}"'
                 ' stroke="#333" stroke-dasharray="2 2"/>'

@@ -85,7 +85,9 @@ def tree(tmp_path: Path) -> Iterator[dict[str, Path]]:
     _make_device(public / "device")
     os.link(outside / "canary.txt", public / "hard")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(public / "socket"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(public)  # a relative name: socket paths are limited to ~100 bytes
+        server.bind("socket")
     try:
         yield {"root": root, "outside": outside, "private": private, "public": public}
     finally:
@@ -348,3 +350,34 @@ def test_a_parent_swapped_for_a_link_never_lets_anything_out(tmp_path: Path) -> 
     assert canary.read_bytes() == CANARY, outcomes
     assert sorted(os.listdir(outside)) == ["secret.txt"], outcomes
     assert not [outcome for outcome in outcomes if " raised " in outcome], outcomes
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("intent", "expected"),
+    [
+        (ReadFile("/public/fifo", "a"), "not_a_regular_file"),
+        (WriteFile("/public/device", "x", "a"), "not_a_regular_file"),
+        (ReadFile("/public/out_link", "a"), "symlink_refused"),
+        (WriteFile("/public/out_link", "x", "a"), "symlink_refused"),
+        (WriteFile("/public/in_link", "x", "a"), "symlink_refused"),
+    ],
+)
+def test_a_name_swapped_between_the_look_and_the_open_is_still_refused(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch, intent: Any, expected: str
+) -> None:
+    # The sandbox looks at the last component before opening it; here every look sees a
+    # regular file (as if the name were swapped right after), so the open decides alone.
+    real_stat = os.stat
+
+    def regular_look(name: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if kwargs.get("dir_fd") is not None and name == intent.path.rsplit("/", 1)[-1]:
+            return real_stat(tree["public"] / "file.txt")
+        return real_stat(name, *args, **kwargs)
+
+    stream = FileStream(tree["root"])
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "stat", regular_look)
+        result = stream.process_event(intent, ALICE, stream.initial_state())
+    assert _outcome(result) == expected
+    _untouched(tree)

@@ -10,8 +10,11 @@ Without a chromium the run fails in CI (``CI=true``) and says so loudly elsewher
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -233,3 +236,76 @@ def test_docs_screenshot(browser: Any, registry: pfrx.StreamRegistry, tmp_path: 
     assert shot.stat().st_size > 10_000
     DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, DOCS_IMAGE)
+
+
+def test_demo_serve_shows_the_demo_live(browser: Any, tmp_path: Path) -> None:
+    """``python -m pfrx demo --serve PORT`` (``make demo ARGS="--serve PORT"``) serves the
+    dashboard of the demo's stream while the demo runs, and stops it at the end."""
+    command = [
+        sys.executable,
+        "-m",
+        "pfrx",
+        "demo",
+        "--serve",
+        "0",
+        "--intents",
+        "6000",
+        "--rate",
+        "1500",
+        "--dir",
+        str(tmp_path / "demo"),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), *sys.path])}
+    demo = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    lines: list[str] = []
+    announced = threading.Event()
+
+    def read() -> None:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("dashboard: http"):
+                announced.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert announced.wait(60), "".join(lines)
+        url = next(line for line in lines if line.startswith("dashboard: http")).split()[1]
+        assert url.startswith("http://127.0.0.1:")
+        streams: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status, _, body = get(url + "/api/streams")
+            assert status == 200
+            streams = [s for s in json.loads(body) if s["metrics"]["received"] > 0]
+            if streams:
+                break
+            time.sleep(0.1)
+        assert streams, "the demo's stream never showed up"
+        name = streams[0]["name"]
+        assert f'pfrx_received_total{{stream="{name}"}}' in get(url + "/metrics")[2].decode()
+        if browser is not None:
+            page = browser.new_page(viewport={"width": 1440, "height": 960})
+            page.goto(url + "/")
+            page.wait_for_selector(card(name), timeout=WAIT_MS)
+            first = total(page, name, "received")
+            page.wait_for_function(
+                "([sel, before]) => document.querySelector(sel).textContent !== before",
+                arg=[f'{card(name)} [data-field="received"]', first],
+                timeout=WAIT_MS,
+            )
+            page.screenshot(path=tmp_path / "demo-dashboard.png", full_page=True)
+            page.close()
+        assert demo.wait(120) == 0, "".join(lines)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+        reader.join(10)
+    output = "".join(lines)
+    assert "dashboard: stopped" in output
+    with pytest.raises(OSError):
+        get(url + "/metrics")  # the dashboard ended with the demo

@@ -267,7 +267,8 @@ def test_notes_keep_their_legend_per_row_in_mismatches() -> None:
             m.expect(result, "-b|")
     text = str(failure.value)
     assert "actual symbols:" in text
-    assert re.search(r"a = \{'event': 'a'\}", text)
+    symbol = re.search(r"(\w) = \{'event': 'a'\}", text)
+    assert symbol is not None and symbol.group(1) not in "ab", text  # a and b are the test's
 
 
 def test_notes_lane_and_dropped_lane_build_diagrams_by_hand() -> None:
@@ -278,3 +279,64 @@ def test_notes_lane_and_dropped_lane_build_diagrams_by_hand() -> None:
         dropped_lane([pfrx.Dropped("a", "late", "op", 1.0)]),
     ]
     assert str(Diagram(lanes)).splitlines() == ["in       a-|", "dropped  -a   a: late"]
+
+
+# -- pictures keep the user's symbols (issue 14) ----------------------------------------------
+
+
+def _items(picture: Diagram) -> list[tuple[str, str, str]]:
+    """(tooltip, fill, symbol) of every item drawn in a picture's SVG."""
+    out = []
+    for group in _svg(picture).iter(f"{SVG}g"):
+        title = group.find(f"{SVG}title")
+        shape = group.find(f"{SVG}circle")
+        if shape is None:
+            shape = group.find(f"{SVG}rect")
+        text = group.find(f"{SVG}text")
+        if title is not None and shape is not None and text is not None:
+            out.append((title.text or "", shape.get("fill") or "", text.text or ""))
+    return out
+
+
+def test_a_recording_draws_values_with_the_symbols_of_the_tests_marbles() -> None:
+    paths = {"a": "/docs/a", "b": "/etc/b", "c": "/docs/c"}
+
+    def read(path: str, _context: pfrx.Context) -> object:
+        return pfrx.Reject("denied") if path.startswith("/etc") else path.upper()
+
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-|", paths).pipe(pf.transform(read)))
+    lines = str(result.diagram()).splitlines()
+    dropped = lines[1].split()
+    assert dropped[:2] == ["dropped", "---b"], lines  # /etc/b is b, as in the test's source
+    drawn = lines[0].split()[1]
+    invented = [c for c in drawn if c not in "-|"]
+    assert len(invented) == 2 and not set(invented) & set("abc"), lines  # /DOCS/A is not a
+
+
+def test_windows_named_in_the_expected_marbles_keep_their_names() -> None:
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-d-|").pipe(pf.window_count(2)))
+        m.expect(result, "---x---y-|", {"x": ("a", "b"), "y": ("c", "d")})
+        picture = m.diagram(result, "window_count(2)")
+    lines = str(picture).splitlines()
+    assert lines[2].split() == ["result", "---x---y-|"], lines
+    assert any(line.split()[:1] == ["windows"] and "[x" in line for line in lines), lines
+    assert "[y" in str(picture)
+    assert {symbol for _, _, symbol in _items(picture)} >= {"x", "y"}
+
+
+def test_the_same_item_keeps_its_symbol_and_colour_between_pictures() -> None:
+    def boxed(event: str, _context: pfrx.Context) -> object:
+        return {"event": event}
+
+    first = _items(draw("-a-b-|", pf.transform(boxed)))
+    second = _items(draw("-b-a-|", pf.transform(boxed)))
+
+    def drawn(items: list[tuple[str, str, str]], value: str) -> tuple[str, str]:
+        fill, symbol = next((f, s) for tip, f, s in items if tip.endswith(value))
+        return fill, symbol
+
+    for value in ("{'event': 'a'}", "{'event': 'b'}", "'a'", "'b'"):
+        assert drawn(first, value) == drawn(second, value), value
+    assert drawn(first, "{'event': 'a'}") != drawn(first, "{'event': 'b'}")

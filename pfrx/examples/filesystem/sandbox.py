@@ -160,12 +160,18 @@ class Sandbox:
     @staticmethod
     def _refusal(error: OSError, name: str, parent: int) -> SandboxError:
         """The reason for a failed open of ``name``: a link is named as such."""
-        if error.errno in (errno.ENOTDIR, errno.ELOOP, errno.EMLINK):
+        if error.errno in (errno.ELOOP, errno.EMLINK):  # O_NOFOLLOW met a link
+            return SandboxError("symlink_refused")
+        if error.errno == errno.ENOTDIR:
+            # O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR; so does a file used as
+            # a directory. A name that is a link, or a directory by now (a link swapped back
+            # since), was a link when opened.
             try:
-                if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                    return SandboxError("symlink_refused")
+                mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
             except OSError:
-                pass
+                return SandboxError("not_a_directory")
+            if stat.S_ISLNK(mode) or stat.S_ISDIR(mode):
+                return SandboxError("symlink_refused")
         return SandboxError(os_reason(error))
 
     @contextmanager
@@ -210,6 +216,17 @@ class Sandbox:
         return info
 
     def _open_last(self, parent: int, name: str, flags: int) -> int:
+        # Look before opening, so that a device or FIFO is not even opened (opening some
+        # devices has effects); the open and the fstat after it still decide, since the
+        # name can change in between.
+        try:
+            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            if stat.S_ISLNK(mode):
+                raise SandboxError("symlink_refused")
+            raise SandboxError("is_a_directory" if stat.S_ISDIR(mode) else "not_a_regular_file")
         try:
             return os.open(name, flags, 0o644, dir_fd=parent)
         except OSError as error:
