@@ -1,5 +1,5 @@
-"""Every Python example in the operator catalogue (``operators/*.md``) and on the docs' testing
-page (``docs/testing.md``) runs here.
+"""Every Python example in the operator catalogue (``operators/*.md``) and on the docs' home and
+testing pages (``docs/index.md``, ``docs/testing.md``) runs here.
 
 Fenced ```python blocks on one page run in order in one namespace, so a page can build on
 its earlier examples. A block whose info string is ``python no-run`` is shown but not run
@@ -23,8 +23,12 @@ from pfrx.testing import MarbleKit
 CATALOGUE = Path(__file__).resolve().parent.parent / "operators"
 BLOCK = re.compile(r"^```python[ \t]*(?P<flags>[^\n]*)\n(?P<code>.*?)^```", re.S | re.M)
 
-TESTING_PAGE = CATALOGUE.parent / "docs" / "testing.md"
-PAGES = [*sorted(p for p in CATALOGUE.glob("*.md") if p.name != "README.md"), TESTING_PAGE]
+DOCS = CATALOGUE.parent / "docs"
+PAGES = [
+    *sorted(p for p in CATALOGUE.glob("*.md") if p.name != "README.md"),
+    DOCS / "index.md",
+    DOCS / "testing.md",
+]
 
 
 def blocks(page: Path) -> list[tuple[int, str]]:

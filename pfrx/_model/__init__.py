@@ -11,6 +11,7 @@ from .records import (
     Reject,
     SendResult,
     UnobservedDropWarning,
+    Watermark,
     Window,
 )
 from .resources import covers, normalize_resource
@@ -28,6 +29,7 @@ __all__ = [
     "Reject",
     "SendResult",
     "UnobservedDropWarning",
+    "Watermark",
     "Window",
     "covers",
     "normalize_resource",

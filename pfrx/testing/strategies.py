@@ -30,7 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as missing:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "pfrx.testing.strategies needs hypothesis: pip install 'pfrx[test]' (or hypothesis)"
+    ) from missing
 
 from .._model import Capability, CapabilityFamily, Context, Envelope
 

@@ -63,7 +63,8 @@ def test_plain_paths_are_absolute_and_already_normal(path: str) -> None:
     ],
 )
 def test_hostile_paths_include_each_attack(kind: str, found: object) -> None:
-    assert find(pst.paths(hostile=True), found)  # type: ignore[arg-type]
+    example = find(pst.paths(hostile=True), found)  # type: ignore[arg-type]
+    assert found(example)  # type: ignore[operator]  # "" is a fine relative example
 
 
 @given(pst.marble_timelines(hot=True))
@@ -152,3 +153,18 @@ def test_capability_filter_passes_exactly_the_envelopes_whose_context_grants(
         e for e in envelopes if not e.context.has_capability(required)
     ]
     assert {d.reason for d in lost} <= {"insufficient_capabilities"}
+
+
+def test_without_hypothesis_the_strategies_say_what_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "try:\n    import pfrx.testing.strategies\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "needs hypothesis: pip install 'pfrx[test]'" in run.stdout, run.stdout + run.stderr
