@@ -18,7 +18,7 @@ def test_every_benchmark_runs_on_a_quick_workload(capsys: pytest.CaptureFixture[
         "backpressure",
         "model",
         "stream",
-        "observe (issue 16)",
+        "observe",
     )
     for group in groups:
         assert group in table

@@ -380,13 +380,13 @@ def _app(
             return PlainTextResponse("404 Not Found\n", status_code=404)
         return Response(found[0], media_type=found[1])
 
+    # Reading the streams takes microseconds per stream: done on the loop, a scrape costs
+    # no thread hop (which was a third of its CPU time).
     async def metrics(_: Request) -> Response:
-        body = await asyncio.to_thread(exposition, registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def streams(_: Request) -> Response:
-        readings = await asyncio.to_thread(read_streams, registry)
-        return JSONResponse([reading.to_json() for reading in readings])
+        return JSONResponse([reading.to_json() for reading in read_streams(registry)])
 
     async def events(request: Request) -> Response:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=4)
