@@ -19,6 +19,7 @@ def test_every_benchmark_runs_on_a_quick_workload(capsys: pytest.CaptureFixture[
         "model",
         "stream",
         "observe",
+        "nats",
     )
     for group in groups:
         assert group in table

@@ -25,10 +25,10 @@ from reactivex import Observable, abc
 from reactivex.scheduler import VirtualTimeScheduler
 
 from .._clock import clock_of
-from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from .._model import Context, Dropped, Envelope, SendResult
 from .._model.context import make_envelope
 from .._model.records import make_dropped
+from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
 from ..operators import Operator, reporting_into
 from ..operators._shared import FusedObservable, pick_scheduler
@@ -275,9 +275,11 @@ class Stream:
         far the producer had got, so it resumes from there); `pfrx.checkpoint.save` and
         `pfrx.checkpoint.load` keep a checkpoint in a file.
 
-        Items inside a ``backpressure`` buffer are not part of the states: checkpoint a
-        stream whose buffers have drained (on a ``TestScheduler``, after advancing it), or
-        put the checkpointed operators before the buffer.
+        A ``backpressure`` stage records the items waiting in its buffer (a restored stream
+        delivers them first), and with them the batch its drain is delivering at that moment,
+        some of which may already be downstream: on real threads, take the checkpoint while
+        the drain is idle (on a ``TestScheduler``, between advances) so nothing is delivered
+        twice.
 
         Raises:
             RuntimeError: called from inside the stream (a subscriber, an operator).

@@ -217,6 +217,27 @@ class StreamChaos(RuleBasedStateMachine):
 
         (self.stream.dropped if on_drops else self.stream.results).subscribe(fail)
 
+    @rule(n=st.integers(1, 40))
+    def checkpoint_while_sending(self, n: int) -> None:
+        """`quiescent` from outside while another thread sends: nothing enters meanwhile."""
+        assert self.stream is not None
+        stream = self.stream
+
+        def produce() -> None:
+            for _ in range(n):
+                self._send()
+
+        def still() -> bool:
+            before = stream.metrics().received
+            time.sleep(0.002)
+            return stream.metrics().received == before
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        assert stream.quiescent(still), "an item was handed over during quiescent()"
+        producer.join(WAIT)
+        assert not producer.is_alive(), "a producer hung"
+
     @rule()
     def close(self) -> None:
         assert self.stream is not None
