@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import socket
@@ -372,7 +373,7 @@ def _app(
                 COOKIE, _cookie_value(token), httponly=True, samesite="strict", path="/"
             )
             return response
-        return Response(page, media_type="text/html; charset=utf-8")
+        return Response(_first_reading(page, registry), media_type="text/html; charset=utf-8")
 
     async def asset(request: Request) -> Response:
         found = assets.get(request.path_params["name"])
@@ -421,6 +422,27 @@ def _app(
         lifespan=lifespan,
     )
     return app, stopping
+
+
+def _first_reading(page: bytes, registry: RegistryLike) -> bytes:
+    """The page with a plain table of the streams as they are now, for a reader without
+    scripts (and for the first paint); the live cards replace it. Every name is escaped."""
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(cell))}</td>"
+            for cell in (
+                reading.name,
+                reading.health.value,
+                reading.snapshot.received,
+                reading.snapshot.emitted,
+                reading.snapshot.dropped,
+            )
+        )
+        + "</tr>"
+        for reading in read_streams(registry)
+    )
+    return page.replace(b"<!--FIRST-READING-->", rows.encode(), 1)
 
 
 def _event(message: dict[str, Any]) -> str:
