@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import resource
 import statistics
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,19 +56,38 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# The printed table stays within 100 columns: groups are never wrapped (they are short
+# names), the other cells wrap onto more lines within these widths.
+_LINE = 100
+_RESULT, _TARGET, _MET = 28, 12, 6
+
+
 def print_table(rows: list[Row]) -> None:
-    headers = ("group", "benchmark", "result", "target", "")
+    """The rows as a plain-text table at most 100 columns wide: long cells wrap."""
+    headers = ("group", "benchmark", "result", "target", "met?")
     cells = [headers] + [(r.group, r.name, r.value, r.target, r.verdict) for r in rows]
-    widths = [max(len(str(row[i])) for row in cells) for i in range(len(headers))]
+    group = max(len(row[0]) for row in cells)
+    name = max(16, _LINE - 8 - group - _RESULT - _TARGET - _MET)
+    limits = (group, name, _RESULT, _TARGET, _MET)
+    widths = [min(limit, max(len(str(row[i])) for row in cells)) for i, limit in enumerate(limits)]
     for index, row in enumerate(cells):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        wrapped = [
+            textwrap.wrap(str(cell), width, break_on_hyphens=False) or [""]
+            for cell, width in zip(row, widths, strict=True)
+        ]
+        for line in range(max(len(lines) for lines in wrapped)):
+            parts = [
+                (lines[line] if line < len(lines) else "").ljust(width)
+                for lines, width in zip(wrapped, widths, strict=True)
+            ]
+            print("  ".join(parts).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
 
 
 def markdown_table(rows: list[Row]) -> str:
     """The rows as a Markdown table, for docs/benchmarks.md."""
-    lines = ["| group | benchmark | result | target | |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| group | benchmark | result | target | met? |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = (r.group, r.name, r.value, r.target, r.verdict)
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

@@ -8,6 +8,11 @@
 - Memory: 1M items against a consumer ten times slower than the producer, for each dropping
   strategy; the growth of the resident set (sampled every few ms) must stay bounded by the
   buffer, not by the number of items sent.
+- Producer path: the cost of one ``on_next`` on one thread, with the drain never running (a
+  ``TestScheduler`` that is not advanced), for an item that finds room and for one that finds
+  the buffer full. Less sensitive to a busy machine than the cross-thread figures (CPU time of
+  the calling thread, best of several runs), so it is the row to compare before and after a
+  change to the producer path.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
+from reactivex.testing import TestScheduler
 
 from pfrx import operators as pf
 
@@ -170,6 +176,39 @@ def _overload(strategy: str, items: int, buffer_size: int) -> Row:
     )
 
 
+def _producer_path(strategy: str, full: bool, items: int) -> Row:
+    """CPU time per ``on_next`` with no drain running: every item finds room, or (``full``)
+    every item finds the buffer full and one item is lost (``latest`` always has one pending
+    item, so it has only the full case)."""
+    lost = [0]
+
+    def on_drop(_: Any) -> None:
+        lost[0] += 1
+
+    best = float("inf")
+    for _ in range(5):
+        source, observers = _pushed()
+        buffer_size = 1_000 if full else items + 1
+        source.pipe(
+            pf.backpressure(
+                strategy, buffer_size=buffer_size, scheduler=TestScheduler(), on_drop=on_drop
+            )
+        ).subscribe(lambda _: None)
+        send = observers[0].on_next
+        if full:
+            for i in range(1 if strategy == "latest" else buffer_size):
+                send(i)  # fill the buffer first
+        lost[0] = 0
+        gc.collect()
+        started = time.thread_time()
+        for i in range(items):
+            send(i)
+        best = min(best, time.thread_time() - started)
+        assert lost[0] == (items if full else 0), (strategy, lost[0])
+    how = "buffer full" if full else "room"
+    return Row(GROUP, f"producer on_next, {strategy}, {how}", f"{best / items * 1e9:,.0f} ns/item")
+
+
 def run(quick: bool) -> list[Row]:
     items = 50_000 if quick else 1_000_000
     # Memory first, before the other runs grow the heap the RSS is measured against.
@@ -177,6 +216,11 @@ def run(quick: bool) -> list[Row]:
         _overload(strategy, items, 10_000)
         for strategy in ("drop_oldest", "drop_newest", "latest", "adaptive")
     ]
+    path_items = 20_000 if quick else 200_000
+    for strategy in ("drop_oldest", "drop_newest", "block", "error", "adaptive"):
+        rows.append(_producer_path(strategy, False, path_items))
+    for strategy in ("drop_oldest", "drop_newest", "latest", "adaptive"):
+        rows.append(_producer_path(strategy, True, path_items))
     rows.append(_throughput(items))
     rows.append(_latency(items if quick else 200_000, None))
     rows.append(_latency(10_000 if quick else 50_000, 50))

@@ -1,4 +1,4 @@
-"""``Context.has_capability`` on the hot path: cached and uncached decisions per second.
+"""``Context.has_capability`` on the hot path: compiled and uncompiled decisions per second.
 
 The context holds ten capabilities over three families (the shape of a real session); the
 questions mix granted and refused paths, including ``..`` climbs and prefix siblings.
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pfrx import Capability, CapabilityFamily, Context
-from pfrx._model import context as context_module
 
 from ._table import Row, interleaved
 
@@ -70,71 +69,72 @@ def _rate(count: int, seconds: float) -> str:
 
 def run(quick: bool) -> list[Row]:
     ctx = _context()
-    questions = _questions(256)  # distinct questions, well under the cache bound
-    assert len(questions) < context_module._DECISION_CACHE_LIMIT
+    questions = _questions(256)
     repeat = 40 if quick else 2_000
     calls = repeat * len(questions)
     expected = [any(cap.grants(q) for cap in ctx.capabilities) for q in questions]
-    assert [ctx.has_capability(q) for q in questions] == expected  # warms the cache
+    assert [ctx.has_capability(q) for q in questions] == expected  # compiles the coverages
     granted = sum(expected)
 
     has = ctx.has_capability
-    decide = ctx._decide
     held = ctx.capabilities
 
-    def cached() -> None:
+    def compiled() -> None:
         for _ in range(repeat):
             for q in questions:
                 has(q)
 
-    def uncached() -> None:  # the same decision with the cache bypassed
+    def uncompiled() -> None:  # the same decision, the coverage rebuilt for every question
+        coverage = ctx.coverage
         for _ in range(repeat):
             for q in questions:
-                decide(q)
+                coverage(q.family, q.action).covers(q.normalized_resource)
 
     def grants_scan() -> None:  # the naive decision: every held capability's grants()
         for _ in range(repeat):
             for q in questions:
                 any(cap.grants(q) for cap in held)
 
-    fresh_count = 2_000 if quick else 100_000
+    fresh_count = 2_000 if quick else 10_000  # the family's cache holds them all
+    paths = [f"/docs/fresh/{i}" for i in range(fresh_count)]
 
-    def fresh() -> None:  # a new question every time: build it, normalise it, decide
+    def fresh() -> None:  # a new path every time: make the capability, normalise, decide
         local = Context("alice", "s1", held)
         ask = local.has_capability
-        for i in range(fresh_count):
-            ask(FileCap.read(f"/docs/fresh/{i}"))
+        for path in paths:
+            ask(Capability("file", "read", path))
+
+    def interned() -> None:  # the same paths asked again through the family: no new object
+        ask = ctx.has_capability
+        read = FileCap.read
+        for path in paths:
+            ask(read(path))
 
     candidates: dict[str, Callable[[], object]] = {
-        "cached": cached,
-        "uncached": uncached,
+        "compiled": compiled,
+        "uncompiled": uncompiled,
         "grants_scan": grants_scan,
     }
     runs = 2 if quick else 5
     timings = interleaved(candidates, runs)
-    fresh_timing = interleaved({"fresh": fresh}, runs)["fresh"]
+    interned()  # fills the family's cache
+    per_path = interleaved({"fresh": fresh, "interned": interned}, runs)
 
-    cached_rate = calls / timings["cached"][0]
+    compiled_rate = calls / timings["compiled"][0]
     group = "model"
     note = f"10 held, {len(questions)} questions, {granted} granted"
     return [
         Row(
             group,
-            f"has_capability cached ({note})",
-            _rate(calls, timings["cached"][0]),
+            f"has_capability, compiled coverage ({note})",
+            _rate(calls, timings["compiled"][0]),
             f">= {CACHED_TARGET:,.0f}/s",
-            cached_rate >= CACHED_TARGET,
+            compiled_rate >= CACHED_TARGET,
         ),
-        Row(group, "has_capability uncached (index scan)", _rate(calls, timings["uncached"][0])),
+        Row(group, "coverage rebuilt per question", _rate(calls, timings["uncompiled"][0])),
         Row(group, "any(held.grants(q)) naive scan", _rate(calls, timings["grants_scan"][0])),
+        Row(group, "new Capability per path + decide", _rate(fresh_count, per_path["fresh"][0])),
         Row(
-            group,
-            "new Capability + normalise + decide",
-            _rate(fresh_count, fresh_timing[0]),
-        ),
-        Row(
-            group,
-            "cached / uncached speed-up",
-            f"{timings['uncached'][0] / timings['cached'][0]:.1f}x",
+            group, "FileCap.read(path) again + decide", _rate(fresh_count, per_path["interned"][0])
         ),
     ]

@@ -118,7 +118,7 @@ def run(quick: bool) -> list[Row]:
     for name, (best, median) in results.items():
         rows.append(
             Row(
-                "operators (issue 3)",
+                "operators",
                 f"{name}: events/s",
                 f"{n / best:,.0f} best, {n / median:,.0f} median; {loop_best / best:.2f}x loop",
             )
@@ -127,7 +127,7 @@ def run(quick: bool) -> list[Row]:
     ratio = rx_best / pf_best
     rows.append(
         Row(
-            "operators (issue 3)",
+            "operators",
             "pfrx vs RxPY built-ins",
             f"{ratio:.2f}x",
             ">= 1.0x",
@@ -143,7 +143,7 @@ def run(quick: bool) -> list[Row]:
     granted_ratio = both["rx"][0] / both["pfrx"][0]
     rows.append(
         Row(
-            "operators (issue 3)",
+            "operators",
             "pfrx vs RxPY built-ins, every event granted",
             f"{granted_ratio:.2f}x",
             ">= 1.0x",
@@ -152,7 +152,7 @@ def run(quick: bool) -> list[Row]:
     )
     denied = 1 - expected / n
     rows[-2] = Row(
-        "operators (issue 3)",
+        "operators",
         f"pfrx vs RxPY built-ins ({denied:.0%} denied: each a Dropped record)",
         f"{ratio:.2f}x",
         ">= 1.0x",
@@ -170,7 +170,7 @@ def run(quick: bool) -> list[Row]:
     overhead = (with_tap - bare) / with_tap
     rows.append(
         Row(
-            "operators (issue 3)",
+            "operators",
             "metrics_tap share of pipeline",
             f"{overhead:.1%}",
             "<= 10%",

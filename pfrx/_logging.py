@@ -13,11 +13,13 @@ from loguru import logger
 # record, replaced whenever logger.enable/disable is called). If its internals ever differ,
 # every question answers True and loguru simply decides as usual.
 _core = getattr(logger, "_core", None)
+_KNOWN = type(getattr(_core, "enabled", None)) is dict
 
 
 def would_log(module: str) -> bool:
     """False only when loguru is known to drop records logged from ``module``."""
-    enabled = getattr(_core, "enabled", None)
-    if type(enabled) is not dict:
-        return True
-    return enabled.get(module, True) is not False
+    if _KNOWN:
+        enabled = _core.enabled  # type: ignore[union-attr]
+        if type(enabled) is dict:
+            return enabled.get(module, True) is not False
+    return True

@@ -88,8 +88,8 @@ def test_a_bare_capability_implies_only_its_own_action() -> None:
     assert bare.grants(Capability("file", "admin", "/x"))
     for action in ("read", "write", "delete"):
         assert not bare.grants(FileCap.capability(action, "/x"))
-    # Equal identity, different powers: implications travel with the family's capability.
-    assert bare == FileCap.admin("/")
+    # Different powers, different values: implications are part of equality and hash.
+    assert bare != FileCap.admin("/")
     assert FileCap.admin("/").grants(FileCap.read("/x"))
 
 
@@ -222,3 +222,135 @@ def test_repr_is_readable() -> None:
     assert (
         repr(FileCap.read("/docs")) == "Capability(family='file', action='read', resource='/docs')"
     )
+
+
+def test_a_forged_implication_is_not_equal_to_the_family_capability() -> None:
+    forged = Capability("file", "read", "/docs", implies={"write", "delete", "admin"})
+    genuine = FileCap.read("/docs")
+    assert forged.grants(FileCap.delete("/docs/a"))
+    assert not genuine.grants(FileCap.delete("/docs/a"))
+    assert forged != genuine
+    assert hash(forged) != hash(genuine)
+    assert genuine not in {forged}
+    assert forged not in {genuine}
+    assert "implies={'admin', 'delete', 'write'}" in repr(forged)
+    assert repr(genuine) == "Capability(family='file', action='read', resource='/docs')"
+    assert repr(FileCap.admin("/")) == (
+        "Capability(family='file', action='admin', resource='/', "
+        "implies={'delete', 'read', 'write'})"
+    )
+    # same carried implications: equal, whoever made them
+    assert Capability("file", "admin", "/", implies={"read", "write", "delete"}) == FileCap.admin(
+        "/"
+    )
+
+
+@pytest.mark.parametrize(
+    "actions", [(), ("read", "read"), ("read", "write", "read")], ids=["empty", "dup", "dup3"]
+)
+def test_duplicate_or_empty_actions_raise_at_construction(actions: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match=r"at least one action|listed twice"):
+        CapabilityFamily("f", actions=actions)
+
+
+def test_family_actions_are_real_methods_and_reuse_their_capabilities() -> None:
+    family = CapabilityFamily("f", actions=("read", "write"))
+    # a real attribute of the family's class: no __getattr__ closure per access
+    assert "read" in type(family).__dict__
+    assert family.read is family.read
+    assert family.read("/a") is family.read("/a")
+    assert family.capability("read", "/a") is family.read("/a")
+    assert family.action("write") is family.write
+    assert isinstance(family, CapabilityFamily)
+    with pytest.raises(ValueError, match="no action 'nope'"):
+        family.action("nope")
+
+
+def test_a_family_survives_pickling() -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(FileCap))
+    assert copy.admin("/x") == FileCap.admin("/x")
+    assert copy.actions == FileCap.actions
+
+
+def test_grants_agrees_with_a_reference_written_from_the_contract() -> None:
+    # An independent oracle: the contract's sentence, in a few lines, on resources that are
+    # already normal (normalisation itself is checked against posixpath in test_resources).
+    def reference(
+        held: tuple[str, str, frozenset[str], str], required: tuple[str, str, str]
+    ) -> bool:
+        h_family, h_action, h_implies, h_resource = held
+        r_family, r_action, r_resource = required
+        if h_family != r_family or not (r_action == h_action or r_action in h_implies):
+            return False
+        if h_resource == "*":
+            return True
+        if r_resource == "*":
+            return False
+        if h_resource == "/":
+            return True
+        return r_resource == h_resource or r_resource.startswith(h_resource + "/")
+
+    resources = ["*", "/", "/docs", "/docs/a", "/docs2", "/docs/a/b", "/etc"]
+    for family in (FileCap, CapabilityFamily("mail", actions=("read", "admin"))):
+        for h_action in family.actions:
+            for h_resource in resources:
+                held = family.capability(h_action, h_resource)
+                for r_action in ("read", "write", "admin"):
+                    for r_resource in resources:
+                        required = Capability("file", r_action, r_resource)
+                        expected = reference(
+                            (family.name, h_action, held.implies, h_resource),
+                            ("file", r_action, r_resource),
+                        )
+                        assert held.grants(required) is expected, (held, required)
+                        ctx = pfrx.Context("u", capabilities=[held])
+                        assert ctx.has_capability(required) is expected, (held, required)
+
+
+def test_the_family_capability_cache_is_bounded_by_bytes() -> None:
+    import gc
+    import tracemalloc
+
+    from pfrx._model import capability as capability_module
+
+    family = CapabilityFamily("mem", actions=("read",))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(3000):  # 3,000 distinct 16 KB paths
+            family.read(f"/{i}/" + "x" * 16_000)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # the family's cache plus the shared normalisation cache, never 48 MB
+    from pfrx._model import resources
+
+    bound = capability_module.MADE_CACHE_BYTES + resources.NORMALIZE_CACHE_BYTES
+    assert retained < bound + (1 << 20)
+    assert family.read.cache.used <= capability_module.MADE_CACHE_BYTES  # type: ignore[attr-defined]
+
+
+def test_the_action_key_cache_is_bounded_by_bytes() -> None:
+    import gc
+    import tracemalloc
+
+    from pfrx._model import capability as capability_module
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):  # 2,000 distinct 16 KB family names: 32 MB went through
+            capability_module.action_key(f"{i}" + "f" * 16_000, "read")
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < capability_module.ACTION_KEY_CACHE_BYTES + (1 << 18)
+    # a key evicted and made again answers the same: keys carry their names
+    key = capability_module.action_key("file", "read")
+    assert (key.family, key.action) == ("file", "read")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import reactivex
 from loguru import logger
@@ -31,15 +32,19 @@ def test_drop_logs_follow_enable_and_disable() -> None:
     lines: list[str] = []
     handler = logger.add(lines.append, level="DEBUG", format="{message}")
     try:
-        _reject_one()
-        assert lines == []
-        assert not would_log("pfrx.operators._shared")
-        logger.enable("pfrx")
-        _reject_one()
-        assert lines == ["transform dropped an item: no\n"]
-        logger.disable("pfrx")
-        _reject_one()
-        assert len(lines) == 1
+        # Unobserved drops also warn (once per subscription): three subscriptions, three.
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            _reject_one()
+            assert lines == []
+            assert not would_log("pfrx.operators._shared")
+            logger.enable("pfrx")
+            _reject_one()
+            assert lines == ["transform dropped an item: no\n"]
+            logger.disable("pfrx")
+            _reject_one()
+            assert len(lines) == 1
+        assert [w.category for w in warned] == [pfrx.UnobservedDropWarning] * 3
     finally:
         logger.remove(handler)
         logger.disable("pfrx")

@@ -454,3 +454,28 @@ def test_rate_history_is_bounded_over_a_long_run() -> None:
 
     assert retained_bytes(work) < 50_000
     assert m.snapshot().recent_received == 10
+
+
+def test_unhealthy_buffer_boundary_is_exclusive() -> None:
+    m = StreamMetrics(TestScheduler())
+    size = {"n": 19}
+    m.register_buffer("b", lambda: BufferGauge(size["n"], 20))
+    assert m.snapshot().buffer_utilization == 0.95
+    assert m.health() is Health.DEGRADED  # exactly 95 % full: degraded, not unhealthy
+    size["n"] = 20
+    assert m.health() is Health.UNHEALTHY
+
+
+def test_min_processing_rate_boundary_is_exclusive() -> None:
+    s = TestScheduler()
+    m = StreamMetrics(s, rate_interval=10.0, thresholds=HealthThresholds(min_processing_rate=2.0))
+    for second in range(20):  # two items a second for 20 s
+        at(s, 100.0 + second)
+        m.record_received(2)
+        m.record_emitted(2)
+    at(s, 119.5)  # the last 10 s hold 20 items: exactly 2.0 items/s
+    assert m.snapshot().processing_rate == 2.0
+    assert m.health() is Health.HEALTHY
+    at(s, 120.5)  # one second without items: 18 in the window
+    assert m.snapshot().processing_rate == 1.8
+    assert m.health() is Health.DEGRADED

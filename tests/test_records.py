@@ -116,3 +116,19 @@ def test_backpressure_overflow() -> None:
     assert error.item is ENV
     assert "10" in str(error)
     assert pfrx.BackpressureOverflow is BackpressureOverflow
+
+
+def test_envelope_and_dropped_keep_their_public_shape() -> None:
+    assert [f.name for f in attrs.fields(Envelope)] == ["event", "context", "timestamp"]
+    assert [f.name for f in attrs.fields(Dropped)] == ["item", "reason", "operator", "timestamp"]
+    env = Envelope(event="e", context=CTX, timestamp=1.0)  # keywords, as attrs made them
+    assert env == Envelope("e", CTX, 1.0) and hash(env) == hash(Envelope("e", CTX, 1.0))
+    assert attrs.evolve(env, event="f") == Envelope("f", CTX, 1.0)
+    assert repr(env).startswith("Envelope(event='e', context=Context(")
+
+    class Loud(str):
+        pass
+
+    record = Dropped(env, Loud("late"), "w", 2.0)
+    assert type(record.reason) is str and record.reason == "late"
+    assert record == Dropped(item=env, reason="late", operator="w", timestamp=2.0)

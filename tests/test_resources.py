@@ -317,3 +317,44 @@ def test_a_sibling_sharing_a_string_prefix_is_never_covered(held: str, extra: st
     assert not covers(held, held + extra)
     assert not covers(held, held + extra + "/x")
     assert covers(held, held + "/" + extra)
+
+
+def _retained_after(work: object) -> int:
+    """Bytes still allocated once ``work()`` ran and its own references are gone."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()  # type: ignore[operator]
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_normalisation_cache_is_bounded_by_bytes_not_entries() -> None:
+    from pfrx._model import resources
+
+    def hostile() -> None:
+        for i in range(3000):  # 3,000 distinct 16 KB paths: 48 MB went through
+            normalize_resource(f"/{i}/" + "x" * 16_000)
+            normalize_resource(f"/{i}//" + "y" * 16_000)  # not normal: two strings per entry
+
+    retained = _retained_after(hostile)
+    assert retained < resources.NORMALIZE_CACHE_BYTES + (1 << 20)
+    assert resources._normalized.used <= resources.NORMALIZE_CACHE_BYTES
+
+
+def test_a_bounded_cache_never_holds_more_than_its_limit() -> None:
+    from pfrx._model.resources import BoundedCache
+
+    cache: BoundedCache[int, str] = BoundedCache(1000)
+    for i in range(100):
+        cache.put(i, "v", 100)
+        assert cache.used <= 1000
+    assert 0 < len(cache) <= 1000 // 164
+    cache.put(-1, "huge", 5000)  # bigger than the whole cache: not kept
+    assert cache.get(-1) is None

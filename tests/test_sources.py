@@ -131,3 +131,27 @@ def test_runs_on_a_thread_scheduler() -> None:
         loop.dispose()
     assert got == list(range(100))
     assert threads and threading.get_ident() not in threads
+
+
+def test_batches_emits_prebuilt_items_one_by_one_to_plain_subscribers() -> None:
+    ctx = Context("alice")
+    items = [pfrx.Envelope(i, ctx, 0.0) for i in range(5)]
+    assert pfrx.sources.batches(items, 2).pipe(ops.to_list()).run() == items
+    with pytest.raises(ValueError, match="size must be at least 1"):
+        pfrx.sources.batches(items, 0)
+
+
+def test_disposal_stops_a_batched_source_between_items() -> None:
+    ctx = Context("alice")
+    seen: list[int] = []
+
+    def endless() -> Iterator[int]:
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    pfrx.envelopes(endless(), ctx, batch=8).pipe(ops.take(3)).subscribe(
+        lambda e: seen.append(e.event)
+    )
+    assert seen == [0, 1, 2]

@@ -236,14 +236,15 @@ def test_a_stage_error_reaches_subscribers_and_senders_with_the_stage_name() -> 
         stage("double", ops.map(lambda n: 2 * n)),
         name="numbers",
     )
-    results, _, ends = collect(stream)
+    results, dropped, ends = collect(stream)
     assert stream.send("21", ALICE).ok
     assert stream.send("x", ALICE).ok  # accepted; the stage then fails the pipeline
     assert results == [42]
     assert ends and ends[0].startswith("error:stage 'parse' failed: ValueError")
+    # the item that failed the pipeline is not lost silently
+    assert [(d.item.event, d.reason, d.operator) for d in dropped] == [("x", "failed", "stream")]
     refused = stream.send("1", ALICE)
-    assert not refused.ok
-    assert refused.reason is not None and "stage 'parse'" in refused.reason
+    assert refused == pfrx.SendResult(False, "failed")  # the contract's reason; error says why
     assert isinstance(stream.error, StageError) and stream.error.stage == "parse"
     assert isinstance(stream.error.error, ValueError)
     assert stream.health() is pfrx.Health.UNHEALTHY
@@ -265,9 +266,9 @@ def test_an_exception_escaping_on_next_fails_the_stream_with_the_stage_name() ->
     stream = Stream(stage("enrich", broken), name="s")
     _, _, ends = collect(stream)
     result = stream.send("a", ALICE)
-    assert not result.ok
-    assert result.reason is not None and "stage 'enrich'" in result.reason
-    assert "operator bug" in result.reason
+    assert result == pfrx.SendResult(False, "failed")
+    assert isinstance(stream.error, StageError) and stream.error.stage == "enrich"
+    assert "operator bug" in str(stream.error)
     assert len(ends) == 1 and "enrich" in ends[0]
     assert stream.metrics().received == 0  # never accepted
 

@@ -10,6 +10,8 @@ from .records import (
     Ok,
     Reject,
     SendResult,
+    UnobservedDropWarning,
+    Watermark,
     Window,
 )
 from .resources import covers, normalize_resource
@@ -26,6 +28,8 @@ __all__ = [
     "Ok",
     "Reject",
     "SendResult",
+    "UnobservedDropWarning",
+    "Watermark",
     "Window",
     "covers",
     "normalize_resource",

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from .capability import Capability
-from .resources import covers_normalized, slot_setter
+from .capability import ActionKey, Capability, action_granted, action_key
+from .resources import NOTHING, BoundedCache, Coverage, slot_setter
 
-# A context is asked the same question for every event of a session; remembering the answers
-# is what makes the hot path cheap. The bound keeps hostile streams of unique paths from
-# growing memory without limit.
-_DECISION_CACHE_LIMIT = 4096
+# Per context: (family, action) -> what the held capabilities cover for it, at most 256 KiB.
+# A stream asks each context the same few (family, action) questions again and again; the
+# answer for one resource is then a tuple ``startswith`` and a set lookup, no object made.
+COVERAGE_CACHE_BYTES = 256 << 10
 
 
 def _capability_tuple(value: Iterable[Capability]) -> tuple[Capability, ...]:
@@ -37,17 +38,8 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
-def _optional_str(name: str) -> Any:
-    def check(_instance: Any, _attribute: Any, value: Any) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"Context.{name} must be a str or None, not {type(value).__name__}")
-
-    return check
-
-
-def _required_str(_instance: Any, _attribute: Any, value: Any) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"Context.user_id must be a str, not {type(value).__name__}")
+def _coverage_cache() -> BoundedCache[ActionKey, tuple[frozenset[str], tuple[str, ...]]]:
+    return BoundedCache(COVERAGE_CACHE_BYTES)
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -64,63 +56,66 @@ class Context:
         True
     """
 
-    user_id: str = attrs.field(validator=_required_str)
-    session_id: str | None = attrs.field(default=None, validator=_optional_str("session_id"))
+    user_id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    session_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     capabilities: tuple[Capability, ...] = attrs.field(default=(), converter=_capability_tuple)
     metadata: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
-    # family -> ((action, implied actions, normalised resource), ...): built once. It takes
-    # part in equality (not in the hash): capabilities compare without their implications,
-    # and two contexts that grant different things must not compare equal.
-    _index: Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]] = attrs.field(
-        init=False, eq=True, hash=False, repr=False
+    _coverages: BoundedCache[ActionKey, tuple[frozenset[str], tuple[str, ...]]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False, factory=_coverage_cache
     )
-    _decisions: dict[Capability, bool] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
-    @_index.default
-    def _build_index(self) -> Mapping[str, tuple[tuple[str, frozenset[str], str | None], ...]]:
-        index: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
-        for cap in self.capabilities:
-            index.setdefault(cap.family, []).append(
-                (cap.action, cap.implies, cap.normalized_resource)
-            )
-        return MappingProxyType({family: tuple(entries) for family, entries in index.items()})
+    def coverage(self, family: str, action: str) -> Coverage:
+        """What this context's capabilities cover for ``action`` in ``family``."""
+        if type(family) is not str or type(action) is not str:
+            raise TypeError("family and action must be str")
+        held = [
+            capability.normalized_resource
+            for capability in self.capabilities
+            if capability.family == family
+            and action_granted(capability.action, capability.implies, action)
+        ]
+        return Coverage(held) if held else NOTHING
+
+    def _compiled(self, key: ActionKey) -> tuple[frozenset[str], tuple[str, ...]]:
+        coverage = self.coverage(key.family, key.action)
+        compiled = (coverage.exact, coverage.prefixes)
+        # The entry pins its key too (and the key its names): count them.
+        size = coverage.size() + sys.getsizeof(key.family) + sys.getsizeof(key.action) + 64
+        self._coverages.put(key, compiled, size)
+        return compiled
+
+    def covered(self, key: ActionKey, resource: str | None) -> bool:
+        """Whether the action ``key`` names is granted on ``resource``, an already
+        normalised resource (``None`` when invalid: never granted).
+
+        The hot path of [`pfrx.operators.capability_filter`][]: what the held
+        capabilities cover for one (family, action) is compiled once and remembered
+        (bounded by bytes), so a question is a set lookup and a tuple ``startswith``.
+        """
+        exact, prefixes = self._coverages.get(key) or self._compiled(key)
+        return resource is not None and (resource in exact or resource.startswith(prefixes))
+
+    def allows(self, family: str, action: str, resource: str | None) -> bool:
+        """`covered` for ``action`` in ``family``."""
+        return self.covered(action_key(family, action), resource)
 
     def has_capability(self, required: Capability) -> bool:
         """Whether any held capability grants ``required``.
 
-        Decisions are memoised per context (bounded), so a stream of events from one session
-        pays for each distinct question once.
+        What the held capabilities cover is compiled once per (family, action) and
+        remembered (bounded by bytes), so a stream of events pays a prefix test per question.
 
         Raises:
             TypeError: ``required`` is not a [`Capability`][pfrx.Capability].
         """
-        if type(required) is not Capability:
-            # Only exact capabilities meet the cache: anything else could lie in ``==`` and
-            # ``hash`` to borrow an earlier answer.
-            if not isinstance(required, Capability):
-                raise TypeError(f"required must be a Capability, not {type(required).__name__}")
-            return self._decide(required)
-        decision = self._decisions.get(required)
-        if decision is not None:
-            return decision
-        decision = self._decide(required)
-        if len(self._decisions) >= _DECISION_CACHE_LIMIT:
-            self._decisions.clear()
-        self._decisions[required] = decision
-        return decision
-
-    def _decide(self, required: Capability) -> bool:
-        entries = self._index.get(required.family)
-        if not entries:
-            return False
-        action = required.action
-        resource = required.normalized_resource
-        for held_action, implied, held_resource in entries:
-            if (action == held_action or action in implied) and covers_normalized(
-                held_resource, resource
-            ):
-                return True
-        return False
+        if not isinstance(required, Capability):
+            raise TypeError(f"required must be a Capability, not {type(required).__name__}")
+        if type(required) is not Capability:  # a subclass: judged by its fields, uncached
+            coverage = self.coverage(required.family, required.action)
+            return coverage.covers(required.normalized_resource)
+        return self.covered(required.action_key, required.normalized_resource)
 
     def has_all(self, required: Iterable[Capability]) -> bool:
         """Whether every capability in ``required`` is granted."""
@@ -132,34 +127,32 @@ class Context:
         return attrs.evolve(self, capabilities=self.capabilities + capabilities)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, init=False)
 class Envelope:
     """What flows through every pfrx pipeline: an event, its context and when it was made.
 
     ``timestamp`` is in seconds on the clock of the scheduler that created the envelope.
+    A frozen, slotted attrs value; it is built through its slots directly (one envelope per
+    transformed event, so its construction is on every hot path).
     """
 
     event: Any
     context: Context
     timestamp: float
 
+    def __init__(self, event: Any, context: Context, timestamp: float) -> None:
+        _set_event(self, event)
+        _set_context(self, context)
+        _set_timestamp(self, timestamp)
+
     def with_event(self, event: Any) -> Envelope:
         """The same context and timestamp around a new event."""
         return Envelope(event, self.context, self.timestamp)
 
 
-_new_object = object.__new__
 _set_event = slot_setter(Envelope, "event")
 _set_context = slot_setter(Envelope, "context")
 _set_timestamp = slot_setter(Envelope, "timestamp")
 
-
-def make_envelope(event: Any, context: Context, timestamp: float) -> Envelope:
-    """``Envelope(event, context, timestamp)`` for hot paths: the same frozen value, built
-    through the slots directly (a third cheaper than the generated ``__init__``, which
-    goes through the frozen class's ``__setattr__`` guard for each field)."""
-    envelope = _new_object(Envelope)
-    _set_event(envelope, event)
-    _set_context(envelope, context)
-    _set_timestamp(envelope, timestamp)
-    return envelope
+#: ``Envelope(event, context, timestamp)``, the name hot paths have used.
+make_envelope: Callable[[Any, Context, float], Envelope] = Envelope

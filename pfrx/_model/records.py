@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Hashable, Iterable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -18,7 +20,7 @@ def _reason(_instance: Any, _attribute: Any, value: Any) -> None:
         raise TypeError(f"reason must be a non-empty str, not {value!r}")
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, init=False)
 class Dropped:
     """An item that entered an operator and will never leave it.
 
@@ -35,6 +37,23 @@ class Dropped:
     reason: str = attrs.field(validator=_reason)
     operator: str
     timestamp: float
+
+    def __init__(self, item: Any, reason: str, operator: str, timestamp: float) -> None:
+        # Built through the slots directly (drops can be many); the reason is checked as
+        # the field's validator would.
+        if type(reason) is not str or not reason:
+            _reason(self, None, reason)
+            reason = str.__str__(reason)
+        _set_item(self, item)
+        _set_reason(self, reason)
+        _set_operator(self, operator)
+        _set_timestamp(self, timestamp)
+
+
+class UnobservedDropWarning(UserWarning):
+    """An operator lost an item and nobody observes its drops: no ``on_drop=``, no
+    ``metrics=`` and no reporting scope (a [`pfrx.Stream`][] or
+    [`pfrx.operators.reporting_into`][]). Issued once per subscription, at the first drop."""
 
 
 @attrs.frozen(slots=True)
@@ -69,18 +88,23 @@ class Window:
     """A closed window of envelopes.
 
     Attributes:
-        key: the session key for session windows, ``None`` otherwise.
+        key: the key for keyed time windows and session windows, ``None`` otherwise.
         start: when the window opened (seconds on the scheduler clock, or event time, or the
-            index of its first item for count windows).
+            index of its first item for count windows); an aware UTC ``datetime`` when the
+            operator's ``timestamp`` returns datetimes.
         end: when it closed (exclusive bound for time windows; one past the last index for
-            count windows).
+            count windows); a ``datetime`` like ``start``.
         items: the envelopes, in arrival order.
+        revision: 0 for a window's first firing; each late firing of the same window (an
+            item that arrived within ``allowed_lateness`` after it fired) emits it again,
+            with its full contents and ``revision`` one higher.
     """
 
     key: Any
-    start: float
-    end: float
+    start: Any
+    end: Any
     items: tuple[Envelope, ...] = attrs.field(converter=tuple)
+    revision: int = 0
 
     def __len__(self) -> int:
         return len(self.items)
@@ -122,21 +146,47 @@ class SendResult:
         return self.ok
 
 
-_new_object = object.__new__
 _set_item = slot_setter(Dropped, "item")
 _set_reason = slot_setter(Dropped, "reason")
 _set_operator = slot_setter(Dropped, "operator")
 _set_timestamp = slot_setter(Dropped, "timestamp")
 
+#: ``Dropped(item, reason, operator, timestamp)``, the name the drop paths have used.
+make_dropped: Callable[[Any, str, str, float], Dropped] = Dropped
 
-def make_dropped(item: Any, reason: str, operator: str, timestamp: float) -> Dropped:
-    """``Dropped(...)`` for the drop path of operators: the same frozen value, validated the
-    same way, built through the slots directly."""
-    if type(reason) is not str or not reason:
-        return Dropped(item, reason, operator, timestamp)  # validates and raises
-    record = _new_object(Dropped)
-    _set_item(record, item)
-    _set_reason(record, reason)
-    _set_operator(record, operator)
-    _set_timestamp(record, timestamp)
-    return record
+
+def _watermark_time(_instance: Any, _attribute: Any, value: Any) -> None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"a watermark datetime must be timezone-aware, not {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a watermark time must be seconds or an aware datetime, not {value!r}")
+    if math.isnan(value):
+        raise ValueError("a watermark time must not be NaN")
+
+
+@attrs.frozen(slots=True)
+class Watermark:
+    """Event-time progress sent by a source among its items: "no item older than ``time``
+    is still to come".
+
+    A window operator working in event time consumes it (it is never emitted downstream):
+    its watermark becomes at least ``time``. Sources of a merge name themselves with
+    ``source``: the operator then follows the slowest of them (the minimum of their
+    watermarks), and a source that sends ``idle=True`` stops holding the others back until
+    it sends a watermark again.
+
+    Only [`window_time`][pfrx.operators.window_time] and
+    [`window_session`][pfrx.operators.window_session] understand watermarks: put them before
+    any operator that would take a watermark for an item.
+
+    Attributes:
+        time: seconds in the timestamps' unit, or an aware ``datetime``.
+        source: the name of the source in a merge; ``None`` for a single source.
+        idle: the source goes idle: the others no longer wait for it.
+    """
+
+    time: Any = attrs.field(validator=_watermark_time)
+    source: Hashable | None = None
+    idle: bool = False

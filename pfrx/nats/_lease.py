@@ -9,10 +9,13 @@ time; a worker takes free partitions up to its fair share ``ceil(N / members)`` 
 back the extra ones (nak'ing what it held of them, so they are redelivered at once).
 
 Failover: a killed owner's leases expire after ``lease_ttl``; the next worker to see a free
-partition takes it. If the consumer still has inputs the dead owner held, it waits
-``ack_wait`` first, so those come back *before* newer inputs of the same key (JetStream
-redelivers due messages first): a key's items keep their order and open windows re-form
-whole. Failover time is about ``lease_ttl + ack_wait`` (+ a renewal period).
+partition takes it. If the consumer still has inputs the dead owner held, it first waits
+until those have fallen due (``ack_wait + lease_ttl / 2 - lease_ttl`` at most: an owner
+fences itself, fetching and sending in-progress acks for a partition only within
+``lease_ttl / 2`` of its last successful renewal), so they come back *before* newer inputs
+of the same key (JetStream redelivers due messages first): a key's items keep their order
+and open windows re-form whole. Failover time is about
+``max(lease_ttl, ack_wait + lease_ttl / 2)`` plus up to a renewal period.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ class PartitionLeases:
         self.handing_back: set[int] = set()
         self.stopping = False
         self.events: list[tuple[str, int, float]] = []  # (what, partition, monotonic time)
+        self.renewed: dict[int, float] = {}  # partition -> last successful renewal
+
+    def fresh(self, partition: int) -> bool:
+        """Whether this worker may still act for ``partition`` (its fence)."""
+        renewed = self.renewed.get(partition)
+        return renewed is not None and time.monotonic() - renewed < self.options.lease_ttl / 2
 
     async def _bucket(self) -> Any:
         js = self.worker.js
@@ -86,11 +95,10 @@ class PartitionLeases:
             await asyncio.sleep(period)
 
     async def _members(self) -> int:
-        try:
-            keys = await self.kv.keys(filters=["m.*"])
-        except nats.js.errors.NoKeysError:
-            return 1
-        return max(1, len(keys))
+        """Live workers: member entries not yet expired (one subject each in the bucket)."""
+        bucket = bucket_name(self.options.durable)
+        info = await self.worker.js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.m.>")
+        return max(1, len(info.state.subjects or {}))
 
     async def _tick(self) -> None:
         await self.kv.put(f"m.{self.me.decode()}", b"1")
@@ -99,6 +107,7 @@ class PartitionLeases:
                 self.revisions[partition] = await self.kv.update(
                     f"p.{partition}", self.me, last=revision
                 )
+                self.renewed[partition] = time.monotonic()
             except nats.js.errors.KeyWrongLastSequenceError:
                 self._lose(partition)
         fair = math.ceil(self.options.partitions / await self._members())
@@ -124,6 +133,7 @@ class PartitionLeases:
                 continue
             owned += 1
             self.revisions[partition] = revision
+            self.renewed[partition] = time.monotonic()
             self.acquiring.add(partition)
             self.worker._spawn(self._take(partition))
 
@@ -137,8 +147,11 @@ class PartitionLeases:
             info = await worker.js.consumer_info(worker.stream_name, name)
             if info.num_ack_pending:
                 # A previous owner died holding inputs: let them fall due, so they come back
-                # before anything newer of the same keys.
-                await asyncio.sleep(o.ack_wait)
+                # before anything newer of the same keys. An owner fetches and keeps its
+                # inputs alive only within lease_ttl / 2 of its last renewal (fenced), and
+                # its lease lapsed lease_ttl after that renewal (we hold it now), so what
+                # it held falls due within this wait.
+                await asyncio.sleep(max(0.0, o.ack_wait + o.lease_ttl / 2 - o.lease_ttl))
             if partition in self.revisions and not self.stopping:
                 worker.owned[partition] = sub
                 self.events.append(("take", partition, time.monotonic()))

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 from reactivex import Observable
 
 from .._model import Context, Dropped, Envelope, Window
@@ -65,6 +66,7 @@ class PipelineRunner:
         failed: Callable[[list[str]], None],
         max_deliver: int,
         name: str = "worker",
+        on_new_stream: Callable[[Stream], None] | None = None,
     ) -> None:
         self.factory = factory
         self.keys = list(keys)
@@ -81,6 +83,8 @@ class PipelineRunner:
         self._current: str | None = None
         self._generation = 0
         self._held: dict[int, set[str]] = {}
+        self._verified: dict[str, Context] = {}
+        self.on_new_stream = on_new_stream
         self.stream = self._start()
 
     # -- stream lifecycle ------------------------------------------------------------------
@@ -93,6 +97,8 @@ class PipelineRunner:
             self._on_result, lambda error: self._on_failure(generation, error), lambda: None
         )
         stream.dropped.subscribe(self._on_drop)
+        if generation > 1 and self.on_new_stream is not None:
+            self.on_new_stream(stream)
         return stream
 
     def _on_failure(self, generation: int, error: Exception) -> None:
@@ -166,9 +172,27 @@ class PipelineRunner:
         self.emit(Output(self.output, data, msg_id, sources, "result"))
 
     def _on_drop(self, record: Dropped) -> None:
-        self._drop(self._sources(record.item), record.reason, record.operator)
+        sources = self._sources(record.item)
+        current = self._current
+        if record.operator == "stream" and current is not None and sources == (current,):
+            return  # the input that broke the pipeline: _process_one drops it, with the error
+        self._drop(sources, record.reason, record.operator)
 
     # -- input -----------------------------------------------------------------------------
+    def _verify(self, token: Any) -> Context:
+        """A fresh context for each input (lineage needs one object per input), from a
+        bounded cache of verified tokens: a session's inputs share one token."""
+        if isinstance(token, str):
+            known = self._verified.get(token)
+            if known is not None:
+                return attrs.evolve(known)
+        context = verify_context(token, self.keys)
+        if isinstance(token, str):
+            if len(self._verified) >= 4096:
+                self._verified.clear()
+            self._verified[token] = context
+        return attrs.evolve(context)
+
     def process(self, deliveries: Sequence[Delivery]) -> None:
         """Push a fetched batch through the pipeline (on the pipeline thread)."""
         for delivery in deliveries:
@@ -190,7 +214,7 @@ class PipelineRunner:
             self.release(sid)
             return
         try:
-            context = verify_context(delivery.headers.get(CONTEXT_HEADER), self.keys)
+            context = self._verify(delivery.headers.get(CONTEXT_HEADER))
         except InvalidToken:
             self._drop((sid,), "unauthenticated", "verify_context")
             self.release(sid)

@@ -90,7 +90,21 @@ def to_jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
+_PLAIN = (dict, list, str, int, float, bool, type(None))
+
+
 def encode_result(value: Any) -> bytes:
+    """``{"event": ...}`` for an output (an envelope's event, a window, a value)."""
+    event = value.event if type(value) is Envelope else value
+    if type(event) in _PLAIN:
+        # Plain JSON values (the common case) go straight to the encoder; anything it
+        # cannot take (a record inside a dict...) takes the general path.
+        try:
+            return json.dumps(
+                {"event": event}, separators=(",", ":"), allow_nan=False, default=to_jsonable
+            ).encode()
+        except ValueError:
+            pass
     return json.dumps(
         {"event": to_jsonable(value)}, separators=(",", ":"), allow_nan=False
     ).encode()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import importlib
 import os
 import signal
@@ -34,9 +35,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 import contextlib
 
+from ..stream import Stream, registry
 from ._pipeline import Delivery, Operator, PipelineRunner
-from ._wire import MSG_ID
-from .sink import Output, Publisher
+from ._wire import MSG_ID, SOURCE_ID
+from .sink import Output
 from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
 from .tokens import load_keys
 
@@ -84,10 +86,6 @@ class _Input:
     failed: bool = False
 
 
-def _discard(_handle: Any) -> None:
-    return None
-
-
 def load_factory(spec: str) -> Callable[[], Sequence[Operator]]:
     """``MODULE:FACTORY`` → the factory (raises `WorkerError` with one line)."""
     module_name, _, attr = spec.partition(":")
@@ -123,6 +121,17 @@ class Worker:
         self.takeovers: list[tuple[int, float]] = []
         self._last_activity = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._events: collections.deque[tuple[Callable[[Any], None], Any]] = collections.deque()
+        self._drain_scheduled = False
+        self._outbox: collections.deque[tuple[Output, float, int]] = collections.deque()
+        self._publishing: dict[asyncio.Future[Any], tuple[Output, float, int, float]] = {}
+        self._pumping = False
+        self._acks: collections.deque[tuple[Any, bool]] = collections.deque()
+        self._acking = False
+        self.published = 0
+        self.retries = 0
+        self.publish_timeout = 5.0
+        self.give_up_after = max(10.0, options.ack_wait)
 
     # -- helpers ---------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:
@@ -133,17 +142,77 @@ class Worker:
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    # -- from the pipeline thread (through call_soon_threadsafe) ---------------------------
+    # -- from the pipeline thread ---------------------------------------------------------
+    def _post(self, handler: Callable[[Any], None], arg: Any) -> None:
+        """Hand an event to the loop: queued, with one wake-up per burst rather than one
+        per event (each wake-up is a write to the loop's self-pipe)."""
+        self._events.append((handler, arg))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon_threadsafe(self._drain_events)
+
+    def _drain_events(self) -> None:
+        self._drain_scheduled = False  # first: an event posted from now on schedules again
+        events = self._events
+        while events:
+            handler, arg = events.popleft()
+            handler(arg)
+
     def _on_output(self, output: Output) -> None:
         self._touch()
         for sid in output.source_ids:
             held = self.inputs.get(sid)
             if held is not None:
                 held.outstanding += 1
-        self._spawn(self._publish(output))
+        self._enqueue(output, time.monotonic(), 0)
 
-    async def _publish(self, output: Output) -> None:
-        ok = await self.publisher.publish(output)
+    # Publishes go out through nats-py's publish_async: no task and no request round trip
+    # per output; each PubAck resolves a future. A future still open after
+    # ``publish_timeout`` is cancelled and the output sent again (same Nats-Msg-Id: the
+    # server keeps one); after ``give_up_after`` its inputs are nak'ed instead.
+    def _enqueue(self, output: Output, first: float, attempt: int) -> None:
+        self._outbox.append((output, first, attempt))
+        if not self._pumping:
+            self._pumping = True
+            self._spawn(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            while self._outbox:
+                output, first, attempt = self._outbox.popleft()
+                headers = {MSG_ID: output.msg_id, SOURCE_ID: ",".join(output.source_ids)}
+                try:
+                    future = await self.js.publish_async(
+                        output.subject, output.data, headers=headers
+                    )
+                except Exception:
+                    self._retry(output, first, attempt)
+                    continue
+                self._publishing[future] = (output, first, attempt, time.monotonic())
+                future.add_done_callback(self._published)
+        finally:
+            self._pumping = False
+
+    def _published(self, future: asyncio.Future[Any]) -> None:
+        entry = self._publishing.pop(future, None)
+        if entry is None:
+            return
+        output, first, attempt, _sent = entry
+        if future.cancelled() or future.exception() is not None:
+            self._retry(output, first, attempt)
+        else:
+            self.published += 1
+            self._finish_output(output, ok=True)
+
+    def _retry(self, output: Output, first: float, attempt: int) -> None:
+        if time.monotonic() - first > self.give_up_after:
+            self._finish_output(output, ok=False)
+            return
+        self.retries += 1
+        delay = min(0.05 * 2**attempt, 1.0)
+        self._loop.call_later(delay, self._enqueue, output, first, attempt + 1)
+
+    def _finish_output(self, output: Output, *, ok: bool) -> None:
         for sid in output.source_ids:
             held = self.inputs.get(sid)
             if held is None:
@@ -152,6 +221,11 @@ class Worker:
             if not ok:
                 held.failed = True
             self._settle(sid, held)
+
+    def _expire_publishes(self, now: float) -> None:
+        for future, (_output, _first, _attempt, sent) in list(self._publishing.items()):
+            if now - sent > self.publish_timeout:
+                future.cancel()  # its callback sends it again
 
     def _on_release(self, sid: str) -> None:
         self._touch()
@@ -173,11 +247,21 @@ class Worker:
         del self.inputs[sid]
         self._room.set()
         self._touch()
-        if held.failed:
-            self._spawn(self._quietly(held.msg.nak()))
-        else:
+        if not held.failed:
             self.acked += 1
-            self._spawn(self._quietly(held.msg.ack()))
+        self._acks.append((held.msg, held.failed))
+        if not self._acking:
+            self._acking = True
+            self._spawn(self._ack_pump())
+
+    async def _ack_pump(self) -> None:
+        """Acks (and naks) in order, from one task: an ack is a plain publish."""
+        try:
+            while self._acks:
+                msg, failed = self._acks.popleft()
+                await self._quietly(msg.nak() if failed else msg.ack())
+        finally:
+            self._acking = False
 
     @staticmethod
     async def _quietly(coro: Any) -> None:
@@ -207,7 +291,6 @@ class Worker:
         # Once connected, ride out any outage (a cluster node restarting, a failover).
         self.nc.options["max_reconnect_attempts"] = -1
         self.js = self.nc.jetstream()
-        self.publisher = Publisher(self.js, give_up_after=max(10.0, self.options.ack_wait))
 
     @staticmethod
     async def _ignore(_error: Exception) -> None:
@@ -272,19 +355,20 @@ class Worker:
         try:
             await self._setup()
             self.executor = ThreadPoolExecutor(1, thread_name_prefix="pfrx-worker-pipeline")
-            call = loop.call_soon_threadsafe
+            self._loop = loop
             self.runner = PipelineRunner(
                 self.factory,
                 self.keys,
                 output=self.options.output,
                 dropped=self.options.dropped,
-                emit=lambda out: _discard(call(self._on_output, out)),
-                release=lambda sid: _discard(call(self._on_release, sid)),
-                failed=lambda sids: _discard(call(self._on_failed, sids)),
+                emit=lambda out: self._post(self._on_output, out),
+                release=lambda sid: self._post(self._on_release, sid),
+                failed=lambda sids: self._post(self._on_failed, sids),
                 max_deliver=self.options.max_deliver,
                 name=f"worker.{self.options.durable}",
+                on_new_stream=self._register_stream,
             )
-            self._register_stream()
+            self._register_stream(self.runner.stream)
             stop = asyncio.Event()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
@@ -309,12 +393,14 @@ class Worker:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 5)
 
-    def _register_stream(self) -> None:
-        from ..stream import registry
-
+    def _register_stream(self, stream: Stream) -> None:
+        """The pipeline's stream in `pfrx.registry` (what ``--metrics-port`` serves); a
+        fresh pipeline after a failure takes the name over."""
         name = f"worker.{self.options.durable}.{os.getpid()}"
+        with contextlib.suppress(KeyError):
+            registry.unregister(name)
         with contextlib.suppress(ValueError):
-            registry.register(name, self.runner.stream)
+            registry.register(name, stream)
 
     async def _drain(self, fetching: asyncio.Task[Any], background: list[Any]) -> None:
         """Finish in-flight work, hand back what open windows hold, within ``ack_wait``."""
@@ -325,7 +411,7 @@ class Worker:
         if hasattr(self, "leases"):
             self.leases.stopping = True
         while time.monotonic() < deadline:
-            busy = any(held.outstanding for held in self.inputs.values())
+            busy = self._acks or any(held.outstanding for held in self.inputs.values())
             quiet = time.monotonic() - self._last_activity > 0.3
             if not self.inputs or (not busy and quiet):
                 break
@@ -346,13 +432,21 @@ class Worker:
         while True:
             await asyncio.sleep(period / 2)
             now = time.monotonic()
+            self._expire_publishes(now)
+            leases = getattr(self, "leases", None)
             for held in list(self.inputs.values()):
+                partition = held.partition
+                if leases is not None and partition is not None and not leases.fresh(partition):
+                    continue  # fenced: let it fall due for the next owner
                 if now - held.touched >= period:
                     held.touched = now
                     await self._quietly(held.msg.in_progress())
 
     def subscriptions(self) -> list[tuple[int, Any]]:
-        return list(self.owned.items())
+        leases = getattr(self, "leases", None)
+        if leases is None:
+            return list(self.owned.items())
+        return [(p, sub) for p, sub in self.owned.items() if leases.fresh(p)]
 
     async def _fetch_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -362,6 +456,7 @@ class Worker:
         # a redelivery shows up, so an input that kills its worker comes back alone and
         # its batch-mates do not use up their deliveries with it.
         batch = 1
+        processing: asyncio.Future[None] | None = None
         while not self.stopping:
             room = o.max_in_flight - len(self.inputs)
             subs = self.subscriptions()
@@ -394,12 +489,21 @@ class Worker:
             except Exception:
                 await asyncio.sleep(0.2)
                 continue
-            redelivered = any(msg.metadata.num_delivered > 1 for msg in msgs)
+            deliveries = self._admit(msgs, partition)
+            redelivered = any(delivery.delivered > 1 for delivery in deliveries)
             batch = 1 if redelivered else min(o.batch, batch * 2)
-            await loop.run_in_executor(
-                self.executor, self.runner.process, self._admit(msgs, partition)
-            )
+            # Fetch the next batch while this one runs through the pipeline (one batch
+            # ahead at most): the pipeline thread and the round trip overlap. Not while
+            # starting or after a redelivery: a suspect input is processed alone.
+            if processing is not None:
+                await processing
+            processing = loop.run_in_executor(self.executor, self.runner.process, deliveries)
             self.processed += len(msgs)
+            if redelivered or len(deliveries) <= 1:
+                await processing
+                processing = None
+        if processing is not None:
+            await processing
 
     def _admit(self, msgs: list[Any], partition: int) -> list[Delivery]:
         now = time.monotonic()
@@ -476,10 +580,13 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if args.metrics_port is not None:
         try:
-            from ..observe import serve  # type: ignore[import-not-found,unused-ignore]
+            from ..observe import serve
         except ImportError:
             return _error("--metrics-port needs the 'web' extra: pip install 'pfrx[web]'")
-        server = serve(port=args.metrics_port)
+        try:
+            server = serve(port=args.metrics_port)
+        except OSError as error:
+            return _error(f"cannot serve metrics on port {args.metrics_port}: {error.strerror}")
     options = WorkerOptions(
         servers=args.servers,
         input=args.input,

@@ -116,7 +116,7 @@ class ObserveServer:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """Close open pages' event streams, stop the server, wait for its thread."""
         if not self._thread.is_alive():
             return
@@ -197,7 +197,7 @@ def serve(
         log_level=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=5,  # open pages are closed first: this bounds a stuck one
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

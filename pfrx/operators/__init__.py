@@ -20,7 +20,7 @@ from reactivex import Observable, abc
 from .._model import Capability, Context, Envelope, Window
 from ..metrics import StreamMetrics
 from ._backpressure_policy import AdaptivePolicy
-from ._shared import DropHandler, ReportScope, current_scope, reporting_into
+from ._shared import DropHandler, Operator, ReportScope, current_scope, reporting_into
 
 if TYPE_CHECKING:
     from ._metrics_tap import MetricsTap
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdaptivePolicy",
+    "Operator",
     "ReportScope",
     "backpressure",
     "capability_filter",
@@ -41,12 +42,11 @@ __all__ = [
     "window_time",
 ]
 
-Operator = Callable[[Observable[Any]], Observable[Any]]
-
 
 def capability_filter(
     required: Capability | Callable[[Any], Capability | Iterable[Capability]],
     *,
+    resource: Callable[[Any], str] | None = None,
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "capability_filter",
@@ -55,16 +55,23 @@ def capability_filter(
 
     ```text
     source:   -a-b-c-|        (b's context lacks file.read on its path)
-    capability_filter(FileCap.read(path))
+    capability_filter(FileCap.read)
     result:   -a---c-|
     dropped:  ---b            reason "insufficient_capabilities"
     ```
 
     Args:
-        required: one [`Capability`][pfrx.Capability], or a callable ``event -> Capability |
-            Iterable[Capability]`` computing the requirement per event (for example from the
-            event's path). An empty iterable requires nothing. A callable that raises, or
-            returns something that is not a capability, denies the event (fail closed).
+        required: what an event needs, in one of four forms, fastest first:
+            a family action (``FileCap.read``: the event is the resource, or ``resource=``
+            says where it is); a callable ``event -> Capability | Iterable[Capability]``
+            (for example ``lambda ev: FileCap.read(ev.path)``); or one fixed
+            [`Capability`][pfrx.Capability]. Every capability named must be granted.
+            **An empty iterable denies the event** (reason ``empty_requirement``): a
+            requirement that names nothing is a bug, and a security check fails closed.
+            A callable that raises, or returns something that is not capabilities, denies
+            the event (reason ``insufficient_capabilities``) and counts an error. The
+            requirement is computed exactly once per item.
+        resource: with a family action, ``event -> str``: the resource to check.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each denied envelope.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops, metrics and logs.
@@ -72,25 +79,29 @@ def capability_filter(
     Returns:
         An operator on observables of [`Envelope`][pfrx.Envelope]. Each denial is also logged
         (loguru, ``WARNING``) with user, session, capability and resource, never the payload.
-        An item that is not an envelope is dropped with reason ``not_an_envelope``.
+        An item that is not an envelope is dropped with reason ``not_an_envelope``; an
+        envelope whose context is not a [`Context`][pfrx.Context], with ``invalid_context``.
+
+    Raises:
+        TypeError: ``required`` or ``resource`` has the wrong type (``resource=`` needs a
+            family action).
 
     Example:
         >>> import reactivex, pfrx
         >>> from pfrx import operators as pf
-        >>> read = pfrx.Capability("file", "read", "/docs")
-        >>> alice = pfrx.Context("alice", capabilities=[read])
-        >>> bob = pfrx.Context("bob")
-        >>> source = reactivex.of(pfrx.Envelope("a", alice, 0.0), pfrx.Envelope("b", bob, 0.0))
+        >>> FileCap = pfrx.CapabilityFamily("file", actions=("read",))
+        >>> alice = pfrx.Context("alice", capabilities=[FileCap.read("/docs")])
         >>> lost = []
-        >>> out = source.pipe(pf.capability_filter(read, on_drop=lost.append))
+        >>> source = pfrx.envelopes(["/docs/a", "/etc/passwd"], alice)
+        >>> out = source.pipe(pf.capability_filter(FileCap.read, on_drop=lost.append))
         >>> [e.event for e in out.pipe(reactivex.operators.to_list()).run()]
-        ['a']
+        ['/docs/a']
         >>> lost[0].reason
         'insufficient_capabilities'
     """
     from ._capability_filter import capability_filter as build
 
-    return build(required, on_drop=on_drop, metrics=metrics, name=name)
+    return build(required, resource=resource, on_drop=on_drop, metrics=metrics, name=name)
 
 
 def transform(
@@ -112,7 +123,10 @@ def transform(
     Args:
         fn: returns the new event, or [`Reject`][pfrx.Reject] to drop the item with a reason.
             An exception drops the item with the exception's text as reason (its type's name
-            when the text is empty) and counts as an error; the stream goes on.
+            when the text is empty or cannot be read) and counts as an error; the stream goes
+            on. A function Python can tell cannot take ``(event, context)`` (one argument, say)
+            raises ``TypeError`` when the operator is built, as does any argument of the wrong
+            type.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each rejected or failed item.
         metrics: counts received, emitted, dropped and errors.
         name: the operator name in drops and metrics.
@@ -281,7 +295,9 @@ def backpressure(
 
     Each item that finds the buffer full counts one backpressure event. Upstream completion
     or error reaches downstream after everything buffered. Disposal stops the drain and
-    reports each item left with reason ``disposed``.
+    reports each item left with reason ``disposed``. Every argument is checked when the
+    operator is built, whether or not it applies to the strategy: a wrong type raises
+    ``TypeError``, a wrong value ``ValueError``.
 
     Args:
         strategy: one of ``drop_oldest``, ``drop_newest``, ``latest``, ``block``, ``error``,
@@ -393,8 +409,11 @@ def window_time(
     span: float | timedelta,
     *,
     slide: float | timedelta | None = None,
+    key: Callable[[Any], Any] | None = None,
+    offset: float | timedelta = 0.0,
     scheduler: abc.SchedulerBase | None = None,
-    timestamp: Callable[[Any], float] | None = None,
+    timestamp: Callable[[Any], Any] | None = None,
+    out_of_orderness: float | timedelta = 0.0,
     allowed_lateness: float | timedelta = 0.0,
     idle_timeout: float | timedelta | None = None,
     on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
@@ -402,7 +421,7 @@ def window_time(
     metrics: StreamMetrics | None = None,
     name: str = "window_time",
 ) -> Callable[[Observable[Any]], Observable[Window]]:
-    """Group items into windows of ``span`` seconds aligned to the clock.
+    """Group items into windows of ``span`` seconds aligned to the clock, per key if asked.
 
     ```text
     source:          -a-b---c-----d--|       (one character = 1 s, subscribed at 200)
@@ -411,36 +430,50 @@ def window_time(
                                              z = (d,) [212, 216), flushed on completion
     ```
 
-    Window ``k`` covers ``[k*slide, k*slide + span)`` (``slide = span`` when tumbling):
-    windows are aligned to multiples of ``slide`` on the clock, not to the first item, and
-    ``start`` / ``end`` are those bounds in seconds (``end`` exclusive). An item is in every
-    window that covers its time. A window is created by its first item, so an empty window
-    is never emitted. With ``slide > span`` an item between windows is dropped with reason
-    ``between_windows``.
+    Window ``k`` covers ``[offset + k*slide, offset + k*slide + span)`` (``slide = span``
+    when tumbling): windows are aligned on the clock, not to the first item, and ``start`` /
+    ``end`` are those bounds (``end`` exclusive). An item is in every window that covers its
+    time. A window is created by its first item, so an empty window is never emitted. With
+    ``slide > span`` an item between windows is dropped with reason ``between_windows``.
+    With ``key=``, each key has its own windows (``Window.key``); windows closing at the same
+    time are emitted in the order they were opened.
 
     *Processing time* (default): an item's time is the scheduler clock when it arrives, and
     a timer closes each window at its end even if no further item arrives. *Event time*
-    (``timestamp=``): the watermark is the highest timestamp seen minus
-    ``allowed_lateness``; a window closes once the watermark reaches its end; an item whose
-    timestamp is behind the watermark is dropped with reason ``late`` and passed to
-    ``on_late``. Event time moves only with items, unless ``idle_timeout`` is given: after
-    that long without an item on the scheduler clock, the watermark advances with the
-    scheduler clock, so an idle source still closes its windows.
+    (``timestamp=``, returning seconds or an aware ``datetime``): the watermark is the
+    highest timestamp seen minus ``out_of_orderness`` (or the time of a
+    [`Watermark`][pfrx.Watermark] item); a window fires once the watermark reaches its end. An
+    item is late only when every window it belongs to is past ``end + allowed_lateness``:
+    it is dropped with reason ``late`` and passed to ``on_late``. An item whose window has
+    fired but is within ``allowed_lateness`` fires it again at once, whole, with
+    ``Window.revision`` one higher. ``idle_timeout`` lets the watermark follow the scheduler
+    clock once no item has come for that long.
 
     Windows are emitted as they close, in order of their end. Completion emits every open
-    window; an upstream error passes through and each held item is dropped once with
-    reason ``upstream_error``; disposal cancels the timer and drops held items with
+    window; an upstream error passes through and each held item never emitted is dropped
+    once with reason ``upstream_error``; disposal cancels the timer and drops them with
     ``disposed``.
 
     Args:
         span: window length, seconds or a ``timedelta``.
-        slide: time between window starts (``None``: ``span``, tumbling).
+        slide: time between window starts (``None``: ``span``, tumbling); at most 10,000
+            windows per item (``span / slide``).
+        key: ``envelope -> key``: windows per key. A failing key drops the item with the
+            exception's text; an unhashable one with ``unhashable_key``.
+        offset: window alignment, ``|offset| < slide`` (e.g. ``-3600`` with a ``span`` of a
+            day for days starting at 23:00 UTC).
         scheduler: the clock and timers (default: the subscribe scheduler, else a
             ``TimeoutScheduler``).
-        timestamp: ``envelope -> seconds``; switches to event time. A failing or
-            non-numeric timestamp drops the item (the exception's text, or
-            ``invalid_timestamp``).
-        allowed_lateness: the out-of-orderness tolerated in event time, seconds.
+        timestamp: ``envelope -> seconds | aware datetime``; switches to event time. A
+            failing timestamp drops the item with the exception's text; a non-number, a
+            NaN, a naive datetime, or a kind other than the first item's gives
+            ``invalid_timestamp``. With datetimes, ``Window.start`` / ``end`` are UTC
+            datetimes.
+        out_of_orderness: event time: how far the watermark stays behind the highest
+            timestamp seen (Flink's bounded out-of-orderness), seconds, may be 0.
+        allowed_lateness: event time: how long after a window fired a late item may still
+            update it (Flink's allowed lateness), seconds, may be 0. Before this release it
+            meant the out-of-orderness: that is now ``out_of_orderness``.
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope (a side output).
@@ -463,8 +496,11 @@ def window_time(
     return build(
         span,
         slide=slide,
+        key=key,
+        offset=offset,
         scheduler=scheduler,
         timestamp=timestamp,
+        out_of_orderness=out_of_orderness,
         allowed_lateness=allowed_lateness,
         idle_timeout=idle_timeout,
         on_late=on_late,
@@ -480,7 +516,8 @@ def window_session(
     key: Callable[[Any], Any] | None = None,
     max_duration: float | timedelta | None = None,
     scheduler: abc.SchedulerBase | None = None,
-    timestamp: Callable[[Any], float] | None = None,
+    timestamp: Callable[[Any], Any] | None = None,
+    out_of_orderness: float | timedelta = 0.0,
     allowed_lateness: float | timedelta = 0.0,
     idle_timeout: float | timedelta | None = None,
     on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
@@ -504,18 +541,20 @@ def window_session(
     time. Only open sessions are kept: a closed session is forgotten.
 
     *Processing time* (default): times are the scheduler clock at arrival; timers close
-    sessions on time even if no further item arrives. *Event time* (``timestamp=``): items
-    are ordered by timestamp within a key, so a late-arriving item that fills a gap merges
-    two bursts into one session; a session is emitted once the watermark (highest
-    timestamp seen minus ``allowed_lateness``) reaches its end; an item behind the
-    watermark is dropped with reason ``late`` and passed to ``on_late``; ``idle_timeout``
-    lets the watermark follow the scheduler clock when no item arrives for that long.
+    sessions on time even if no further item arrives. *Event time* (``timestamp=``,
+    seconds or an aware ``datetime``): sessions merge as Flink's do — an item that fills a
+    gap merges two sessions into one; a session fires once the watermark (highest
+    timestamp seen minus ``out_of_orderness``, or a [`Watermark`][pfrx.Watermark] item's time)
+    reaches its end; an item whose session is past ``end + allowed_lateness`` is dropped
+    with reason ``late`` and passed to ``on_late``; one joining a fired session within
+    ``allowed_lateness`` fires it again, whole (``Window.revision`` one higher; a session
+    merged from fired ones takes the highest of their revisions plus one).
 
     Sessions are emitted as they close (in order of their end when several close at once).
     Completion emits every open session; an upstream error passes through and each held
-    item is dropped once with reason ``upstream_error``; disposal cancels the timers and
-    drops held items with ``disposed``. A ``key`` function that raises drops the item with
-    the exception's text.
+    item never emitted is dropped once with reason ``upstream_error``; disposal cancels the
+    timers and drops them with ``disposed``. A ``key`` function that raises drops the item
+    with the exception's text; an unhashable key with ``unhashable_key``.
 
     Args:
         gap: the silence that ends a session, seconds or a ``timedelta``.
@@ -523,8 +562,12 @@ def window_session(
         max_duration: the longest a session may last from its first item.
         scheduler: the clock and timers (default: the subscribe scheduler, else a
             ``TimeoutScheduler``).
-        timestamp: ``envelope -> seconds``; switches to event time.
-        allowed_lateness: the out-of-orderness tolerated in event time, seconds.
+        timestamp: ``envelope -> seconds | aware datetime``; switches to event time.
+        out_of_orderness: event time: how far the watermark stays behind the highest
+            timestamp seen, seconds, may be 0.
+        allowed_lateness: event time: how long after a session fired a late item may still
+            update it, seconds, may be 0. Before this release it meant the
+            out-of-orderness: that is now ``out_of_orderness``.
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope.
@@ -549,6 +592,7 @@ def window_session(
         max_duration=max_duration,
         scheduler=scheduler,
         timestamp=timestamp,
+        out_of_orderness=out_of_orderness,
         allowed_lateness=allowed_lateness,
         idle_timeout=idle_timeout,
         on_late=on_late,

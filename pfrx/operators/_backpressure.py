@@ -44,6 +44,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._clock import positive_seconds
 from .._model import BackpressureOverflow, BackpressureTimeout
+from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
 from ._backpressure_policy import (
     OVERFLOW,
@@ -127,6 +128,9 @@ def backpressure(
                 owned,
                 reporter,
             )
+            scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
+            if scope is not None:
+                scope.register(name, run)
             run.upstream.disposable = source.subscribe(
                 run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
             )
@@ -135,6 +139,53 @@ def backpressure(
         return Observable(subscribe)
 
     return operator
+
+
+class _Waiting:
+    """Producers of ``block`` waiting for room: the condition they wait on (over the
+    buffer's lock), how many wait, how long they may, and whether a thread may wait at all."""
+
+    __slots__ = ("drain_thread", "limit", "never", "room", "scheduler", "waiters")
+
+    def __init__(
+        self, lock: threading.Lock, scheduler: abc.SchedulerBase, limit: float | None
+    ) -> None:
+        self.room = threading.Condition(lock)
+        self.scheduler = scheduler
+        self.limit = limit
+        self.never = isinstance(scheduler, _NEVER_WAIT)
+        self.drain_thread: int | None = None
+        self.waiters = 0
+
+    def wait(self, timeout: float | None) -> None:
+        """Wait for room (the buffer's lock held), at most ``timeout`` seconds."""
+        self.waiters += 1
+        try:
+            self.room.wait(timeout)
+        finally:
+            self.waiters -= 1
+
+    def notify(self) -> None:
+        """Wake every waiting producer (the buffer's lock held)."""
+        if self.waiters:
+            self.room.notify_all()
+
+    def may_wait(self, me: int) -> bool:
+        """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
+        if self.never or me == self.drain_thread:
+            return False
+        sched = self.scheduler
+        if isinstance(sched, EventLoopScheduler):
+            thread = getattr(sched, "_thread", None)
+            if getattr(thread, "ident", None) == me:
+                return False
+        if isinstance(sched, AsyncIOScheduler):
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                return True
+            return running is not getattr(sched, "_loop", None)
+        return True
 
 
 class _DrainStats:
@@ -172,8 +223,9 @@ class _Run:
         "capacity",
         "closed_reason",
         "done",
-        "drain_thread",
         "error",
+        "evicts",
+        "fails",
         "finished",
         "full",
         "gauge",
@@ -182,24 +234,21 @@ class _Run:
         "lock",
         "metrics",
         "name",
-        "never_wait",
         "observer",
         "owned",
         "owner",
         "peak",
+        "reason",
         "received",
         "report_lock",
         "reporter",
-        "room",
         "scheduled",
         "scheduler",
         "stats",
         "stopped",
         "strategy",
         "upstream",
-        "wait_limit",
-        "waiters",
-        "waits",
+        "waiting",
     )
 
     def __init__(
@@ -217,17 +266,17 @@ class _Run:
         self.strategy = strategy
         # Read once: the producer path asks these per item.
         self.full = strategy.full
-        self.waits = strategy.full is Full.WAIT
-        self.arrival = strategy.arrival if strategy.watches_arrivals else None
+        self.evicts = strategy.full is Full.EVICT_OLDEST
+        self.fails = strategy.full is Full.FAIL
+        self.reason = strategy.reason
+        self.arrival = strategy.arrivals()
         self.lock = threading.Lock()
         self.report_lock = threading.RLock()
         self.received = reporter.received
-        self.room = threading.Condition(self.lock)
         self.buf: deque[Any] = deque()
         self.inflight: deque[Any] = deque()
         self.capacity = strategy.capacity(buffer_size)
         self.batch = batch_size
-        self.wait_limit = wait_limit
         self.name = name
         self.observer = observer
         self.scheduler = scheduler
@@ -235,16 +284,14 @@ class _Run:
         self.reporter = reporter
         self.metrics = reporter.metrics
         self.label = reporter.stage.name if reporter.stage is not None else name
-        self.never_wait = isinstance(scheduler, _NEVER_WAIT)
         self.scheduled = False
         self.owner: int | None = None
-        self.drain_thread: int | None = None
         self.done = False
         self.error: Exception | None = None
         self.finished = False
         self.stopped = False
         self.closed_reason: str | None = None
-        self.waiters = 0
+        self.waiting = _Waiting(self.lock, scheduler, wait_limit)
         self.peak = 0
         self.stats = _DrainStats()
         self.upstream = SingleAssignmentDisposable()
@@ -302,17 +349,13 @@ class _Run:
     # -- the producer: one path for every strategy -------------------------------------------
     def on_next(self, item: Any) -> None:
         lost: Any = _NOTHING
-        reason = OVERFLOW
         switch: Switch | None = None
-        failed = wake = False
+        wake = False
         with self.lock:
-            if self.waits and self.closed_reason is None and len(self.buf) >= self.capacity:
-                self._wait_for_room(item)
             if self.closed_reason is not None:
                 closed = True
             else:
                 closed = False
-                self.received()
                 buf = self.buf
                 if len(buf) < self.capacity:
                     arrival = self.arrival
@@ -320,25 +363,34 @@ class _Run:
                         shed, switch = arrival(len(buf))
                         if shed:
                             lost, reason = buf.popleft(), SHED
+                    self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif (full := self.full) is _EVICT_OLDEST:
-                    lost, reason = buf.popleft(), self.strategy.reason
+                elif self.evicts:
+                    lost, reason = buf.popleft(), self.reason
+                    self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
-                elif full is _DROP_INCOMING:
-                    lost, reason = item, self.strategy.reason
+                elif (full := self.full) is _DROP_INCOMING:
+                    lost, reason = item, self.reason
+                    self.received()
                 elif full is _FAIL:
-                    lost, reason, failed = item, self.strategy.reason, True
+                    lost, reason = item, self.reason
+                    self.received()
                     self.closed_reason = OVERFLOW
                     self.done = True
                     self.error = BackpressureOverflow(self.capacity, item)
                     wake = not self.scheduled and self.owner is None
                     if wake:
                         self.scheduled = True
-                else:  # Full.WAIT: the wait above ends with room or closed; lose nothing
-                    buf.append(item)
-                    wake = self._accepted(buf)
+                else:  # Full.WAIT: nothing is lost; an item that times out is not received
+                    self._wait_for_room(item)
+                    closed = self.closed_reason is not None
+                    if not closed:
+                        self.received()
+                        buf = self.buf
+                        buf.append(item)
+                        wake = self._accepted(buf)
         if closed:
             self._closed(item)
             return
@@ -346,9 +398,9 @@ class _Run:
             self._switched([switch])
         if lost is not _NOTHING:
             self._lost(lost, reason, event=reason != SHED)
-        if failed:
-            self.upstream.dispose()
-            logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
+            if self.fails:  # error loses an item only when it fails
+                self.upstream.dispose()
+                logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
         if wake:
             self._wake()
 
@@ -362,34 +414,18 @@ class _Run:
         self.scheduled = True
         return True
 
-    def _may_wait(self, me: int) -> bool:
-        """Whether a producer on thread ``me`` can wait for the drain without deadlock."""
-        if self.never_wait or me == self.drain_thread:
-            return False
-        sched = self.scheduler
-        if isinstance(sched, EventLoopScheduler):
-            thread = getattr(sched, "_thread", None)
-            if getattr(thread, "ident", None) == me:
-                return False
-        if isinstance(sched, AsyncIOScheduler):
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                return True
-            return running is not getattr(sched, "_loop", None)
-        return True
-
     def _wait_for_room(self, item: Any) -> None:
         """``block``: under the lock, until there is room or the operator closed. A producer
         that may not wait delivers the oldest items itself (taking the owner token)."""
         me = threading.get_ident()
         lock = self.lock
+        waiting = self.waiting
         if self.metrics is not None:
             self.metrics.record_backpressure()
         deadline: float | None = None
         while self.closed_reason is None and len(self.buf) >= self.capacity:
             owner = self.owner
-            if owner == me or (owner is None and not self._may_wait(me)):
+            if owner == me or (owner is None and not waiting.may_wait(me)):
                 # Deliver the oldest item ourselves (inflight items are older).
                 took = owner is None
                 if took:
@@ -414,16 +450,13 @@ class _Run:
                 finally:
                     lock.acquire()
                 continue
-            if self.wait_limit is not None and deadline is None:
-                deadline = self.reporter.now() + self.wait_limit
+            limit = waiting.limit
+            if limit is not None and deadline is None:
+                deadline = self.reporter.now() + limit
             remaining = None if deadline is None else deadline - self.reporter.now()
             if remaining is not None and remaining <= 0:
-                raise BackpressureTimeout(self.wait_limit or 0.0, item)
-            self.waiters += 1
-            try:
-                self.room.wait(remaining)
-            finally:
-                self.waiters -= 1
+                raise BackpressureTimeout(limit or 0.0, item)
+            waiting.wait(remaining)
 
     # -- upstream terminal notifications -------------------------------------------------------
     def on_completed(self) -> None:
@@ -456,7 +489,7 @@ class _Run:
             if self.owner is not None or self.finished or self.stopped:
                 return
             self.owner = me
-            self.drain_thread = me
+            self.waiting.drain_thread = me
             buf = self.buf
             limit, switch = strategy.turn_start(len(buf), self.batch)
             if switch is not None:
@@ -468,8 +501,7 @@ class _Run:
                 pop = buf.popleft
                 for _ in range(min(limit, len(buf))):
                     take(pop())
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
         if not strategy.timed:
             self._end_turn(self._deliver_inflight(), switches, 0.0)
             return
@@ -513,8 +545,7 @@ class _Run:
             self.owner = None
             if not self.stopped:
                 switches.extend(self.strategy.turn_end(len(self.buf), count, elapsed))
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
             if not self.stopped:
                 if self.buf or self.inflight:
                     if not self.scheduled:
@@ -536,6 +567,38 @@ class _Run:
         elif wake:
             self._wake()
 
+    # -- checkpoints (pfrx.checkpoint) ------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The items waiting (oldest first, those the drain holds for its turn included) and
+        the strategy's state: a restored subscription delivers them first."""
+        with self.lock:
+            return {
+                "strategy": self.strategy.name,
+                "capacity": self.capacity,
+                "items": [*self.inflight, *self.buf],
+                "peak": self.peak,
+                "policy": self.strategy.snapshot(),
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        strategy = self.strategy
+        if (state.get("strategy"), state.get("capacity")) != (strategy.name, self.capacity):
+            raise CheckpointMismatch(
+                f"backpressure({strategy.name!r}, capacity {self.capacity}) cannot restore "
+                f"{state!r:.80}"
+            )
+        items = list(state["items"])
+        strategy.restore(state["policy"])
+        with self.lock:
+            self.buf.extend(items)
+            self.peak = max(self.peak, state["peak"], len(self.buf))
+            wake = bool(self.buf) and self._accepted(self.buf)
+            if items:
+                self.received(len(items))  # this subscription delivers them: its ledger
+        self._publish_strategy()
+        if wake:
+            self._wake()
+
     # -- failure and disposal ------------------------------------------------------------------
     def _downstream_failed(self) -> None:
         logger.exception("{}: downstream on_next raised; the subscription is closed", self.name)
@@ -554,11 +617,10 @@ class _Run:
             self.closed_reason = reason
             left = list(self.buf)
             self.buf.clear()
-            if self.owner is None and self.inflight:
+            if self.inflight:  # also mid-delivery: report now, before the stream ends
                 left = list(self.inflight) + left
                 self.inflight.clear()
-            if self.waiters:
-                self.room.notify_all()
+            self.waiting.notify()
         self.upstream.dispose()
         for item in left:
             self._lost(item, reason, event=False)
@@ -579,5 +641,5 @@ class _Run:
 
 
 _NOTHING: Any = object()
-# Module constants: cheaper to compare against per item than ``Full.X`` lookups.
-_EVICT_OLDEST, _DROP_INCOMING, _FAIL = Full.EVICT_OLDEST, Full.DROP_INCOMING, Full.FAIL
+# Module constants: cheaper per item than looking members up on the enum class.
+_DROP_INCOMING, _FAIL = Full.DROP_INCOMING, Full.FAIL

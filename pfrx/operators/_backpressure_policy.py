@@ -204,8 +204,6 @@ class Strategy:
     full: ClassVar[Full]
     #: the reason of the item lost when the buffer is full
     reason: ClassVar[str] = OVERFLOW
-    #: whether `arrival` must be asked for each item that finds room
-    watches_arrivals: ClassVar[bool] = False
     #: whether `turn_end` needs each turn's delivery time
     timed: ClassVar[bool] = False
 
@@ -213,10 +211,11 @@ class Strategy:
         """How many items may wait."""
         return buffer_size
 
-    def arrival(self, size: int) -> tuple[bool, Switch | None]:
-        """An item arrives at a buffer holding ``size`` items, not full: whether to shed the
-        oldest (reason ``shed``, not a backpressure event), and the switch made, if any."""
-        return False, None
+    def arrivals(self) -> Callable[[int], tuple[bool, Switch | None]] | None:
+        """What to ask when an item arrives at a buffer holding ``size`` items, not full:
+        whether to shed the oldest (reason ``shed``, not a backpressure event), and the
+        switch made, if any. ``None``: never shed, so nothing is asked per item."""
+        return None
 
     def turn_start(self, size: int, batch_size: int) -> tuple[int, Switch | None]:
         """A drain turn starts with ``size`` items buffered: the most items it may take."""
@@ -229,6 +228,13 @@ class Strategy:
     def info(self) -> dict[str, str | int]:
         """What the strategy publishes in the metrics' ``info`` (under the operator's label)."""
         return {}
+
+    def snapshot(self) -> dict[str, str | int]:
+        """The strategy's own state for a checkpoint (plain data; none for most)."""
+        return {}
+
+    def restore(self, state: dict[str, str | int]) -> None:
+        """Take over a state from `snapshot`."""
 
 
 class DropOldest(Strategy):
@@ -273,14 +279,13 @@ class Adaptive(Strategy):
     __slots__ = ("machine",)
     name = "adaptive"
     full = Full.EVICT_OLDEST
-    watches_arrivals = True
     timed = True
 
     def __init__(self, policy: AdaptivePolicy, buffer_size: int, batch_size: int) -> None:
         self.machine = AdaptiveMachine(policy, buffer_size, batch_size)
 
-    def arrival(self, size: int) -> tuple[bool, Switch | None]:
-        return self.machine.arrival(size)
+    def arrivals(self) -> Callable[[int], tuple[bool, Switch | None]] | None:
+        return self.machine.arrival
 
     def turn_start(self, size: int, batch_size: int) -> tuple[int, Switch | None]:
         switch = self.machine.turn_start(size)
@@ -296,6 +301,22 @@ class Adaptive(Strategy):
             "batch_size": machine.batch_size,
             "adaptive_switches": machine.switches,
         }
+
+    def snapshot(self) -> dict[str, str | int]:
+        machine = self.machine
+        return {
+            "state": machine.state,
+            "streak": machine.streak,
+            "batch_size": machine.batch_size,
+            "switches": machine.switches,
+        }
+
+    def restore(self, state: dict[str, str | int]) -> None:
+        machine = self.machine
+        machine.state = str(state["state"])
+        machine.streak = int(state["streak"])
+        machine.batch_size = int(state["batch_size"])
+        machine.switches = int(state["switches"])
 
 
 _SIMPLE: dict[str, Callable[[], Strategy]] = {

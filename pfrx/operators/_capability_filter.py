@@ -1,7 +1,15 @@
-"""capability_filter: per-event authorisation from the context that travels with the event."""
+"""capability_filter: per-event authorisation from the context that travels with the event.
+
+The requirement is compiled once, at construction, into ``check(context, event)``: it
+returns ``True`` when the context holds what the event needs, else what is missing (for the
+denial's log line). Each form answers from the context's compiled coverage for one
+(family, action): a prefix test and a set lookup, with no object made per event. One
+``on_next`` judges every item; a batch runs it over the list and passes on what it kept.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,128 +17,269 @@ from loguru import logger
 from reactivex import Observable, abc
 
 from .._logging import would_log
-from .._model import Capability, Envelope
+from .._model import Capability, Context, Envelope
+from .._model.capability import action_key, family_action
+from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
-from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
+from ._checks import reporting
+from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
+from ._transform import failure_reason
 
 REASON = "insufficient_capabilities"
+EMPTY = "empty_requirement"
 Requirement = Capability | Callable[[Any], Capability | Iterable[Capability]]
+# What a check returns: True, or what was missing (a capability, or family/action/resource).
+Verdict = Any
+Check = Callable[[Context, Any], Verdict]
 
 
-def _log_denial(envelope: Envelope, capability: Capability | None, why: str = "") -> None:
+class _Empty:
+    """The verdict of a requirement that names no capability at all: denied (fail closed)."""
+
+    __slots__ = ()
+
+
+_EMPTY = _Empty()
+
+
+def _describe(missing: Verdict) -> tuple[str, str, str]:
+    if isinstance(missing, Capability):
+        return missing.family, missing.action, missing.resource
+    if isinstance(missing, tuple) and len(missing) == 3:
+        return missing
+    return "?", "?", "?"
+
+
+def _log_denial(envelope: Envelope, missing: Verdict, why: str = "") -> None:
     # Who, what and where; never the payload.
     if not would_log(__name__):
         return
     ctx = envelope.context
+    family, action, resource = _describe(missing)
     logger.warning(
         "capability denied: user={} session={} capability={}.{} resource={}{}",
         ctx.user_id,
         ctx.session_id,
-        capability.family if capability else "?",
-        capability.action if capability else "?",
-        capability.resource if capability else "?",
+        family,
+        action,
+        resource,
         why,
     )
 
 
-def _as_capabilities(needed: Capability | Iterable[Capability]) -> tuple[Capability, ...]:
-    if isinstance(needed, Capability):
-        return (needed,)
-    caps = tuple(needed)
-    for cap in caps:
-        if not isinstance(cap, Capability):
-            raise TypeError(f"requirement produced {type(cap).__name__}, not a Capability")
-    return caps
+def _static_check(required: Capability) -> Check:
+    key, resource = required.action_key, required.normalized_resource
+
+    def check(context: Context, _event: Any) -> Verdict:
+        return context.covered(key, resource) or required
+
+    return check
+
+
+def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any]) -> Check:
+    normalize, normal_form = normalize_resource, cached_normal_form
+    key = action_key(family, action)
+    missing = object()
+
+    def check(context: Context, event: Any) -> Verdict:
+        resource = resource_of(event)
+        if type(resource) is str:  # an exact str may meet the cache
+            normal = normal_form(resource, missing)
+            if normal is missing:
+                normal = normalize(resource)
+        else:  # judged by its characters, or TypeError: never granted
+            normal = normalize(resource)
+        if context.covered(key, normal):
+            return True
+        return (family, action, resource)
+
+    return check
+
+
+def _computed_check(compute: Callable[[Any], Any]) -> Check:
+    def check(context: Context, event: Any) -> Verdict:
+        need = compute(event)  # once per item, whatever the outcome
+        if type(need) is Capability:  # the common case: one capability per event
+            return context.covered(need.action_key, need.normalized_resource) or need
+        if isinstance(need, Capability):
+            return context.has_capability(need) or need
+        if isinstance(need, str | bytes) or not isinstance(need, Iterable):
+            raise TypeError(f"requirement produced {type(need).__name__}, not a Capability")
+        needed = tuple(need)
+        if not needed:
+            return _EMPTY
+        for capability in needed:
+            if not isinstance(capability, Capability):
+                raise TypeError(
+                    f"requirement produced {type(capability).__name__}, not a Capability"
+                )
+        has = context.has_capability
+        for capability in needed:
+            if not has(capability):
+                return capability
+        return True
+
+    return check
+
+
+def compile_requirement(required: Any, resource: Callable[[Any], Any] | None) -> Check:
+    """The ``check(context, event)`` for a requirement in any of its forms.
+
+    Raises:
+        TypeError: the requirement (or ``resource=``) has the wrong type.
+    """
+    if resource is not None and not callable(resource):
+        raise TypeError(f"resource must be a callable event -> str, not {resource!r}")
+    if isinstance(required, Capability):
+        if resource is not None:
+            raise TypeError("resource= needs a family action (e.g. FileCap.read), not a Capability")
+        return _static_check(required)
+    made_by = family_action(required)
+    if made_by is not None:
+        family, action = made_by
+        return _resource_check(family.name, action, resource or (lambda event: event))
+    if resource is not None:
+        raise TypeError(
+            "resource= needs a family action (e.g. FileCap.read) as the requirement, "
+            f"not {type(required).__name__}"
+        )
+    if callable(required):
+        return _computed_check(required)
+    raise TypeError(
+        "required must be a Capability or a callable event -> Capability | Iterable "
+        f"(or a family action such as FileCap.read), not {type(required).__name__}"
+    )
 
 
 def capability_filter(
     required: Requirement,
     *,
+    resource: Callable[[Any], Any] | None = None,
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "capability_filter",
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
-    if isinstance(required, Capability):
-        static: Capability | None = required
-        compute: Callable[[Any], Capability | Iterable[Capability]] | None = None
-    elif callable(required):
-        static, compute = None, required
-    else:
-        raise TypeError(
-            "required must be a Capability or a callable event -> Capability | Iterable, "
-            f"not {type(required).__name__}"
-        )
+    reporting(on_drop, metrics, name)
+    check = compile_requirement(required, resource)
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return Prepared(lambda forward: _wire(forward, reporter))
-
-    def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
-        drop = reporter.drop
-        counting = reporter.stage is not None
-        received, emitted = reporter.received, reporter.emitted
-
-        def deny(envelope: Any, needed: tuple[Capability, ...] | None) -> None:
-            if not isinstance(envelope, Envelope):
-                drop(envelope, "not_an_envelope")
-                return
-            if needed is None:  # computed again, to say why (and which one is missing)
-                try:
-                    needed = _as_capabilities(compute(envelope.event))  # type: ignore[misc]
-                except Exception as error:
-                    _log_denial(envelope, None, f" (requirement failed: {error})")
-                    reporter.error()
-            if needed is not None:
-                has = envelope.context.has_capability
-                _log_denial(envelope, next((c for c in needed if not has(c)), None))
-            drop(envelope, REASON)
-
-        if static is not None:
-            only = (static,)
-
-            def on_next(envelope: Any) -> None:
-                if counting:
-                    received()
-                try:
-                    ok = envelope.context.has_capability(static)
-                except AttributeError:
-                    ok = False
-                if ok:
-                    if counting:
-                        emitted()
-                    forward(envelope)
-                else:
-                    deny(envelope, only)
-
-            return on_next
-
-        assert compute is not None
-
-        def on_next_computed(envelope: Any) -> None:
-            if counting:
-                received()
-            needed: tuple[Capability, ...] | None = None
-            try:
-                need = compute(envelope.event)
-                if type(need) is Capability:  # the common case: one capability per event
-                    ok = envelope.context.has_capability(need)
-                else:
-                    needed = _as_capabilities(need)
-                    has = envelope.context.has_capability
-                    ok = all(has(c) for c in needed)
-            except Exception:
-                need, ok = None, False  # fail closed; deny() says why
-            if ok:
-                if counting:
-                    emitted()
-                forward(envelope)  # outside the try: downstream errors are not denials
-            elif type(need) is Capability and type(envelope) is Envelope:
-                if would_log(__name__):
-                    _log_denial(envelope, need)
-                drop(envelope, REASON)
-            else:
-                deny(envelope, needed)
-
-        return on_next_computed
+        return _Filter(check, reporter).prepared()
 
     return fuse(stage)
+
+
+# With metrics, what passed and what was denied is counted in plain variables and pushed
+# into the metrics every this many passed items, whenever the metrics are read, and when the
+# subscription ends: exact figures for one local update per item.
+FLUSH_EVERY = 64
+
+
+def _context_of(envelope: Envelope) -> Any:
+    # Typed as a Context, but envelopes come from outside: the caller checks.
+    return envelope.context
+
+
+class _Filter:
+    """One subscription of the operator: one ``on_next`` path, per item or per batch."""
+
+    def __init__(self, check: Check, reporter: Reporter) -> None:
+        self.check = check
+        self.reporter = reporter
+        self.lock = threading.Lock()
+        # Moved by on_next only: items passed, denials by reason (every item is one or the
+        # other, so what was received is their sum).
+        self.passed = 0
+        self.denied: dict[str, int] = {}
+        # Moved by flush only, under the lock: what the metrics already hold.
+        self.flushed_seen = 0
+        self.flushed_passed = 0
+        self.flushed_denied: dict[str, int] = {}
+
+    def prepared(self) -> Prepared:
+        reporter = self.reporter
+        if reporter.stage is None:
+            return Prepared(self.wire, wire_batch=collecting(self.wire))
+        source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
+
+        def on_error(_error: Exception) -> None:
+            self.flush()
+
+        def dispose() -> None:
+            self.flush()
+            source.dispose()
+
+        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=collecting(self.wire))
+
+    def flush(self) -> None:
+        reporter = self.reporter
+        with self.lock:
+            # Each count on its own: an item may be seen in one flush and pass in the next.
+            passed, denied = self.passed, dict(self.denied)  # one copy: on_next may add
+            seen = passed + sum(denied.values())
+            if seen != self.flushed_seen:
+                reporter.received(seen - self.flushed_seen)
+            if passed != self.flushed_passed:
+                reporter.emitted(passed - self.flushed_passed)
+            for reason, count in denied.items():
+                before = self.flushed_denied.get(reason, 0)
+                if count != before:
+                    reporter.count_drops(reason, count - before)
+                    self.flushed_denied[reason] = count
+            self.flushed_seen, self.flushed_passed = seen, passed
+
+    def wire(self, forward: OnNext) -> OnNext:
+        check, reporter = self.check, self.reporter
+        notify = reporter.notify
+        counting = reporter.stage is not None
+        # Nobody to tell but the metrics (the filter's own denial log is asked per item).
+        quiet = counting and reporter.quiet
+        denied = self.denied
+        flush_at = FLUSH_EVERY
+
+        def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
+            if error is None:
+                reason = EMPTY if verdict is _EMPTY else REASON
+                if would_log(__name__):
+                    why = " (the requirement named no capability)" if verdict is _EMPTY else ""
+                    _log_denial(envelope, verdict, why)
+            elif not isinstance(envelope, Envelope):
+                reason = "not_an_envelope"
+            elif not isinstance(_context_of(envelope), Context):
+                reason = "invalid_context"
+            else:
+                # The requirement raised or produced something that is not a capability:
+                # fail closed, and say why in the log (even when its str() itself fails).
+                reason = REASON
+                reporter.error()
+                if would_log(__name__):
+                    _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
+            if counting:
+                denied[reason] = denied.get(reason, 0) + 1
+                if quiet:
+                    return  # counted; nobody to tell, and no Dropped to build
+            notify(envelope, reason)
+
+        def on_next(envelope: Any) -> None:
+            nonlocal flush_at
+            try:
+                if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                    raise TypeError("not an envelope")
+                context = envelope.context
+                if type(context) is not Context and not isinstance(context, Context):
+                    raise TypeError("not a context")
+                verdict = check(context, envelope.event)  # the requirement: once per item
+            except Exception as error:
+                deny(envelope, None, error)
+                return
+            if verdict is True:
+                if counting:
+                    self.passed += 1
+                    if self.passed >= flush_at:
+                        flush_at += FLUSH_EVERY
+                        self.flush()
+                forward(envelope)  # outside the try: downstream errors are not denials
+            else:
+                deny(envelope, verdict, None)
+
+        return on_next

@@ -12,6 +12,7 @@ from reactivex import Observable, abc
 from .._clock import clock_of, positive_seconds
 from .._model import Context, Envelope, Err, Ok
 from .._model.context import make_envelope
+from ..checkpoint import current_scope
 from ..metrics import StreamMetrics
 from ._checks import accepts, optional_scheduler, reporting
 from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse, pick_scheduler
@@ -57,6 +58,14 @@ def process(
 
     def _wire(forward: OnNext, reporter: Reporter, sched: abc.SchedulerBase | None) -> OnNext:
         state = processor.initial_state()  # one state per subscription
+
+        def take(saved: Any) -> None:
+            nonlocal state
+            state = saved
+
+        scope = current_scope()  # checkpoints: the processor's state as it stands
+        if scope is not None:
+            scope.register(name, _ProcessorState(lambda: state, take))
         drop = reporter.drop
         step = processor.process_event
         metrics_ = reporter.metrics
@@ -122,3 +131,20 @@ def process(
         return on_next
 
     return fuse(stage)
+
+
+class _ProcessorState:
+    """The checkpoint member of one ``process`` subscription (see pfrx.checkpoint): the
+    processor's state itself (it should be plain, picklable data to be saved)."""
+
+    __slots__ = ("_get", "_set")
+
+    def __init__(self, get: Callable[[], Any], set_: Callable[[Any], None]) -> None:
+        self._get = get
+        self._set = set_
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self._get()}
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self._set(saved["state"])

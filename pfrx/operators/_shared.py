@@ -3,11 +3,14 @@
 An operator resolves its `Reporter` once per subscription. Explicit ``on_drop=`` and
 ``metrics=`` win; otherwise the operator reports into the *reporting scope* that was active
 when it was subscribed (a [`pfrx.Stream`][] opens one around its pipeline's subscription);
-otherwise drops are logged at debug level under ``pfrx`` and nothing is counted.
+otherwise drops are logged at debug level under ``pfrx``, nothing is counted, and the first
+drop of each subscription issues a [`pfrx.UnobservedDropWarning`][]. A [`Dropped`][pfrx.Dropped]
+record is built only when someone receives it (an ``on_drop`` handler, explicit or scoped).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,11 +24,13 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from .._clock import Clock, clock_of
 from .._logging import would_log
-from .._model import Dropped
+from .._model import Dropped, UnobservedDropWarning
 from .._model.records import make_dropped
 from ..metrics import StageCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
+#: What every pfrx operator is: a function from an observable to an observable.
+Operator = Callable[[Observable[Any]], Observable[Any]]
 
 
 @attrs.frozen(slots=True)
@@ -57,10 +62,10 @@ def current_scope() -> ReportScope | None:
     return _scope.get()
 
 
-def _log_drop(record: Dropped) -> None:
+def _log_drop(operator: str, reason: str) -> None:
     # Never the payload: items may carry data the log must not hold.
     if would_log(__name__):
-        logger.debug("{} dropped an item: {}", record.operator, record.reason)
+        logger.debug("{} dropped an item: {}", operator, reason)
 
 
 def positive_int(value: Any, name: str) -> int:
@@ -93,23 +98,28 @@ class Reporter:
     ``totals`` is true when the operator owns its metrics (``metrics=`` was given): then it
     counts received and emitted items into the metrics' totals too. Inside a stream it
     counts only its own stage, and the stream counts what enters and leaves it.
+    ``observed`` is false when no ``on_drop=``, no ``metrics=`` and no reporting scope were
+    found: the first drop then warns ([`pfrx.UnobservedDropWarning`][]).
     """
 
-    __slots__ = ("_on_drop", "metrics", "now", "operator", "stage", "totals")
+    __slots__ = ("_on_drop", "_warned", "metrics", "now", "observed", "operator", "stage", "totals")
 
     def __init__(
         self,
         operator: str,
         now: Clock,
-        on_drop: DropHandler,
+        on_drop: DropHandler | None,
         metrics: StreamMetrics | None,
         totals: bool,
+        observed: bool = True,
     ) -> None:
         self.operator = operator
         self.now = now
         self._on_drop = on_drop
         self.metrics = metrics
         self.totals = totals
+        self.observed = observed
+        self._warned = False
         self.stage: StageCounters | None = metrics.stage(operator) if metrics else None
 
     @classmethod
@@ -123,24 +133,62 @@ class Reporter:
     ) -> Reporter:
         """Resolve the reporting targets at subscribe time (see the module docstring)."""
         scope = _scope.get()
+        observed = on_drop is not None or metrics is not None or scope is not None
         totals = metrics is not None
         if metrics is None and scope is not None:
             metrics = scope.metrics
-        if on_drop is None:
-            on_drop = scope.on_drop if scope is not None and scope.on_drop else _log_drop
+        if on_drop is None and scope is not None:
+            on_drop = scope.on_drop
         clock_source = scheduler or (metrics.scheduler if metrics else None)
         now = clock_of(clock_source) if clock_source else clock_of(pick_scheduler())
-        return cls(operator, now, on_drop, metrics, totals)
+        return cls(operator, now, on_drop, metrics, totals, observed)
+
+    @property
+    def receives_drops(self) -> bool:
+        """Whether a [`Dropped`][pfrx.Dropped] record would reach anyone (an ``on_drop``)."""
+        return self._on_drop is not None
+
+    @property
+    def quiet(self) -> bool:
+        """True when `notify` has nobody to tell: drops are observed (counted in
+        metrics), no ``on_drop`` receives them, and the debug log is off."""
+        return self._on_drop is None and self.observed and not would_log(__name__)
 
     def drop(self, item: Any, reason: str) -> None:
         """Report ``item`` as lost, exactly once."""
-        record = make_dropped(item, reason, self.operator, self.now())
         stage = self.stage
         if stage is not None:
             stage.dropped += 1
             self.metrics.record_drop(reason)  # type: ignore[union-attr]
+        self.notify(item, reason)
+
+    def count_drops(self, reason: str, n: int) -> None:
+        """Count ``n`` drops with ``reason`` that `notify` already reported (for
+        operators that count locally and flush)."""
+        stage = self.stage
+        if stage is not None:
+            stage.dropped += n
+            self.metrics.record_drop(reason, n)  # type: ignore[union-attr]
+
+    def notify(self, item: Any, reason: str) -> None:
+        """Tell whoever observes drops (without counting): the ``on_drop`` handler gets a
+        [`Dropped`][pfrx.Dropped]; with nobody observing, the first drop warns."""
+        handler = self._on_drop
+        if handler is None:
+            if not self._warned and not self.observed:
+                self._warned = True
+                warnings.warn(
+                    f"{self.operator} dropped an item (reason {reason!r}) and nobody observes "
+                    "its drops: pass on_drop= or metrics= to the operator, or run it inside "
+                    "a pfrx.Stream (or pfrx.operators.reporting_into)",
+                    UnobservedDropWarning,
+                    stacklevel=3,
+                )
+            _log_drop(self.operator, reason)
+            return
+        record = make_dropped(item, reason, self.operator, self.now())
         try:
-            self._on_drop(record)
+            handler(record)
         except Exception:
             # The drop is recorded; a failing handler must not take the stream down with it.
             logger.exception("on_drop handler of {} failed", self.operator)
@@ -174,6 +222,7 @@ class Reporter:
 
 # -- fusion of per-item stages ---------------------------------------------------------------
 OnNext = Callable[[Any], None]
+OnBatch = Callable[[list[Any]], None]
 
 
 class Prepared:
@@ -183,9 +232,12 @@ class Prepared:
     hooks see the terminal notifications on their way through, in pipeline order:
     ``on_completed`` may still emit through its ``forward`` (a window flushing), ``on_error``
     may report what it held; ``dispose`` runs when the subscription is disposed.
+    ``wire_batch(forward_batch)``, when given, returns the stage's batch entry: it takes a
+    list of items and passes a list on (never an empty one), with the same effect as its
+    ``on_next`` on each item in turn. A stage is wired once, one way or the other.
     """
 
-    __slots__ = ("dispose", "on_completed", "on_error", "wire")
+    __slots__ = ("dispose", "on_completed", "on_error", "wire", "wire_batch")
 
     def __init__(
         self,
@@ -193,14 +245,69 @@ class Prepared:
         on_error: Callable[[Exception], None] | None = None,
         on_completed: Callable[[], None] | None = None,
         dispose: Callable[[], None] | None = None,
+        wire_batch: Callable[[OnBatch], OnBatch] | None = None,
     ) -> None:
         self.wire = wire
         self.on_error = on_error
         self.on_completed = on_completed
         self.dispose = dispose
+        self.wire_batch = wire_batch
 
 
 Stage = Callable[[abc.SchedulerBase | None], Prepared]
+
+
+def collecting(wire: Callable[[OnNext], OnNext]) -> Callable[[OnBatch], OnBatch]:
+    """A stage's batch entry made from its per-item ``wire``: each item of a batch goes
+    through the one ``on_next`` path; what it forwards is gathered and passed on as one list.
+
+    For stages whose ``on_next`` does not care how long its ``forward`` takes (not for one
+    that times downstream work, as ``metrics_tap`` does).
+    """
+
+    def wire_batch(forward: OnBatch) -> OnBatch:
+        out: list[Any] = []
+        on_next = wire(out.append)
+
+        def on_batch(items: list[Any]) -> None:
+            for item in items:
+                on_next(item)
+            if out:
+                kept = out[:]
+                out.clear()
+                forward(kept)
+
+        return on_batch
+
+    return wire_batch
+
+
+class BatchSource(Observable[Any]):
+    """A source that can hand a fused pipeline its items a list at a time.
+
+    Subscribed like any observable it emits one item per ``on_next``; a fused pipeline
+    calls ``subscribe_batches`` instead, and its leading stages that can take lists
+    (``Prepared.wire_batch``) run once per list. The items, their order and the ledger are
+    the same either way.
+    """
+
+    def __init__(
+        self,
+        subscribe: Callable[..., abc.DisposableBase],
+        subscribe_batches: Callable[..., abc.DisposableBase],
+    ) -> None:
+        super().__init__(subscribe)
+        self._subscribe_batches = subscribe_batches
+
+    def subscribe_batches(
+        self,
+        on_batch: OnBatch,
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe receiving lists of items (never empty)."""
+        return self._subscribe_batches(on_batch, on_error, on_completed, scheduler)
 
 
 class FusedObservable(Observable[Any]):
@@ -209,7 +316,8 @@ class FusedObservable(Observable[Any]):
     pfrx's synchronous operators (capability_filter, transform, process, metrics_tap,
     window_count) compose into one of these instead of one RxPY observable each: the same
     semantics with one subscription and no per-stage observer wrapper, so an item costs
-    fewer calls.
+    fewer calls. When the source is a `BatchSource`, the leading stages that take
+    lists run once per list, and the first stage that does not gets the items one by one.
     """
 
     def __init__(self, source: Observable[Any], stages: tuple[Stage, ...]) -> None:
@@ -223,8 +331,13 @@ class FusedObservable(Observable[Any]):
         # Prepare from the last stage back, as RxPY subscribes unfused operators (metrics list
         # stages in pipeline order that way); then wire from the last stage back.
         prepared = [stage(scheduler) for stage in reversed(self._stages)][::-1]
+        source = self._fused_source
+        batched = 0
+        if isinstance(source, BatchSource):
+            while batched < len(prepared) and prepared[batched].wire_batch is not None:
+                batched += 1
         on_next: OnNext = observer.on_next
-        for stage in reversed(prepared):
+        for stage in reversed(prepared[batched:]):
             on_next = stage.wire(on_next)
         error_hooks = [stage.on_error for stage in prepared if stage.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
@@ -240,13 +353,25 @@ class FusedObservable(Observable[Any]):
         if completion_hooks:
 
             def on_completed() -> None:
+                # In pipeline order: what a stage flushes passes through the stages after it.
                 for hook in completion_hooks:
                     hook()
                 observer.on_completed()
 
-        subscription = self._fused_source.subscribe(
-            on_next, on_error, on_completed, scheduler=scheduler
-        )
+        if isinstance(source, BatchSource):
+            each = on_next
+
+            def one_by_one(items: list[Any]) -> None:
+                for item in items:
+                    each(item)
+
+            on_batch: OnBatch = one_by_one
+            for stage in reversed(prepared[:batched]):
+                assert stage.wire_batch is not None
+                on_batch = stage.wire_batch(on_batch)
+            subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
+        else:
+            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
         disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]
         if not disposers:
             return subscription

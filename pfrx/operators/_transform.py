@@ -11,7 +11,7 @@ from .._model import Context, Envelope, Reject
 from .._model.context import make_envelope
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
-from ._shared import DropHandler, OnNext, Prepared, Reporter, fuse
+from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
 
 
 def failure_reason(error: BaseException) -> str:
@@ -43,7 +43,10 @@ def transform(
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return Prepared(lambda forward: _wire(forward, reporter))
+        return Prepared(
+            lambda forward: _wire(forward, reporter),
+            wire_batch=collecting(lambda forward: _wire(forward, reporter)),  # batched sources
+        )
 
     def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
         drop = reporter.drop

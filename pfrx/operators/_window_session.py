@@ -5,15 +5,16 @@ dict that forgets a session when it closes. Deadlines live in one heap served by
 scheduler timer; a deadline is checked lazily when it comes due (the session may have been
 extended since), so an item costs no timer operation.
 
-Event time keeps, per key, the pending items sorted by timestamp; sessions are cut from that
-order (a new session where two neighbours are ``gap`` or more apart, or ``max_duration``
-after the session's first item), so out-of-order items merge two bursts into one session when
-they fill the gap. A key's first session is emitted once the watermark reaches its end.
+Event time merges windows as Flink's session windows do: an item at ``ts`` makes the window
+``[ts, ts + gap)``, merged with every window of its key it overlaps (strictly: windows that
+only touch stay apart, so an item exactly ``gap`` after the previous one starts a new
+session). A window fires once the watermark reaches its end; a fired window stays (and
+re-fires when a late item joins it) until the watermark passes its end plus
+``allowed_lateness``. Deadlines sit in heaps checked lazily, as in processing time.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import math
@@ -24,18 +25,21 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._clock import positive_seconds
-from .._model import Envelope, Window
+from .._model import Envelope, Watermark, Window
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
-from ._transform import failure_reason
 from ._windowing import (
     Duration,
+    EventClock,
     EventTime,
     LateHandler,
     TimedWindows,
-    Watermark,
-    read_timestamp,
+    check_common,
+    hashable_key,
+    pack_items,
+    split,
     timed_operator,
+    unpack_items,
 )
 
 
@@ -50,7 +54,8 @@ def window_session(
     key: Callable[[Any], Any] | None = None,
     max_duration: Duration | None = None,
     scheduler: abc.SchedulerBase | None = None,
-    timestamp: Callable[[Any], float] | None = None,
+    timestamp: Callable[[Any], Any] | None = None,
+    out_of_orderness: Duration = 0.0,
     allowed_lateness: Duration = 0.0,
     idle_timeout: Duration | None = None,
     on_late: LateHandler | None = None,
@@ -58,12 +63,11 @@ def window_session(
     metrics: StreamMetrics | None = None,
     name: str = "window_session",
 ) -> Callable[[Observable[Any]], Observable[Window]]:
+    check_common(scheduler, on_drop, metrics, name, key=key, timestamp=timestamp)
     gap_s = positive_seconds(gap, "gap")
     max_s = positive_seconds(max_duration, "max_duration") if max_duration is not None else math.inf
-    if key is not None and not callable(key):
-        raise TypeError(f"key must be a callable envelope -> key, not {key!r}")
     key_of = key or session_of
-    event = EventTime(timestamp, allowed_lateness, idle_timeout, on_late)
+    event = EventTime(timestamp, out_of_orderness, allowed_lateness, idle_timeout, on_late)
 
     def make_state(
         sched: abc.SchedulerBase, observer: abc.ObserverBase[Window], reporter: Reporter
@@ -108,15 +112,18 @@ class _Sessions(TimedWindows):
         self.table_peak = 0
 
     def read_key(self, item: Any) -> tuple[bool, Any]:
-        try:
-            return True, self.key_of(item)
-        except Exception as exc:
-            if not isinstance(item, Envelope):
-                self.reporter.drop(item, "not_an_envelope")
-            else:
-                self.reporter.error()
-                self.reporter.drop(item, failure_reason(exc))
-            return False, None
+        return hashable_key(self.reporter, self.key_of, item)
+
+    def settings(self) -> tuple[Any, ...]:
+        event = self.event
+        return (
+            "window_session",
+            self.gap,
+            self.max_duration,
+            event.timestamp is not None,
+            event.out_of_orderness,
+            event.lateness,
+        )
 
     def compact(self, table: dict[Any, Any]) -> dict[Any, Any]:
         """``table``, copied when it has shrunk to a quarter of its largest size: a dict
@@ -132,10 +139,9 @@ class _Sessions(TimedWindows):
         if self.held > self.peak:
             self.peak = self.held
 
-    def emit(self, key: Any, start: float, end: float, items: list[Any]) -> None:
-        self.held -= len(items)
+    def emit(self, key: Any, start: Any, end: Any, items: list[Any], revision: int = 0) -> None:
         self.reporter.emitted()
-        self.observer.on_next(Window(key, start, end, items))
+        self.observer.on_next(Window(key, start, end, items, revision))
 
     @abstractmethod
     def on_next(self, item: Any) -> None:
@@ -156,11 +162,12 @@ class _ProcessingSessions(_Sessions):
 
     def _close(self, key: Any, session: _Session) -> None:
         del self.sessions[key]
+        self.held -= len(session.items)
         self.emit(key, session.start, self._end(session), session.items)
 
     def on_next(self, item: Any) -> None:
         with self.lock:
-            if self.done:
+            if self.done or type(item) is Watermark:  # processing time: consumed, ignored
                 return
             self.reporter.received()
             ok, key = self.read_key(item)
@@ -208,6 +215,7 @@ class _ProcessingSessions(_Sessions):
     def flush(self) -> None:
         sessions, self.sessions = self.sessions, {}
         self.heap = []
+        self.held = 0
         for key, session in sorted(sessions.items(), key=lambda kv: self._end(kv[1])):
             self.emit(key, session.start, self._end(session), session.items)
 
@@ -219,124 +227,321 @@ class _ProcessingSessions(_Sessions):
             for item in session.items:
                 self.reporter.drop(item, reason)
 
+    def state(self) -> dict[str, Any]:
+        sessions = self.sessions
+        flat: list[Any] = []
+        for session in sessions.values():
+            flat.extend(session.items)
+        return {
+            "horizon": self.horizon,
+            "keys": list(sessions),
+            "starts": [s.start for s in sessions.values()],
+            "lasts": [s.last for s in sessions.values()],
+            "counts": [len(s.items) for s in sessions.values()],
+            "items": pack_items(flat),
+            # the deadlines as they stand (stale ones included): sessions closing at the
+            # same instant close in the same order after a restore
+            "heap": list(self.heap),
+            "counter": next(self.counter),
+            "held": self.held,
+            "peak": self.peak,
+        }
 
-class _Pending:
-    """A key's items not yet in an emitted session, sorted by (timestamp, arrival)."""
+    def load(self, state: dict[str, Any]) -> None:
+        self.horizon = state["horizon"]
+        self.held, self.peak = state["held"], state["peak"]
+        sessions: dict[Any, _Session] = {}
+        item_lists = split(unpack_items(state["items"]), state["counts"])
+        for key, start, last, items in zip(
+            state["keys"], state["starts"], state["lasts"], item_lists, strict=True
+        ):
+            session = sessions[key] = _Session(start, None)
+            session.last, session.items = last, items
+        self.sessions = sessions
+        self.table_peak = len(sessions)
+        self.heap = [tuple(entry) for entry in state["heap"]]
+        heapq.heapify(self.heap)
+        self.counter = itertools.count(state["counter"])
+        if self.heap:
+            self.timer.wake_at(self.heap[0][0])
 
-    __slots__ = ("due", "entries")
 
-    def __init__(self) -> None:
-        self.entries: list[tuple[float, int, Any]] = []
-        self.due = math.inf  # a lower bound of the first session's end
+class _SessionWindow:
+    """One event-time session of a key.
+
+    ``entries`` are ``[arrival, item, emitted]`` in arrival order; ``emitted`` marks items
+    that left in a firing (they are not lost if the stream fails later). ``revision`` is
+    that of the last firing (``-1``: never fired); ``fired`` says the window has fired in
+    its current extent.
+    """
+
+    __slots__ = ("end", "entries", "fired", "first", "last", "order", "revision", "start")
+
+    def __init__(self, first: float, last: float, end: float, entries: list[list[Any]]) -> None:
+        self.first = first
+        self.last = last
+        self.start = first
+        self.end = end
+        self.entries = entries
+        self.order = entries[0][0]
+        self.revision = -1
+        self.fired = False
 
 
 class _EventSessions(_Sessions):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.keys: dict[Any, _Pending] = {}
-        self.watermark = Watermark(self.event.lateness, self.event.idle_timeout)
+        self.keys: dict[Any, list[_SessionWindow]] = {}
+        # (deadline, order, tiebreak, key, window), checked lazily when due
+        self.purge_heap: list[tuple[float, int, int, Any, _SessionWindow]] = []
+        self.fire_heap: list[tuple[float, int, int, Any, _SessionWindow]] = []
+        self.clock = EventClock(self.event)
 
-    def _first_session(self, entries: list[tuple[float, int, Any]]) -> tuple[int, float, float]:
-        """``(count, start, end)`` of the first session in ``entries``."""
-        start = last = entries[0][0]
-        limit = start + self.max_duration
-        count = 1
-        for ts, _, _ in itertools.islice(entries, 1, None):
-            if ts - last >= self.gap or ts >= limit:
-                break
-            last = ts
-            count += 1
-        return count, start, min(last + self.gap, limit)
+    def _end_of(self, first: float, last: float) -> float:
+        return min(last + self.gap, first + self.max_duration)
 
-    def _schedule(self, key: Any, pending: _Pending, due: float) -> None:
-        if due < pending.due:
-            pending.due = due
-            heapq.heappush(self.heap, (due, next(self.counter), key))
+    def _merge(self, key: Any, ts: float, entry: list[Any]) -> tuple[bool, _SessionWindow | None]:
+        """Put the item in its key's windows, merging those it bridges.
+
+        ``(False, None)``: the item is late, nothing changed. ``(True, window)``: the window
+        must be (re)scheduled to fire; ``(True, None)``: its deadline stands.
+        """
+        windows = self.keys.get(key)
+        end = self._end_of(ts, ts)
+        touched: list[_SessionWindow] = []
+        if windows:
+            touched = [w for w in windows if w.start < end and ts < w.end]
+            if touched and self.max_duration != math.inf:
+                first = min(ts, *(w.first for w in touched))
+                last = max(ts, *(w.last for w in touched))
+                if last - first >= self.max_duration:
+                    # Merging all would outgrow max_duration: join the session holding ts.
+                    holding = [w for w in touched if w.start <= ts]
+                    touched = holding[-1:]
+        if not touched:
+            if end + self.event.lateness <= self.clock.value:
+                return False, None
+            window = _SessionWindow(ts, ts, end, [entry])
+            if windows is None:
+                windows = self.keys[key] = []
+                if len(self.keys) > self.table_peak:
+                    self.table_peak = len(self.keys)
+            windows.append(window)
+            windows.sort(key=lambda w: w.start)
+            return True, window
+        if len(touched) == 1:
+            window = touched[0]
+            window.entries.append(entry)
+            window.first = window.start = min(window.first, ts)
+            window.last = max(window.last, ts)
+        else:
+            entries = sorted(
+                itertools.chain.from_iterable(w.entries for w in touched), key=lambda e: e[0]
+            )
+            entries.append(entry)
+            window = _SessionWindow(
+                min(ts, *(w.first for w in touched)),
+                max(ts, *(w.last for w in touched)),
+                end,
+                entries,
+            )
+            window.order = min(w.order for w in touched)
+            fired = [w.revision for w in touched if w.revision >= 0]
+            window.revision = max(fired) if fired else -1
+            for w in touched:
+                windows.remove(w)  # type: ignore[union-attr]
+            windows.append(window)  # type: ignore[union-attr]
+            windows.sort(key=lambda w: w.start)  # type: ignore[union-attr]
+        new_end = self._end_of(window.first, window.last)
+        due = window.fired or new_end != window.end or len(touched) > 1
+        window.end = new_end
+        window.fired = False  # new contents: it fires (again) when the watermark is at its end
+        return True, (window if due else None)
+
+    def _schedule(self, key: Any, window: _SessionWindow) -> None:
+        if window.end <= self.clock.value:
+            self._fire(key, window)
+        else:
+            heapq.heappush(
+                self.fire_heap, (window.end, window.order, next(self.counter), key, window)
+            )
+
+    def _fire(self, key: Any, window: _SessionWindow) -> None:
+        window.revision += 1
+        window.fired = True
+        entries = window.entries
+        for entry in entries:
+            entry[2] = True
+        due = window.end + self.event.lateness
+        heapq.heappush(self.purge_heap, (due, window.order, next(self.counter), key, window))
+        out = self.clock.out
+        self.emit(key, out(window.start), out(window.end), [e[1] for e in entries], window.revision)
 
     def on_next(self, item: Any) -> None:
         with self.lock:
             if self.done:
                 return
+            if type(item) is Watermark:
+                if self.clock.on_mark(item, self.now()):
+                    self._close_until(self.clock.value)
+                self._wake_for_idle()
+                return
             reporter = self.reporter
             reporter.received()
             event = self.event
-            ts, reason, failed = read_timestamp(event.timestamp, item)  # type: ignore[arg-type]
+            clock = self.clock
+            ts, reason, failed = clock.read(item)
             if ts is None:
                 if failed:
                     reporter.error()
                 reporter.drop(item, reason or "invalid_timestamp")
                 return
-            watermark = self.watermark
-            if ts < watermark.value:
+            ok, key = self.read_key(item)
+            if not ok:
+                return
+            accepted, window = self._merge(key, ts, [next(self.counter), item, False])
+            if not accepted:
                 reporter.drop(item, "late")
                 if event.on_late is not None:
                     event.on_late(item)
                 return
-            ok, key = self.read_key(item)
-            if not ok:
-                return
-            pending = self.keys.get(key)
-            if pending is None:
-                pending = self.keys[key] = _Pending()
-                if len(self.keys) > self.table_peak:
-                    self.table_peak = len(self.keys)
-            entries = pending.entries
-            entry = (ts, next(self.counter), item)
-            if not entries or entries[-1][0] <= ts:
-                entries.append(entry)
-            else:
-                bisect.insort(entries, entry, key=lambda e: (e[0], e[1]))
             self.hold()
-            if entries[0] is entry:
-                self._schedule(key, pending, ts + min(self.gap, self.max_duration))
-            if watermark.observe(ts, self.now()):
-                self._close_until(watermark.value)
+            if window is not None:
+                self._schedule(key, window)
+            if clock.observe(ts, self.now()):
+                self._close_until(clock.value)
             self._wake_for_idle()
 
     def _wake_for_idle(self) -> None:
-        if self.event.idle_timeout is not None and self.heap:
-            self.timer.wake_at(self.watermark.idle_wake(self.heap[0][0]))
+        if self.event.idle_timeout is None:
+            return
+        due = [heap[0][0] for heap in (self.fire_heap, self.purge_heap) if heap]
+        if due:
+            self.timer.wake_at(self.clock.idle_wake(min(due)))
+
+    def _live(self, key: Any, window: _SessionWindow) -> bool:
+        windows = self.keys.get(key)
+        return windows is not None and any(w is window for w in windows)
 
     def _close_until(self, watermark: float) -> None:
-        closed: list[tuple[float, int, Any, float, list[Any]]] = []
-        heap, keys = self.heap, self.keys
+        heap = self.fire_heap
         while heap and heap[0][0] <= watermark:
-            due, _, key = heapq.heappop(heap)
-            pending = keys.get(key)
-            if pending is None or pending.due != due:
-                continue  # a stale deadline
-            entries = pending.entries
-            while entries:
-                count, start, end = self._first_session(entries)
-                if end > watermark:
-                    pending.due = end
-                    heapq.heappush(heap, (end, next(self.counter), key))
-                    break
-                session = entries[:count]
-                del entries[:count]
-                session.sort(key=lambda e: e[1])  # arrival order
-                closed.append((end, session[0][1], key, start, [e[2] for e in session]))
-            if not entries:
-                del keys[key]
-        self.keys = self.compact(keys)
-        closed.sort(key=lambda c: (c[0], c[1]))
-        for end, _, key, start, items in closed:
-            self.emit(key, start, end, items)
+            end, _, _, key, window = heapq.heappop(heap)
+            if window.fired or window.end != end or not self._live(key, window):
+                continue  # a stale deadline: merged, extended or fired since
+            self._fire(key, window)
+        heap = self.purge_heap
+        lateness = self.event.lateness
+        while heap and heap[0][0] <= watermark:
+            due, _, _, key, window = heapq.heappop(heap)
+            if window.end + lateness != due or not self._live(key, window):
+                continue
+            if not window.fired:
+                continue  # extended since it fired: it has a new deadline
+            windows = self.keys[key]
+            windows.remove(window)
+            self.held -= len(window.entries)
+            if not windows:
+                del self.keys[key]
+        self.keys = self.compact(self.keys)
 
     def on_wake(self, at: float) -> None:
         if self.done:
             return
-        if self.watermark.on_idle_wake(at):
-            self._close_until(self.watermark.value)
+        if self.clock.on_idle_wake(at):
+            self._close_until(self.clock.value)
         self._wake_for_idle()
 
     def flush(self) -> None:
-        self._close_until(math.inf)
+        pending = [
+            (w.end, w.order, 0, key, w)
+            for key, windows in self.keys.items()
+            for w in windows
+            if not w.fired
+        ]
+        self.keys, self.fire_heap, self.purge_heap = {}, [], []
+        self.held = 0
+        for _, _, _, key, window in sorted(pending, key=lambda p: (p[0], p[1])):
+            self._fire(key, window)
+        self.purge_heap = []
 
     def lose(self, reason: str) -> None:
         keys, self.keys = self.keys, {}
-        self.heap = []
+        self.fire_heap, self.purge_heap = [], []
         self.held = 0
-        for pending in keys.values():
-            for _, _, item in sorted(pending.entries, key=lambda e: e[1]):
-                self.reporter.drop(item, reason)
+        for windows in keys.values():
+            for window in windows:
+                for _, item, emitted in window.entries:
+                    if not emitted:
+                        self.reporter.drop(item, reason)
+
+    def state(self) -> dict[str, Any]:
+        # Columns built by comprehensions: one pass per column is cheaper than appending to
+        # several lists in one Python loop.
+        keys = [key for key, mine in self.keys.items() for _ in mine]
+        windows = [w for mine in self.keys.values() for w in mine]
+        entries = [entry for w in windows for entry in w.entries]
+        return {
+            "clock": self.clock.snapshot(),
+            "counter": next(self.counter),
+            "keys": keys,
+            "firsts": [w.first for w in windows],
+            "lasts": [w.last for w in windows],
+            "ends": [w.end for w in windows],
+            "orders": [w.order for w in windows],
+            "revisions": [w.revision for w in windows],
+            "fired": [w.fired for w in windows],
+            "counts": [len(w.entries) for w in windows],
+            "seqs": [entry[0] for entry in entries],
+            "emitted": [entry[2] for entry in entries],
+            "items": pack_items([entry[1] for entry in entries]),
+            "held": self.held,
+            "peak": self.peak,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.clock.restore(state["clock"])
+        self.counter = itertools.count(state["counter"])
+        self.held, self.peak = state["held"], state["peak"]
+        lateness = self.event.lateness
+        entries = split(
+            list(
+                map(
+                    list,
+                    zip(state["seqs"], unpack_items(state["items"]), state["emitted"], strict=True),
+                )
+            ),
+            state["counts"],
+        )
+        keys: dict[Any, list[_SessionWindow]] = {}
+        fire: list[tuple[float, int, int, Any, _SessionWindow]] = []
+        purge: list[tuple[float, int, int, Any, _SessionWindow]] = []
+        tiebreak = itertools.count()
+        for key, first, last, end, order, revision, fired, mine in zip(
+            state["keys"],
+            state["firsts"],
+            state["lasts"],
+            state["ends"],
+            state["orders"],
+            state["revisions"],
+            state["fired"],
+            entries,
+            strict=True,
+        ):
+            window = _SessionWindow(first, last, end, mine)
+            window.order, window.revision, window.fired = order, revision, fired
+            windows = keys.get(key)
+            if windows is None:
+                keys[key] = [window]
+            else:
+                windows.append(window)
+            if fired:
+                purge.append((end + lateness, order, -next(tiebreak), key, window))
+            else:
+                fire.append((end, order, -next(tiebreak), key, window))
+        self.keys = keys
+        self.table_peak = len(keys)
+        heapq.heapify(fire)
+        heapq.heapify(purge)
+        self.fire_heap, self.purge_heap = fire, purge
+        self._wake_for_idle()

@@ -1,9 +1,12 @@
-"""window_time: tumbling and sliding windows aligned to the clock, in processing or event time.
+"""window_time: tumbling and sliding windows aligned to the clock, per key, in processing or
+event time, with allowed lateness.
 
-Window ``k`` covers ``[k * slide, k * slide + span)`` (``slide == span`` when tumbling), so
-windows are aligned to multiples of ``slide`` whatever the subscription time. Windows are
-created by their first item (an empty window is never emitted) and kept in a dict by ``k``;
-a heap of open ``k`` gives the close order. See `._windowing` for time and watermarks.
+Window ``k`` covers ``[offset + k * slide, offset + k * slide + span)`` (``slide == span``
+when tumbling). Open windows live in ``open[k][key]`` — one dict per window index, holding
+that window for every key in creation order — and a heap of open ``k`` gives the firing
+order, so firing costs one heap operation per window index, not per key. A window that
+fired stays in ``fired[k][key]`` while ``allowed_lateness`` lets late items re-fire it,
+then is purged. See `._windowing` for time and watermarks.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from .._clock import positive_seconds
-from .._model import Window
+from .._clock import offset_seconds, positive_seconds, windows_per_item
+from .._model import Envelope, Watermark, Window
 from ..metrics import BufferGauge, StreamMetrics
 from ._shared import DropHandler, Reporter
+from ._transform import failure_reason
 from ._windowing import (
     Duration,
+    EventClock,
     EventTime,
     LateHandler,
     TimedWindows,
-    Watermark,
-    read_timestamp,
+    check_common,
+    pack_items,
+    split,
     timed_operator,
+    unpack_items,
 )
 
 
@@ -34,8 +41,11 @@ def window_time(
     span: Duration,
     *,
     slide: Duration | None = None,
+    key: Callable[[Any], Any] | None = None,
+    offset: Duration = 0.0,
     scheduler: abc.SchedulerBase | None = None,
-    timestamp: Callable[[Any], float] | None = None,
+    timestamp: Callable[[Any], Any] | None = None,
+    out_of_orderness: Duration = 0.0,
     allowed_lateness: Duration = 0.0,
     idle_timeout: Duration | None = None,
     on_late: LateHandler | None = None,
@@ -43,25 +53,36 @@ def window_time(
     metrics: StreamMetrics | None = None,
     name: str = "window_time",
 ) -> Callable[[Observable[Any]], Observable[Window]]:
+    check_common(scheduler, on_drop, metrics, name, key=key, timestamp=timestamp)
     span_s = positive_seconds(span, "span")
     slide_s = span_s if slide is None else positive_seconds(slide, "slide")
-    event = EventTime(timestamp, allowed_lateness, idle_timeout, on_late)
+    windows_per_item(span_s, slide_s)
+    offset_s = offset_seconds(offset, slide_s)
+    event = EventTime(timestamp, out_of_orderness, allowed_lateness, idle_timeout, on_late)
 
     def make_state(
         sched: abc.SchedulerBase, observer: abc.ObserverBase[Window], reporter: Reporter
     ) -> TimedWindows:
-        return _TimeWindows(span_s, slide_s, event, sched, observer, reporter)
+        return _TimeWindows(span_s, slide_s, offset_s, key, event, sched, observer, reporter)
 
     return timed_operator(name, scheduler, on_drop, metrics, make_state)
 
 
 class _TimeWindows(TimedWindows):
-    """The windows of one subscription. Every method runs under ``lock``."""
+    """The windows of one subscription. Every method runs under ``lock``.
+
+    A window is a list of items (tumbling) or ``[items, firsts]`` (sliding: ``firsts[i]``
+    says the window is the lowest one item ``i`` was put in, so that an item in several
+    windows is reported lost at most once, and only if it was never emitted). A fired
+    window kept for late firings is ``[items, firsts, revision]``.
+    """
 
     def __init__(
         self,
         span: float,
         slide: float,
+        offset: float,
+        key_of: Callable[[Any], Any] | None,
         event: EventTime,
         scheduler: abc.SchedulerBase,
         observer: abc.ObserverBase[Window],
@@ -70,78 +91,168 @@ class _TimeWindows(TimedWindows):
         super().__init__(scheduler, observer, reporter)
         self.span = span
         self.slide = slide
+        self.offset = offset
         self.sliding = slide != span
+        self.key_of = key_of
         self.event = event
-        # k -> items (tumbling) or (items, "this is the item's first window" flags) (sliding)
-        self.windows: dict[int, Any] = {}
-        self.heap: list[int] = []
+        self.lateness = event.lateness
+        self.open: dict[int, dict[Any, Any]] = {}
+        self.heap: list[int] = []  # open window indices
+        self.fired: dict[int, dict[Any, list[Any]]] = {}
+        self.purge_heap: list[int] = []  # fired window indices kept for late firings
         self.horizon = -math.inf  # processing time: the clock as far as windows have closed
-        self.watermark = Watermark(event.lateness, event.idle_timeout)
+        self.clock = EventClock(event)
         self.slots = 0
         self.peak = 0
 
+    def settings(self) -> tuple[Any, ...]:
+        event = self.event
+        return (
+            "window_time",
+            self.span,
+            self.slide,
+            self.offset,
+            self.key_of is not None,
+            event.timestamp is not None,
+            event.out_of_orderness,
+            event.lateness,
+        )
+
     # -- window arithmetic ---------------------------------------------------------------
-    def _index(self, t: float, width: float) -> int:
-        k = math.floor(t / width)
-        if k * width > t:
+    def _index(self, t: float) -> int:
+        """The highest ``k`` whose window starts at or before ``t``."""
+        offset, slide = self.offset, self.slide
+        k = int((t - offset) // slide)
+        if offset + k * slide > t:
             k -= 1
-        elif (k + 1) * width <= t:
+        elif offset + (k + 1) * slide <= t:
             k += 1
         return k
 
     def _end(self, k: int) -> float:
-        return k * self.slide + self.span
+        return self.offset + k * self.slide + self.span
 
-    def _open(self, k: int) -> None:
-        heapq.heappush(self.heap, k)
-        if self.event.timestamp is None:
-            self.timer.wake_at(self._end(k))
+    def _indices(self, t: float) -> list[int]:
+        """Every window holding time ``t``, highest first (empty between sliding windows)."""
+        k = self._index(t)
+        ks = []
+        while self._end(k) > t:
+            ks.append(k)
+            k -= 1
+        return ks
 
-    def _assign(self, t: float, item: Any) -> bool:
-        windows = self.windows
-        if not self.sliding:
-            k = self._index(t, self.span)
-            items = windows.get(k)
-            if items is None:
-                items = windows[k] = []
-                self._open(k)
-            items.append(item)
-            added = 1
-        else:
-            k = self._index(t, self.slide)
-            ks = []
-            while self._end(k) > t:
-                ks.append(k)
-                k -= 1
-            if not ks:
-                return False
-            lowest = ks[-1]
-            for k in ks:
-                window: tuple[list[Any], list[bool]] | None = windows.get(k)
-                if window is None:
-                    window = windows[k] = ([], [])  # items, first-window flags
-                    self._open(k)
-                window[0].append(item)
-                window[1].append(k == lowest)
-            added = len(ks)
+    def _count(self, added: int) -> None:
         self.slots += added
         if self.slots > self.peak:
             self.peak = self.slots
+
+    # -- putting items in windows ----------------------------------------------------------
+    def _add_open(self, k: int, key: Any, item: Any, first: bool) -> None:
+        bucket = self.open.get(k)
+        if bucket is None:
+            bucket = self.open[k] = {}
+            heapq.heappush(self.heap, k)
+            if self.event.timestamp is None:
+                self.timer.wake_at(self._end(k))
+        window = bucket.get(key)
+        if not self.sliding:
+            if window is None:
+                bucket[key] = [item]
+            else:
+                window.append(item)
+        elif window is None:
+            bucket[key] = [[item], [first]]
+        else:
+            window[0].append(item)
+            window[1].append(first)
+
+    def _add_fired(self, k: int, key: Any, item: Any, first: bool) -> None:
+        """A late item within the allowed lateness: the window fires again, whole."""
+        bucket = self.fired.get(k)
+        if bucket is None:
+            bucket = self.fired[k] = {}
+            heapq.heappush(self.purge_heap, k)
+        window = bucket.get(key)
+        if window is None:
+            window = bucket[key] = [[item], [first], 0]  # a window's first firing, though late
+        else:
+            window[0].append(item)
+            if window[1] is not None:
+                window[1].append(first)
+            window[2] += 1
+        self._emit(k, key, window[0], window[2])
+
+    def _place(self, t: float, key: Any, item: Any) -> bool:
+        """Put an on-time item in its windows; False when no window holds ``t``."""
+        if not self.sliding:
+            self._add_open(self._index(t), key, item, True)
+            self._count(1)
+            return True
+        ks = self._indices(t)
+        if not ks:
+            return False
+        lowest = ks[-1]
+        for k in ks:
+            self._add_open(k, key, item, k == lowest)
+        self._count(len(ks))
         return True
 
-    # -- closing -------------------------------------------------------------------------
-    def _close_until(self, watermark: float) -> None:
-        heap = self.heap
-        while heap and self._end(heap[0]) <= watermark:
-            self._emit(heapq.heappop(heap))
+    def _place_event(self, ts: float, key: Any, item: Any) -> str | None:
+        """Put an event-time item in every window of it that is not purged; re-fire those
+        that fired. The drop reason when no window takes it."""
+        watermark = self.clock.value
+        ks = self._indices(ts) if self.sliding else [self._index(ts)]
+        if not ks:
+            return "between_windows"
+        lateness = self.lateness
+        live = [k for k in ks if self._end(k) + lateness > watermark]
+        if not live:
+            return "late"
+        lowest = live[-1]
+        for k in reversed(live):  # lowest window first: the order they fire in
+            if self._end(k) <= watermark:
+                self._add_fired(k, key, item, k == lowest)
+            else:
+                self._add_open(k, key, item, k == lowest)
+        self._count(len(live))
+        return None
 
-    def _emit(self, k: int) -> None:
-        window = self.windows.pop(k)
-        items = window[0] if self.sliding else window
-        self.slots -= len(items)
-        start = k * self.slide
+    # -- firing and purging ----------------------------------------------------------------
+    def _emit(self, k: int, key: Any, items: list[Any], revision: int) -> None:
+        start = self.offset + k * self.slide
+        out = self.clock.out
         self.reporter.emitted()
-        self.observer.on_next(Window(None, start, start + self.span, items))
+        self.observer.on_next(Window(key, out(start), out(start + self.span), items, revision))
+
+    def _fire_until(self, watermark: float) -> None:
+        heap, end = self.heap, self._end
+        keep = self.lateness > 0 and self.event.timestamp is not None
+        while heap and end(heap[0]) <= watermark:
+            k = heapq.heappop(heap)
+            bucket = self.open.pop(k)
+            for key, window in bucket.items():
+                items = window[0] if self.sliding else window
+                self._emit(k, key, items, 0)
+            if keep and end(k) + self.lateness > watermark:
+                kept = self.fired.setdefault(k, {})
+                if not kept:
+                    heapq.heappush(self.purge_heap, k)
+                for key, window in bucket.items():
+                    kept[key] = [window[0], window[1], 0] if self.sliding else [window, None, 0]
+            else:
+                self._forget(bucket, 0 if self.sliding else None)
+        self._purge_until(watermark)
+
+    def _purge_until(self, watermark: float) -> None:
+        heap, end, lateness = self.purge_heap, self._end, self.lateness
+        while heap and end(heap[0]) + lateness <= watermark:
+            self._forget(self.fired.pop(heapq.heappop(heap)), 0)
+
+    def _forget(self, bucket: dict[Any, Any], column: int | None) -> None:
+        if column is None:
+            self.slots -= sum(len(items) for items in bucket.values())
+        else:
+            self.slots -= sum(len(window[column]) for window in bucket.values())
 
     def on_wake(self, at: float) -> None:
         if self.done:
@@ -149,71 +260,211 @@ class _TimeWindows(TimedWindows):
         if self.event.timestamp is None:
             if at > self.horizon:
                 self.horizon = at
-            self._close_until(at)
+            self._fire_until(at)
             if self.heap:
                 self.timer.wake_at(self._end(self.heap[0]))
         else:
-            if self.watermark.on_idle_wake(at):
-                self._close_until(self.watermark.value)
-            if self.heap:
-                self.timer.wake_at(self.watermark.idle_wake(self._end(self.heap[0])))
+            if self.clock.on_idle_wake(at):
+                self._fire_until(self.clock.value)
+            self._wake_for_idle()
+
+    def _wake_for_idle(self) -> None:
+        if self.event.idle_timeout is None:
+            return
+        due = [self._end(self.heap[0])] if self.heap else []
+        if self.purge_heap:
+            due.append(self._end(self.purge_heap[0]) + self.lateness)
+        if due:
+            self.timer.wake_at(self.clock.idle_wake(min(due)))
 
     # -- notifications -------------------------------------------------------------------
     def on_next(self, item: Any) -> None:
         with self.lock:
             if self.done:
                 return
+            if type(item) is Watermark:
+                self._on_watermark(item)
+                return
             reporter = self.reporter
-            reporter.received()
-            event = self.event
-            if event.timestamp is None:
-                t = self.now()
-                if t < self.horizon:
-                    t = self.horizon  # a timer already declared this instant past
-                if not self._assign(t, item):
-                    reporter.drop(item, "between_windows")
-                self.horizon = t
-                self._close_until(t)  # a timer running late must not hold a window open
+            if reporter.stage is not None:
+                reporter.received()
+            key = None
+            key_of = self.key_of
+            if key_of is not None:
+                try:
+                    key = key_of(item)
+                except Exception as exc:
+                    self._failed(item, exc)
+                    return
+                try:
+                    hash(key)
+                except Exception:
+                    reporter.drop(item, "unhashable_key")
+                    return
+            timestamp = self.event.timestamp
+            if timestamp is None:
+                self._next_processing(item, key)
                 return
-            ts, reason, failed = read_timestamp(event.timestamp, item)
-            if ts is None:
-                if failed:
-                    reporter.error()
-                reporter.drop(item, reason or "invalid_timestamp")
+            clock = self.clock
+            try:
+                value = timestamp(item)
+            except Exception as exc:
+                self._failed(item, exc)
                 return
-            watermark = self.watermark
-            if ts < watermark.value:
-                reporter.drop(item, "late")
-                if event.on_late is not None:
-                    event.on_late(item)
-                return
-            moved = watermark.observe(ts, self.now())
-            if not self._assign(ts, item):
-                reporter.drop(item, "between_windows")
-            if moved:
-                self._close_until(watermark.value)
-            if event.idle_timeout is not None and self.heap:
-                self.timer.wake_at(watermark.idle_wake(self._end(self.heap[0])))
+            ts: float | None
+            if type(value) is float and clock.datetimes is False and value - value == 0:
+                ts = value  # the common case, checked inline
+            else:
+                ts = clock.convert(value)
+                if ts is None:
+                    reporter.drop(item, "invalid_timestamp")
+                    return
+            if ts >= clock.value and not self.sliding:
+                # On time, tumbling: the common case, inline (see _add_open).
+                offset, slide = self.offset, self.slide
+                k = int((ts - offset) // slide)
+                if offset + k * slide > ts:
+                    k -= 1
+                elif offset + (k + 1) * slide <= ts:
+                    k += 1
+                bucket = self.open.get(k)
+                if bucket is None:
+                    bucket = self.open[k] = {}
+                    heapq.heappush(self.heap, k)
+                window = bucket.get(key)
+                if window is None:
+                    bucket[key] = [item]
+                else:
+                    window.append(item)
+                self.slots += 1
+                if self.slots > self.peak:
+                    self.peak = self.slots
+            else:
+                reason = self._place_event(ts, key, item)
+                if reason is not None:
+                    reporter.drop(item, reason)
+                    if reason == "late" and self.event.on_late is not None:
+                        self.event.on_late(item)
+                    return
+            if self.event.idle_timeout is None:
+                if ts > clock.max_ts and clock.observe(ts, 0.0):
+                    self._fire_until(clock.value)
+            else:
+                if clock.observe(ts, self.now()):
+                    self._fire_until(clock.value)
+                self._wake_for_idle()
+
+    def _next_processing(self, item: Any, key: Any) -> None:
+        t = self.now()
+        if t < self.horizon:
+            t = self.horizon  # a timer already declared this instant past
+        if not self._place(t, key, item):
+            self.reporter.drop(item, "between_windows")
+        self.horizon = t
+        self._fire_until(t)  # a timer running late must not hold a window open
+
+    def _failed(self, item: Any, exc: Exception) -> None:
+        """A key or timestamp function raised: the exception's text is the reason."""
+        if not isinstance(item, Envelope):
+            self.reporter.drop(item, "not_an_envelope")
+            return
+        self.reporter.error()
+        self.reporter.drop(item, failure_reason(exc))
+
+    def _on_watermark(self, mark: Watermark) -> None:
+        """Consumed, never emitted: processing time ignores it."""
+        if self.event.timestamp is None:
+            return
+        if self.clock.on_mark(mark, self.now()):
+            self._fire_until(self.clock.value)
+        self._wake_for_idle()
 
     def flush(self) -> None:
-        self._close_until(math.inf)
+        self._fire_until(math.inf)
 
     def lose(self, reason: str) -> None:
-        """Report every item still held exactly once, then forget the windows."""
-        ks = sorted(self.windows)
-        windows, self.windows = self.windows, {}
-        self.heap = []
+        """Report every item never emitted, exactly once, then forget the windows."""
+        open_, self.open = self.open, {}
+        self.heap, self.fired, self.purge_heap = [], {}, []
         self.slots = 0
-        for k in ks:
-            if not self.sliding:
-                for item in windows[k]:
-                    self.reporter.drop(item, reason)
-                continue
-            # An item sits in consecutive windows; report it from the lowest one still open.
-            items, firsts = windows[k]
-            for item, first in zip(items, firsts, strict=True):
-                if first or k == ks[0]:
-                    self.reporter.drop(item, reason)
+        for k in sorted(open_):
+            for window in open_[k].values():
+                if not self.sliding:
+                    for item in window:
+                        self.reporter.drop(item, reason)
+                    continue
+                # An item's lowest window fires first: if it is still open, the item has
+                # never left; it is reported from there only.
+                for item, first in zip(window[0], window[1], strict=True):
+                    if first:
+                        self.reporter.drop(item, reason)
 
     def gauge(self) -> BufferGauge:
         return BufferGauge(self.slots, 0, self.peak)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        # Columns of plain data: one row per window, its items flattened (fast to pickle).
+        sliding = self.sliding
+        rows: list[tuple[int, Any, int]] = []  # (k, key, revision or -1 if open)
+        flat: list[Any] = []
+        counts: list[int] = []
+        firsts: list[bool] = []
+        for k in sorted(self.open):
+            for key, window in self.open[k].items():
+                items = window[0] if sliding else window
+                rows.append((k, key, -1))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(window[1])
+        for k in sorted(self.fired):
+            for key, (items, flags, revision) in self.fired[k].items():
+                rows.append((k, key, revision))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(flags)
+        return {
+            "clock": self.clock.snapshot(),
+            "horizon": self.horizon,
+            "rows": rows,
+            "counts": counts,
+            "items": pack_items(flat),
+            "firsts": firsts,
+            "slots": self.slots,
+            "peak": self.peak,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.clock.restore(state["clock"])
+        self.horizon = state["horizon"]
+        sliding = self.sliding
+        counts = state["counts"]
+        item_lists = split(unpack_items(state["items"]), counts)
+        flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
+        opened: dict[int, dict[Any, Any]] = {}
+        fired: dict[int, dict[Any, list[Any]]] = {}
+        for (k, key, revision), items, flags in zip(
+            state["rows"], item_lists, flag_lists, strict=True
+        ):
+            if revision < 0:
+                bucket = opened.get(k)
+                if bucket is None:
+                    bucket = opened[k] = {}
+                bucket[key] = [items, flags] if sliding else items
+            else:
+                bucket = fired.get(k)
+                if bucket is None:
+                    bucket = fired[k] = {}
+                bucket[key] = [items, flags, revision]
+        self.open, self.fired = opened, fired
+        self.heap = sorted(opened)
+        self.purge_heap = sorted(fired)
+        self.slots = state["slots"]
+        self.peak = state["peak"]
+        if self.event.timestamp is None:
+            if self.heap:
+                self.timer.wake_at(self._end(self.heap[0]))
+        else:
+            self._wake_for_idle()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -159,3 +160,29 @@ def counts(result_ids: list[list[str]], drops: list[dict[str, Any]]) -> Counter[
     for body in drops:
         seen.update(body["source_id"].split(","))
     return seen
+
+
+async def wait_spread(url: str, durable: str, partitions: int, workers: int) -> dict[int, str]:
+    """Wait until every partition has an owner and none owns more than its fair share."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    fair = -(-partitions // workers)
+    owners: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            owners = {}
+            try:
+                kv = await js.key_value(f"PFRX_LEASE_{durable}")
+                for p in range(partitions):
+                    with contextlib.suppress(nats.js.errors.KeyNotFoundError):
+                        owners[p] = (await kv.get(f"p.{p}")).value.decode()
+            except nats.js.errors.BucketNotFoundError:
+                pass
+            per = Counter(owners.values())
+            if len(owners) == partitions and len(per) == workers and max(per.values()) <= fair:
+                return owners
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"partitions did not spread: {owners}")
+    finally:
+        await nc.close()

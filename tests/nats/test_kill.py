@@ -26,6 +26,7 @@ from .helpers import (
     start_worker,
     stop_all,
     wait_for_total,
+    wait_spread,
     worker_command,
 )
 
@@ -120,7 +121,7 @@ async def _feed_and_kill(
 
 SESSIONS = 24
 PER_SESSION = 8
-GAP = 1.5
+GAP = 2.5  # processing time: generous, so a starved worker on a busy box does not split one
 
 
 def session_inputs() -> list[tuple[str, dict[str, Any], pfrx.Context]]:
@@ -152,13 +153,17 @@ def test_keyed_sessions_survive_a_kill_identical_to_single_process(
         server.url,
         key_file,
         pipeline="pfrx.nats.pipelines:sessions",
-        ack_wait=2,
-        extra=["--partitions", "6", "--lease-ttl", "1.5"],
+        # ack_wait well past the lease: a new owner that did not wait for the dead one's
+        # inputs to fall due would close sessions without them.
+        ack_wait=4,
+        extra=["--partitions", "6", "--lease-ttl", "1"],
     )
     log = tmp_path / "workers.log"
     workers = [start_worker(cmd, log) for _ in range(3)]
     try:
-        time.sleep(3)  # partitions spread over the three workers
+        # Publish once the partitions have spread: a partition handed back while its
+        # sessions are open would close them early (see docs/scaling.md).
+        asyncio.run(wait_spread(server.url, "t-workers", 6, 3))
         tokens = {ctx: sign_context(ctx, KEY) for _, _, ctx in inputs}
         subjects = [f"t.in.{ctx.session_id}" for _, _, ctx in inputs]
         half = len(inputs) // 2
@@ -184,6 +189,10 @@ def test_keyed_sessions_survive_a_kill_identical_to_single_process(
         stop_all(workers)
     assert drops == []
     distributed = {tuple(sorted(e["i"] for e in body["event"]["events"])) for body in results}
-    assert len(results) == SESSIONS
+    split = sorted(
+        (body["event"]["key"], body["event"]["start"], [e["i"] for e in body["event"]["events"]])
+        for body in results
+    )
+    assert len(results) == SESSIONS, split
     assert distributed == single_process_sessions(inputs)
     assert {tuple(sorted(ids)) for ids in result_ids} == distributed

@@ -108,3 +108,41 @@ def test_worker_help_runs_as_a_module() -> None:
         env={"PYTHONPATH": str(ROOT)},
     )
     assert process.returncode == 0 and "--durable" in process.stdout
+
+
+def test_metrics_port_serves_the_workers_stream(
+    server: NatsServer, key_file: Path, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    port = free_port()
+    token = sign_context(pfrx.Context("alice", "s", [FileCap.read("/")]), KEY)
+    cmd = worker_command(server.url, key_file, extra=["--metrics-port", str(port)])
+    worker = start_worker(cmd, tmp_path / "worker.log")
+    try:
+        inputs = [(f"in-{i}", {"op": "read", "path": "/a"}, token) for i in range(20)]
+        asyncio.run(publish_inputs(server.url, inputs, subject="t.in"))
+        assert asyncio.run(wait_for_total(server.url, 20, timeout=30)) == 20
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    finally:
+        stop_all([worker])
+    stream = f'stream="worker.t-workers.{worker.pid}"'
+    received = [line for line in text.splitlines() if line.startswith("pfrx_received_total{")]
+    assert any(stream in line and line.endswith(" 20.0") for line in received), received
+
+
+def test_importing_without_the_extra_names_it() -> None:
+    code = (
+        "import sys; sys.modules['nats'] = None\n"
+        "try:\n    import pfrx.nats\nexcept ImportError as e:\n    print(e)\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    assert process.stdout.strip() == "pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'"

@@ -199,13 +199,18 @@ def test_block_timeout_raises_to_the_producer_and_loses_nothing() -> None:
     assert raised.value.timeout == 0.05
     assert "0.05s" in str(raised.value)
     gate.set()
+    # Let the drain take 2 first: on a loaded machine it may need longer than the 0.05 s
+    # that 4 would be allowed to wait.
+    deadline = time.monotonic() + 10
+    while len(ledger.delivered) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
     observer.on_next(4)
     observer.on_completed()
     assert ledger.finished.wait(10)
     assert ledger.delivered == [1, 2, 4]  # nothing accepted was lost; 3 stayed with its sender
     assert ledger.dropped == []
     snapshot = metrics.snapshot()
-    assert snapshot.backpressure_events in (1, 2)  # 3 waited; 4 waits if 2 is still queued
+    assert snapshot.backpressure_events == 1  # only 3 found the buffer full
     assert snapshot.received == 3  # a refused item was never received
 
 

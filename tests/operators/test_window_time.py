@@ -94,9 +94,10 @@ def test_items_between_sliding_windows_are_dropped() -> None:
 def test_upstream_error_passes_and_held_items_are_dropped_once() -> None:
     boom = ValueError("boom")
     with marbles() as m:
-        result = m.run(m.hot("-a-b---c-#", error=boom).pipe(pf.window_time(4, slide=2)))
+        result = m.run(m.hot("-a-b---cd#", error=boom).pipe(pf.window_time(4, slide=2)))
         assert result.error is boom
-        assert [(d.item.event, d.reason) for d in result.dropped] == [("c", "upstream_error")]
+        # c already left in [204, 208): only d, never emitted, is lost (once, not per window)
+        assert [(d.item.event, d.reason) for d in result.dropped] == [("d", "upstream_error")]
         m.expect(
             result,
             "--x-y-z-w#",
@@ -154,7 +155,7 @@ def test_metrics_count_items_and_windows() -> None:
 def test_event_time_out_of_order_within_lateness_and_late_items() -> None:
     late: list[pfrx.Envelope] = []
     lookup = stamped("a1 b5 c3 d12 e4 f15")
-    op = pf.window_time(10, timestamp=event_time, allowed_lateness=2, on_late=late.append)
+    op = pf.window_time(10, timestamp=event_time, out_of_orderness=2, on_late=late.append)
     with marbles() as m:
         result = m.run(m.hot("-a-b-c-d-e-f-|", lookup).pipe(op))
         # d (12) lifts the watermark to 10: [0, 10) closes; e (4) is behind it
@@ -164,12 +165,13 @@ def test_event_time_out_of_order_within_lateness_and_late_items() -> None:
         assert [e.event for e in late] == [("e", 4.0)]
 
 
-def test_without_lateness_an_out_of_order_item_is_late() -> None:
+def test_an_out_of_order_item_whose_window_has_not_fired_is_accepted() -> None:
+    # Lateness is per window: c (3) is behind the watermark (5) but [0, 10) is still open.
     with marbles() as m:
         op = pf.window_time(10, timestamp=event_time)
-        result = m.run(m.hot("-a-b-c-|", stamped("a1 b5 c3")).pipe(op))
-        m.expect(result, "-------(x|)", {"x": "ab"}, project=names)
-        assert result.drop_reasons() == ["late"]
+        result = m.run(m.hot("-a-b-c-d-e-|", stamped("a1 b5 c3 d10 e4")).pipe(op))
+        m.expect(result, "-------x---(y|)", {"x": "abc", "y": "d"}, project=names)
+        assert [(d.item.event, d.reason) for d in result.dropped] == [(("e", 4.0), "late")]
 
 
 def test_late_items_go_to_an_observer_side_output() -> None:
@@ -207,9 +209,9 @@ def test_idle_timeout_waits_for_silence() -> None:
 
 def test_event_time_arguments_need_a_timestamp() -> None:
     with pytest.raises(ValueError, match="event time"):
-        pf.window_time(1, allowed_lateness=2)
-    with pytest.raises(ValueError, match="allowed_lateness"):
-        pf.window_time(1, timestamp=event_time, allowed_lateness=-1)
+        pf.window_time(1, out_of_orderness=2)
+    with pytest.raises(ValueError, match="out_of_orderness"):
+        pf.window_time(1, timestamp=event_time, out_of_orderness=-1)
     with pytest.raises(ValueError, match="span"):
         pf.window_time(0)
     with pytest.raises(TypeError):
@@ -378,7 +380,7 @@ def test_event_time_loses_nothing(stamps: list[int], lateness: float, span: floa
         return pf.window_time(
             span,
             timestamp=lambda env: stamps[env.event[0]],
-            allowed_lateness=lateness,
+            out_of_orderness=lateness,
             on_late=late.append,
             on_drop=drop,
         )

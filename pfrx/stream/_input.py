@@ -1,0 +1,407 @@
+"""The stream's serialized entry: many producers, re-entrant sends, one item at a time in.
+
+The pipeline must see one ``on_next`` at a time (the Rx grammar). A lock held around each
+call would make producers queue on it (and a producer that waits for room in a ``block``
+buffer would hold everybody up), and a send from inside the stream (a subscriber, an
+operator function, a drain thread) would wait on itself. Instead this is RxJava's
+*queue-drain* (serialized emitter) pattern:
+
+- a send that finds nobody emitting takes the **emitter role** (a non-blocking try of a
+  lock) and hands its item to the pipeline itself: its result is the pipeline's answer
+  (accepted, refused on a ``block`` timeout, refused because the pipeline broke);
+- a send that finds the role taken puts its item in a bounded queue and returns accepted:
+  the emitter hands queued items over, in order, after the item in progress. An accepted
+  item that cannot be handed over after all (the pipeline failed or timed out meanwhile)
+  is reported lost, exactly once, so the stream makes it one ``Dropped``;
+- nobody ever waits on the role. Only a producer outside the stream that finds the queue
+  full waits, without holding anything, for the emitter to make room; a send from inside
+  the stream never waits: it is queued, or refused with reason ``"full"``.
+
+`SerializedInput.quiescent` runs a callable while no item is being handed over,
+which is the consistent point a checkpoint needs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from .._model import BackpressureTimeout, SendResult
+from ._boundary import NOTHING
+from .errors import CLOSED, FAILED, FULL, STREAM, TIMEOUT
+
+R = TypeVar("R")
+
+ACCEPTED = SendResult(True)
+_REFUSALS: dict[str, SendResult] = {}
+
+
+def refusal(reason: str) -> SendResult:
+    """``SendResult(False, reason)``, shared for the stream's fixed reasons."""
+    result = _REFUSALS.get(reason)
+    if result is None:
+        result = SendResult(False, reason)
+        if len(_REFUSALS) < 64:
+            _REFUSALS[reason] = result
+    return result
+
+
+class Refusal:
+    """An item refused on its way in that must still be counted (see ``Stream.refused``)."""
+
+    __slots__ = ("item", "operator", "reason")
+
+    def __init__(self, item: Any, reason: str, operator: str) -> None:
+        self.item = item
+        self.reason = reason
+        self.operator = operator
+
+
+class SerializedInput(Observable[Any]):
+    """The observable a stream's pipeline subscribes to (once), fed by `offer`.
+
+    Args:
+        capacity: how many items may wait in the queue behind the item in progress.
+        accepted: ``accepted(n)`` counts ``n`` items into the pipeline (called by the
+            emitter only, so the count needs no lock; never before they are accepted).
+        lost: ``lost(item, reason, operator)``: an accepted item will never be handed over.
+        broke: an exception other than a ``block`` timeout escaped the pipeline's
+            ``on_next``; the stream fails.
+        inside: ``inside(thread)`` is true when that thread is running inside the stream
+            elsewhere (delivering results or drops, inside an operator after a boundary).
+        changed: called when the input stops (the pipeline let go of it) or goes idle while
+            ending.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        accepted: Callable[[int], None],
+        lost: Callable[[Any, str, str], None],
+        broke: Callable[[Exception], None],
+        inside: Callable[[int], bool],
+        changed: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self._accepted = accepted
+        self._lost = lost
+        self._broke = broke
+        self._inside = inside
+        self._changed = changed
+        self._observer: abc.ObserverBase[Any] | None = None
+        self._queue: deque[Any] = deque()
+        self._role = threading.Lock()
+        self._room = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._paused = 0
+        #: The thread holding the emitter role, else None.
+        self.thread: int | None = None
+        #: The item being handed over (NOTHING when idle or once blamed).
+        self.current: Any = NOTHING
+        # Why new sends are refused (None while open); whether queued items are lost
+        # (``_dropping``, a reason) rather than handed over; whether the pipeline's input
+        # has been completed (or cut).
+        self._refusing: str | None = None
+        self._dropping: str | None = None
+        self._ending = False
+        self._completed = False
+        self._subscribed = False
+
+    # -- the pipeline's side -----------------------------------------------------------------
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if self._subscribed:
+            raise RuntimeError("a stream's input is subscribed once, by its pipeline")
+        self._subscribed = True
+        self._observer = observer
+
+        def detach() -> None:
+            # The pipeline let go (an operator disposed its upstream, or the stream ended):
+            # it can no longer take input, so nothing may be accepted any more.
+            self._observer = None
+            if not self._completed:
+                self._completed = True
+                self.stop(FAILED)
+            self._changed()
+
+        return Disposable(detach)
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def refusing(self) -> str | None:
+        """Why sends are refused now (``"closed"``, ``"failed"``), or None while open."""
+        return self._refusing
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nobody handing an item over."""
+        return not self._queue and self.thread is None and not self._role.locked()
+
+    def take_current(self) -> Any:
+        """The item being handed over (then forgotten, so it is reported once), or NOTHING."""
+        item, self.current = self.current, NOTHING
+        return item
+
+    def close(self) -> None:
+        """Refuse new sends; hand over what is queued, then complete the pipeline's input."""
+        if self._refusing is None:
+            self._refusing = CLOSED
+        self._ending = True
+        self._wake_waiters()
+        if self._queue:
+            # Whoever queued an item is about to hand it over (or the emitter is): they
+            # complete the input after it. Handing items over here could wait for room in a
+            # ``block`` buffer, and close() never blocks.
+            return
+        self._after_release()
+
+    def stop(self, reason: str) -> None:
+        """Refuse new sends with ``reason``; report what is queued as lost, complete input."""
+        if self._refusing is None:
+            self._refusing = reason
+        if self._dropping is None:
+            self._dropping = reason
+        self._ending = True
+        self._wake_waiters()
+        self._after_release()
+
+    # -- producers -----------------------------------------------------------------------------
+    def offer(self, item: Any) -> SendResult:
+        """Hand ``item`` over or queue it; the result says whether it was accepted."""
+        if self._refusing is not None:
+            return refusal(self._refusing)
+        if not self._queue and not self._paused and self._role.acquire(False):
+            self.thread = threading.get_ident()
+            try:
+                result = self._hand_over(item, direct=True)
+                if self._queue or self._ending:
+                    self._drain()
+            finally:
+                self.thread = None
+                self._role.release()
+            self._after_release()
+            return result
+        return self._enqueue(item)
+
+    def offer_many(self, items: Iterable[Any]) -> list[SendResult]:
+        """`offer` for each item, in order, taking the emitter role once if free.
+
+        The batch is handed over in one tight loop and counted once at the end (or before
+        a re-entrant send queued meanwhile is handed over), so each item costs the
+        pipeline's own work and little more.
+        """
+        if self._refusing is not None:
+            return [refusal(self._refusing) for _ in items]
+        if self._queue or self._paused or not self._role.acquire(False):
+            return [self._enqueue(item) for item in items]
+        self.thread = threading.get_ident()
+        results: list[SendResult] = []
+        append = results.append
+        queue = self._queue
+        counted = 0
+        try:
+            for item in items:
+                observer = self._observer
+                if self._refusing is not None or observer is None or self._dropping is not None:
+                    append(refusal(self._refusing or self._dropping or FAILED))
+                    continue
+                self.current = item
+                try:
+                    observer.on_next(item)
+                except BackpressureTimeout:
+                    append(refusal(TIMEOUT))
+                    continue
+                except Exception as error:
+                    self.current = NOTHING
+                    self._broke(error)
+                    append(refusal(FAILED))
+                    continue
+                finally:
+                    self.current = NOTHING
+                counted += 1
+                append(ACCEPTED)
+                if queue:  # re-entrant sends go after the item in progress
+                    self._accepted(counted)
+                    counted = 0
+                    self._drain()
+        finally:
+            if counted:
+                self._accepted(counted)
+            if self._queue or self._ending:
+                try:
+                    self._drain()
+                finally:
+                    self.thread = None
+                    self._role.release()
+            else:
+                self.thread = None
+                self._role.release()
+        self._after_release()
+        return results
+
+    def refuse(self, item: Any, reason: str, operator: str) -> None:
+        """Count ``item`` as received and lost with ``reason``, in line with the sends."""
+        self._queue.append(Refusal(item, reason, operator))
+        self._after_release()
+
+    def _enqueue(self, item: Any) -> SendResult:
+        queue = self._queue
+        if len(queue) >= self.capacity:
+            me = threading.get_ident()
+            if me == self.thread or self._inside(me):
+                return refusal(FULL)  # waiting here could wait on ourselves
+            if not self._wait_for_room():
+                return refusal(self._refusing or CLOSED)
+        elif self._refusing is not None:
+            return refusal(self._refusing)
+        queue.append(item)
+        self._after_release()
+        return ACCEPTED
+
+    def _wait_for_room(self) -> bool:
+        """Wait (holding nothing) until the queue has room; False if the input stopped."""
+        queue = self._queue
+        room = self._room
+        while True:
+            if self._refusing is not None:
+                return False
+            if len(queue) < self.capacity:
+                return True
+            # Nobody may be emitting (the emitter just let go): then drain ourselves.
+            if not self._paused and self._role.acquire(False):
+                self.thread = threading.get_ident()
+                try:
+                    self._drain()
+                finally:
+                    self.thread = None
+                    self._role.release()
+                continue
+            with room:
+                self._waiters += 1
+                try:
+                    if len(queue) >= self.capacity and self._refusing is None:
+                        room.wait(0.1)  # notified when room is made; the bound is a backstop
+                finally:
+                    self._waiters -= 1
+
+    def _wake_waiters(self) -> None:
+        if self._waiters:
+            with self._room:
+                self._room.notify_all()
+
+    # -- the emitter ---------------------------------------------------------------------------
+    def _hand_over(self, item: Any, *, direct: bool) -> SendResult:
+        observer = self._observer
+        if observer is None or self._completed or self._dropping is not None:
+            reason = self._dropping or self._refusing or FAILED
+            if direct:
+                return refusal(reason)
+            self._accepted(1)  # a queued item was accepted: counted, then lost
+            self._lost(item, reason, STREAM)
+            return ACCEPTED
+        if not direct:
+            self._accepted(1)
+        self.current = item
+        try:
+            observer.on_next(item)
+        except BackpressureTimeout:
+            self.current = NOTHING
+            if direct:
+                return refusal(TIMEOUT)
+            self._lost(item, TIMEOUT, STREAM)
+            return ACCEPTED
+        except Exception as error:
+            self.current = NOTHING
+            self._broke(error)
+            if direct:
+                return refusal(FAILED)
+            self._lost(item, FAILED, STREAM)
+            return ACCEPTED
+        self.current = NOTHING
+        if direct:
+            self._accepted(1)
+        return ACCEPTED
+
+    def _drain(self) -> None:
+        """Hand over what is queued (holding the emitter role), then complete if ending."""
+        queue = self._queue
+        low = self.capacity // 2
+        while queue and not self._paused:
+            item = queue.popleft()
+            if self._waiters and (len(queue) == low or not queue):
+                self._wake_waiters()
+            if type(item) is Refusal:
+                self._accepted(1)
+                self._lost(item.item, item.reason, item.operator)
+                continue
+            self._hand_over(item, direct=False)
+        if self._ending and not self._completed and not queue and not self._paused:
+            self._completed = True
+            observer = self._observer
+            if observer is not None:
+                try:
+                    observer.on_completed()
+                except Exception as error:
+                    self._broke(error)
+
+    def _after_release(self) -> None:
+        # Queue-drain: whatever was queued while the role was taken is handed over by the
+        # holder, or (if it let go meanwhile) by whoever gets here next; nobody waits.
+        queue = self._queue
+        if not queue and not self._ending:
+            return
+        role = self._role
+        while (queue or (self._ending and not self._completed)) and not self._paused:
+            if not role.acquire(False):
+                return
+            self.thread = threading.get_ident()
+            try:
+                self._drain()
+            finally:
+                self.thread = None
+                role.release()
+        if self._ending:
+            self._changed()
+
+    # -- a consistent point ----------------------------------------------------------------------
+    def quiescent(self, action: Callable[[], R]) -> R:
+        """Run ``action`` while no item is being handed to the pipeline, and return its result.
+
+        Sends made meanwhile are queued (or wait for room) and handed over afterwards, in
+        order. Operators that run on threads of their own (a ``backpressure`` drain, window
+        timers) keep running: what they hold must be read under their own locks.
+
+        Raises:
+            RuntimeError: called from inside the stream (it would wait on itself).
+        """
+        me = threading.get_ident()
+        if me == self.thread or self._inside(me):
+            raise RuntimeError("quiescent() cannot be called from inside the stream")
+        with self._room:
+            self._paused += 1
+        try:
+            self._role.acquire()
+        except BaseException:
+            with self._room:
+                self._paused -= 1
+            raise
+        self.thread = me
+        try:
+            return action()
+        finally:
+            with self._room:
+                self._paused -= 1
+            try:
+                self._drain()
+            finally:
+                self.thread = None
+                self._role.release()
+            self._after_release()

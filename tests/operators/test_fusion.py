@@ -1,0 +1,41 @@
+"""Fused stages: the chain of plain calls behaves as the unfused RxPY pipeline would."""
+
+from __future__ import annotations
+
+import reactivex
+from reactivex import operators as ops
+
+import pfrx
+from pfrx import operators as pf
+
+
+def test_two_stateful_stages_fused_flush_in_pipeline_order() -> None:
+    # The first window's partial flush on completion must pass through the second window.
+    out = (
+        reactivex.of(1, 2, 3, 4, 5)
+        .pipe(
+            pf.window_count(2, on_drop=lambda d: None),
+            pf.window_count(2, on_drop=lambda d: None),
+            ops.map(lambda outer: [inner.items for inner in outer.items]),
+            ops.to_list(),
+        )
+        .run()
+    )
+    assert out == [[(1, 2), (3, 4)], [(5,)]]
+
+
+def test_batched_source_then_a_stage_without_batches_gets_items_one_by_one() -> None:
+    ctx = pfrx.Context("alice")
+    seen: list[object] = []
+    out = (
+        pfrx.envelopes(range(5), ctx, batch=2)
+        .pipe(
+            pf.transform(lambda e, c: e * 10, on_drop=seen.append),
+            pf.window_count(2, on_drop=seen.append),
+            ops.map(lambda w: w.events),
+            ops.to_list(),
+        )
+        .run()
+    )
+    assert out == [(0, 10), (20, 30), (40,)]
+    assert seen == []
