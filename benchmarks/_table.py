@@ -56,15 +56,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# Column widths that keep the printed table within 100 columns (cells wrap onto more lines).
-_WIDTHS = (12, 32, 30, 12, 6)
+# The printed table stays within 100 columns: groups are never wrapped (they are short
+# names), the other cells wrap onto more lines within these widths.
+_LINE = 100
+_RESULT, _TARGET, _MET = 28, 12, 6
 
 
 def print_table(rows: list[Row]) -> None:
     """The rows as a plain-text table at most 100 columns wide: long cells wrap."""
     headers = ("group", "benchmark", "result", "target", "met?")
     cells = [headers] + [(r.group, r.name, r.value, r.target, r.verdict) for r in rows]
-    widths = [min(limit, max(len(str(row[i])) for row in cells)) for i, limit in enumerate(_WIDTHS)]
+    group = max(len(row[0]) for row in cells)
+    name = max(16, _LINE - 8 - group - _RESULT - _TARGET - _MET)
+    limits = (group, name, _RESULT, _TARGET, _MET)
+    widths = [min(limit, max(len(str(row[i])) for row in cells)) for i, limit in enumerate(limits)]
     for index, row in enumerate(cells):
         wrapped = [
             textwrap.wrap(str(cell), width, break_on_hyphens=False) or [""]

@@ -42,7 +42,7 @@ from pfrx.nats._server import NatsServer
 
 from ._table import Row
 
-GROUP = "nats (issue 15)"
+GROUP = "nats"
 KEY = b"bench-key-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXTS = [
@@ -117,18 +117,14 @@ async def _rate_from_fill(
     return outputs / (last[0] - first[0]), per_output
 
 
-async def _bare_loop(url: str, n: int, batch: int) -> float:
-    """nats-py alone: fetch, publish each (PubAck awaited), ack each; inputs/s."""
+async def _bare_consume(url: str, n: int, batch: int) -> None:
+    """nats-py alone: fetch a batch, publish each body (all PubAcks awaited), ack each."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.add_stream(StreamConfig(name="BARE_IN", subjects=["bare.in"], duplicate_window=120))
-    await js.add_stream(StreamConfig(name="BARE_OUT", subjects=["bare.out"], duplicate_window=120))
-    await _fill(js, "bare.in", n, "bare")
     sub = await js.pull_subscribe(
         "bare.in", durable="bare", config=ConsumerConfig(ack_wait=30, max_ack_pending=20_000)
     )
     done = 0
-    started = time.perf_counter()
     while done < n:
         try:
             msgs = await sub.fetch(batch, timeout=1)
@@ -147,9 +143,25 @@ async def _bare_loop(url: str, n: int, batch: int) -> float:
         for msg in msgs:
             await msg.ack()
         done += len(msgs)
-    elapsed = time.perf_counter() - started
     await nc.close()
-    return n / elapsed
+
+
+async def _bare_loop(url: str, n: int, batch: int) -> tuple[float, float]:
+    """The bare loop in its own process, measured like the workers (the output's fill)."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="BARE_IN", subjects=["bare.in"], duplicate_window=120))
+    await js.add_stream(StreamConfig(name="BARE_OUT", subjects=["bare.out"], duplicate_window=120))
+    await _fill(js, "bare.in", n, "bare")
+    proc = _spawn([sys.executable, "-m", "benchmarks.bench_nats", "bare", url, str(n), str(batch)])
+    try:
+        rate, cpu = await _rate_from_fill(
+            js, ["BARE_OUT"], n, timeout=30 + n / 200, cpu=[[proc.pid]]
+        )
+    finally:
+        proc.wait(30)
+        await nc.close()
+    return rate, cpu[0]
 
 
 def _worker_cmd(url: str, key_file: str, prefix: str, extra: list[str] | None = None) -> list[str]:
@@ -314,7 +326,8 @@ def measure(quick: bool) -> dict[str, Any]:
         Path(key_file).write_bytes(KEY + b"\n")
         server = NatsServer(os.path.join(tmp, "js")).start()
         try:
-            figures: dict[str, Any] = {"bare": asyncio.run(_bare_loop(server.url, n, 100))}
+            figures: dict[str, Any] = {}
+            figures["bare"], figures["bare_cpu"] = asyncio.run(_bare_loop(server.url, n, 100))
             figures["one"], figures["one_cpu"] = asyncio.run(
                 _workers_rate(server, key_file, n, 1, "one")
             )
@@ -354,8 +367,9 @@ def run(quick: bool) -> list[Row]:
         ),
         Row(
             GROUP,
-            "CPU per input: worker / nats-server (one worker)",
-            f"{f['one_cpu'][0] * 1e6:,.0f} us / {f['one_cpu'][1] * 1e6:,.0f} us",
+            "CPU per input: bare loop / worker / nats-server (one worker)",
+            f"{f['bare_cpu'] * 1e6:,.0f} us / {f['one_cpu'][0] * 1e6:,.0f} us / "
+            f"{f['one_cpu'][1] * 1e6:,.0f} us",
         ),
         Row(
             GROUP,
@@ -370,3 +384,8 @@ def run(quick: bool) -> list[Row]:
             check(f["failover"] <= 10),
         ),
     ]
+
+
+if __name__ == "__main__":  # the bare loop's own process: python -m benchmarks.bench_nats bare
+    if sys.argv[1:2] == ["bare"]:
+        asyncio.run(_bare_consume(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))

@@ -22,7 +22,7 @@ from pfrx import operators as pf
 
 from ._table import Row
 
-GROUP = "observe (issue 16)"
+GROUP = "observe"
 PRODUCERS = 4
 SCRAPES = 50
 FileCap = pfrx.CapabilityFamily("file", actions=("read", "write"))

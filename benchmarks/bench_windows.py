@@ -231,39 +231,45 @@ def _keyed_windows(keys: int, per_key: int, runs: int) -> list[Row]:
 
 
 def _session_checkpoint(keys: int) -> list[Row]:
-    def subscribe(restore: checkpoint.Checkpoint | None) -> tuple[Any, Any, Any]:
+    def subscribe(restore: checkpoint.Checkpoint | None) -> tuple[Any, Any, Any, list[Any]]:
         subject: Subject[pfrx.Envelope] = Subject()
+        windows: list[Any] = []
         op = pf.window_session(5.0, key=_key, timestamp=_stamp, allowed_lateness=10.0)
         with checkpoint.checkpointing(restore) as scope:
-            subscription = subject.pipe(op).subscribe(lambda _: None, scheduler=TestScheduler())
-        return subject, scope, subscription
+            subscription = subject.pipe(op).subscribe(windows.append, scheduler=TestScheduler())
+        return subject, scope, subscription, windows
 
-    subject, scope, subscription = subscribe(None)
+    subject, scope, subscription, _ = subscribe(None)
     for k in range(keys):
         subject.on_next(pfrx.Envelope((k, 1.0), CTX, 0.0))
+    gc.collect()
     started = time.perf_counter()
     data = checkpoint.dumps(scope.snapshot())
     save_s = time.perf_counter() - started
     subscription.dispose()
+    gc.collect()
     started = time.perf_counter()
-    subject, scope, subscription = subscribe(checkpoint.loads(data))
+    subject, scope, subscription, windows = subscribe(checkpoint.loads(data))
     restore_s = time.perf_counter() - started
-    windows: list[Any] = []
-    subject.subscribe()  # the restored state fires like the original would
-    restored_windows = scope.snapshot().states[0][1]["state"]["keys"]
-    assert len(restored_windows) == keys, len(restored_windows)
+    subject.on_next(pfrx.Watermark(100.0))  # the restored sessions fire as the first would have
+    assert len(windows) == keys and all(len(w) == 1 for w in windows)
     subscription.dispose()
-    del windows
     label = f"{keys // 1000}k open sessions"
     return [
         Row(
             "windows",
-            f"checkpoint of {label}",
+            f"checkpoint of {label} (snapshot + dumps)",
             f"{save_s:.2f} s ({len(data) / 2**20:.0f} MiB)",
             "<= 1 s",
             save_s <= 1.0,
         ),
-        Row("windows", f"restore of {label}", f"{restore_s:.2f} s", "<= 1 s", restore_s <= 1.0),
+        Row(
+            "windows",
+            f"restore of {label} (loads + subscribe)",
+            f"{restore_s:.2f} s",
+            "<= 1 s",
+            restore_s <= 1.0,
+        ),
     ]
 
 

@@ -14,9 +14,11 @@ The model (each parameter is a flag; the defaults are the figures measured by
   (measured: the server's CPU per input), so the cluster caps the total at
   ``min(P, nodes) * server_rate``, shared max-min fairly among partitions.
 - Failures: each worker fails after an exponential time (mean ``mtbf`` s) and comes back
-  ``restart`` s later. Its partitions are unowned until their lease lapses (``lease_ttl``),
-  the next renewal tick notices (uniform in ``[0, lease_ttl / 4]``) and the dead owner's
-  held inputs fall due (``ack_wait``): failover = lease_ttl + tick + ack_wait. The partition
+  ``restart`` s later. Its partitions are unowned until their lease lapses (``lease_ttl``)
+  and the dead owner's held inputs fall due (at most ``ack_wait + lease_ttl / 2`` after its
+  death, owners fencing themselves at half a lease), and the next renewal tick notices
+  (uniform in ``[0, lease_ttl / 4]``): failover = max(lease_ttl, ack_wait + lease_ttl / 2)
+  + tick, the worker's rule (``pfrx/nats/_lease.py``). The partition
   goes to the live worker owning the fewest (a standby first).
 
 Between events every rate is constant, so backlogs and counts advance exactly (a fluid
@@ -163,7 +165,9 @@ def simulate(p: Params) -> Result:
             for part in owned[who]:
                 owner[part] = None
                 unowned_since[part] = t
-                delay = p.lease_ttl + rng.uniform(0, p.lease_ttl / 4) + p.ack_wait
+                delay = max(p.lease_ttl, p.ack_wait + p.lease_ttl / 2) + rng.uniform(
+                    0, p.lease_ttl / 4
+                )
                 push(t + delay, "take", part)
             owned[who] = set()
             push(t + p.restart, "restart", who)

@@ -332,3 +332,25 @@ def test_the_family_capability_cache_is_bounded_by_bytes() -> None:
     bound = capability_module.MADE_CACHE_BYTES + resources.NORMALIZE_CACHE_BYTES
     assert retained < bound + (1 << 20)
     assert family.read.cache.used <= capability_module.MADE_CACHE_BYTES  # type: ignore[attr-defined]
+
+
+def test_the_action_key_cache_is_bounded_by_bytes() -> None:
+    import gc
+    import tracemalloc
+
+    from pfrx._model import capability as capability_module
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):  # 2,000 distinct 16 KB family names: 32 MB went through
+            capability_module.action_key(f"{i}" + "f" * 16_000, "read")
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < capability_module.ACTION_KEY_CACHE_BYTES + (1 << 18)
+    # a key evicted and made again answers the same: keys carry their names
+    key = capability_module.action_key("file", "read")
+    assert (key.family, key.action) == ("file", "read")

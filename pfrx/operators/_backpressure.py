@@ -44,6 +44,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._clock import positive_seconds
 from .._model import BackpressureOverflow, BackpressureTimeout
+from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
 from ._backpressure_policy import (
     OVERFLOW,
@@ -127,6 +128,9 @@ def backpressure(
                 owned,
                 reporter,
             )
+            scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
+            if scope is not None:
+                scope.register(name, run)
             run.upstream.disposable = source.subscribe(
                 run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
             )
@@ -561,6 +565,38 @@ class _Run:
             finally:
                 self._release_resources()
         elif wake:
+            self._wake()
+
+    # -- checkpoints (pfrx.checkpoint) ------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The items waiting (oldest first, those the drain holds for its turn included) and
+        the strategy's state: a restored subscription delivers them first."""
+        with self.lock:
+            return {
+                "strategy": self.strategy.name,
+                "capacity": self.capacity,
+                "items": [*self.inflight, *self.buf],
+                "peak": self.peak,
+                "policy": self.strategy.snapshot(),
+            }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        strategy = self.strategy
+        if (state.get("strategy"), state.get("capacity")) != (strategy.name, self.capacity):
+            raise CheckpointMismatch(
+                f"backpressure({strategy.name!r}, capacity {self.capacity}) cannot restore "
+                f"{state!r:.80}"
+            )
+        items = list(state["items"])
+        strategy.restore(state["policy"])
+        with self.lock:
+            self.buf.extend(items)
+            self.peak = max(self.peak, state["peak"], len(self.buf))
+            wake = bool(self.buf) and self._accepted(self.buf)
+            if items:
+                self.received(len(items))  # this subscription delivers them: its ledger
+        self._publish_strategy()
+        if wake:
             self._wake()
 
     # -- failure and disposal ------------------------------------------------------------------

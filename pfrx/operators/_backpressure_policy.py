@@ -229,6 +229,13 @@ class Strategy:
         """What the strategy publishes in the metrics' ``info`` (under the operator's label)."""
         return {}
 
+    def snapshot(self) -> dict[str, str | int]:
+        """The strategy's own state for a checkpoint (plain data; none for most)."""
+        return {}
+
+    def restore(self, state: dict[str, str | int]) -> None:
+        """Take over a state from `snapshot`."""
+
 
 class DropOldest(Strategy):
     __slots__ = ()
@@ -294,6 +301,22 @@ class Adaptive(Strategy):
             "batch_size": machine.batch_size,
             "adaptive_switches": machine.switches,
         }
+
+    def snapshot(self) -> dict[str, str | int]:
+        machine = self.machine
+        return {
+            "state": machine.state,
+            "streak": machine.streak,
+            "batch_size": machine.batch_size,
+            "switches": machine.switches,
+        }
+
+    def restore(self, state: dict[str, str | int]) -> None:
+        machine = self.machine
+        machine.state = str(state["state"])
+        machine.streak = int(state["streak"])
+        machine.batch_size = int(state["batch_size"])
+        machine.switches = int(state["switches"])
 
 
 _SIMPLE: dict[str, Callable[[], Strategy]] = {

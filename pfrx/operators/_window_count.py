@@ -269,6 +269,7 @@ class _Sliding(_CountWindows):
             "done": self.done,
             "index": self.index,
             "open": [(start, list(items)) for start, items in self.open],
+            "emitted_end": self.emitted_end,
             "peak": self.peak,
         }
 
@@ -279,3 +280,8 @@ class _Sliding(_CountWindows):
             )
         self.done, self.index, self.peak = state["done"], state["index"], state["peak"]
         self.open = deque((start, list(items)) for start, items in state["open"])
+        # Windows leave in order: the last one emitted started one slide before the oldest
+        # open one (a checkpoint that predates the field is read that way).
+        first = self.open[0][0] if self.open else self.index
+        derived = first - self.slide + self.size if first >= self.slide else 0
+        self.emitted_end = state.get("emitted_end", max(0, derived))

@@ -476,29 +476,25 @@ class _EventSessions(_Sessions):
                         self.reporter.drop(item, reason)
 
     def state(self) -> dict[str, Any]:
-        windows = [(key, w) for key, mine in self.keys.items() for w in mine]
-        flat: list[Any] = []
-        seqs: list[int] = []
-        emitted: list[bool] = []
-        for _, w in windows:
-            for seq, item, done in w.entries:
-                seqs.append(seq)
-                flat.append(item)
-                emitted.append(done)
+        # Columns built by comprehensions: one pass per column is cheaper than appending to
+        # several lists in one Python loop.
+        keys = [key for key, mine in self.keys.items() for _ in mine]
+        windows = [w for mine in self.keys.values() for w in mine]
+        entries = [entry for w in windows for entry in w.entries]
         return {
             "clock": self.clock.snapshot(),
             "counter": next(self.counter),
-            "keys": [key for key, _ in windows],
-            "firsts": [w.first for _, w in windows],
-            "lasts": [w.last for _, w in windows],
-            "ends": [w.end for _, w in windows],
-            "orders": [w.order for _, w in windows],
-            "revisions": [w.revision for _, w in windows],
-            "fired": [w.fired for _, w in windows],
-            "counts": [len(w.entries) for _, w in windows],
-            "seqs": seqs,
-            "emitted": emitted,
-            "items": pack_items(flat),
+            "keys": keys,
+            "firsts": [w.first for w in windows],
+            "lasts": [w.last for w in windows],
+            "ends": [w.end for w in windows],
+            "orders": [w.order for w in windows],
+            "revisions": [w.revision for w in windows],
+            "fired": [w.fired for w in windows],
+            "counts": [len(w.entries) for w in windows],
+            "seqs": [entry[0] for entry in entries],
+            "emitted": [entry[2] for entry in entries],
+            "items": pack_items([entry[1] for entry in entries]),
             "held": self.held,
             "peak": self.peak,
         }

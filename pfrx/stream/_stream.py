@@ -28,6 +28,7 @@ from .._clock import clock_of
 from .._model import Context, Dropped, Envelope, SendResult
 from .._model.context import make_envelope
 from .._model.records import make_dropped
+from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
 from ..operators import Operator, reporting_into
 from ..operators._shared import FusedObservable, pick_scheduler
@@ -56,6 +57,9 @@ class Stream:
             its own default (``backpressure`` drains on a dedicated thread).
         metrics: the `StreamMetrics` to count into (default: a new one on
             ``scheduler``'s clock).
+        restore: a `pfrx.checkpoint.Checkpoint` taken by `Stream.checkpoint` of a stream
+            built with the same operators: its stateful operators (windows, sessions,
+            ``process``) start from the recorded state instead of empty.
         queue_size: how many sends may wait behind the one being handed to the pipeline
             (default 1024). A producer that finds the queue full waits for room; a send from
             inside the stream (a subscriber, an operator function) is refused with reason
@@ -86,6 +90,7 @@ class Stream:
         scheduler: abc.SchedulerBase | None = None,
         metrics: StreamMetrics | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        restore: Checkpoint | None = None,
     ) -> None:
         for operator in operators:
             if not callable(operator):
@@ -98,6 +103,8 @@ class Stream:
             raise TypeError(f"queue_size must be an int, not {queue_size!r}")
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size!r}")
+        if restore is not None and not isinstance(restore, Checkpoint):
+            raise TypeError(f"restore must be a pfrx.checkpoint.Checkpoint, not {restore!r}")
         self.name = name or "stream"
         self.scheduler = scheduler
         self._metrics = metrics or StreamMetrics(scheduler, name=self.name)
@@ -150,9 +157,16 @@ class Stream:
             record_emitted()
             publish(value)
 
-        with reporting_into(self._metrics, self._dropped.emit):
+        with reporting_into(self._metrics, self._dropped.emit), checkpointing(restore) as members:
             self._subscription = pipeline.subscribe(
                 on_result, self._on_pipeline_error, self._on_pipeline_completed, scheduler=scheduler
+            )
+        self._members: CheckpointScope = members
+        if restore is not None and len(restore.states) != len(members.names):
+            self._subscription.dispose()
+            raise CheckpointMismatch(
+                f"the checkpoint holds {len(restore.states)} operator states; this stream's "
+                f"pipeline has {len(members.names)} stateful operators ({', '.join(members.names)})"
             )
 
     # -- sending ---------------------------------------------------------------------------
@@ -249,6 +263,28 @@ class Stream:
             RuntimeError: called from inside the stream (a subscriber, an operator).
         """
         return self._input.quiescent(action)
+
+    def checkpoint(self, meta: dict[str, Any] | None = None) -> Checkpoint:
+        """The state of every stateful operator in the pipeline, at a point where no send is
+        being handed over.
+
+        Restore it with ``Stream(*same_operators, restore=checkpoint)``: the new stream
+        carries on with the open windows, sessions and processor states, so what it emits
+        afterwards is what this one would have emitted (windows completed before the
+        checkpoint are not emitted again). ``meta`` is stored beside the states (e.g. how
+        far the producer had got, so it resumes from there); `pfrx.checkpoint.save` and
+        `pfrx.checkpoint.load` keep a checkpoint in a file.
+
+        A ``backpressure`` stage records the items waiting in its buffer (a restored stream
+        delivers them first), and with them the batch its drain is delivering at that moment,
+        some of which may already be downstream: on real threads, take the checkpoint while
+        the drain is idle (on a ``TestScheduler``, between advances) so nothing is delivered
+        twice.
+
+        Raises:
+            RuntimeError: called from inside the stream (a subscriber, an operator).
+        """
+        return self.quiescent(lambda: self._members.snapshot(meta))
 
     # -- ending ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from benchmarks.sim_scaleout import Params, simulate
 
 
-def test_messages_are_conserved_and_failover_is_lease_plus_ack_wait() -> None:
+def test_messages_are_conserved_and_failover_follows_the_lease_rule() -> None:
     params = Params(partitions=16, workers=32, mtbf=300, duration=1200, lease_ttl=2, ack_wait=1)
     result = simulate(params)
     assert result.failures > 10
     assert abs(result.arrived - result.processed - result.backlog) < 1e-6 * result.arrived
-    assert all(3.0 <= f <= 3.5 for f in result.failovers)
+    assert all(2.0 <= f <= 2.5 for f in result.failovers)  # max(2, 1 + 1) + a tick
     assert result.throughput > 0.99 * params.load  # spare workers absorb the failures
 
 

@@ -306,14 +306,16 @@ def test_every_argument_is_checked_whatever_the_strategy(
 def test_latest_takes_any_int_buffer_size_since_it_does_not_apply() -> None:
     scheduler = TestScheduler()
     got: list[int] = []
+    lost: list[pfrx.Dropped] = []
     subject: Subject[int] = Subject()
-    subject.pipe(pf.backpressure("latest", buffer_size=0, scheduler=scheduler)).subscribe(
-        got.append
-    )
+    subject.pipe(
+        pf.backpressure("latest", buffer_size=0, scheduler=scheduler, on_drop=lost.append)
+    ).subscribe(got.append)
     for i in range(3):
         subject.on_next(i)
     scheduler.start()
     assert got == [2]
+    assert [(d.item, d.reason) for d in lost] == [(0, "overwritten"), (1, "overwritten")]
 
 
 def test_bad_block_timeout_and_policy() -> None:

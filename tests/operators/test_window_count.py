@@ -277,3 +277,38 @@ def test_same_windows_as_rxpy_buffer_with_count(n: int, size: int, slide: int) -
     )
     expected = [tuple(b) for b in theirs.run() if b]
     assert [w.events for w in ours] == expected
+
+
+@pytest.mark.parametrize("keep_field", [True, False])
+@pytest.mark.parametrize(("sent", "expected"), [(5, []), (2, [0, 1]), (6, [])])
+def test_a_restored_sliding_window_still_reports_only_items_in_no_emitted_window(
+    keep_field: bool, sent: int, expected: list[int]
+) -> None:
+    from pfrx import checkpoint as cp
+
+    def subscribe(
+        restore: cp.Checkpoint | None,
+    ) -> tuple[Subject[Any], list[pfrx.Window], list[pfrx.Dropped], cp.CheckpointScope]:
+        subject: Subject[Any] = Subject()
+        seen: list[pfrx.Window] = []
+        lost: list[pfrx.Dropped] = []
+        with cp.checkpointing(restore) as scope:
+            subject.pipe(pf.window_count(3, slide=1, on_drop=lost.append)).subscribe(
+                seen.append, lambda _: None
+            )
+        return subject, seen, lost, scope
+
+    first, seen, _, scope = subscribe(None)
+    for n in range(sent):
+        first.on_next(pfrx.Envelope(n, CTX, 0.0))
+    saved = scope.snapshot()
+    if not keep_field:  # a checkpoint taken before the field existed
+        ((name, state),) = saved.states
+        state = {k: v for k, v in state.items() if k != "emitted_end"}
+        saved = cp.Checkpoint([(name, state)])
+    second, seen2, lost2, _ = subscribe(saved)
+    second.on_error(OSError("disk"))  # at once: the restored state alone decides
+    emitted = {e.event for w in seen for e in w.items}
+    assert seen2 == []
+    assert [d.item.event for d in lost2] == expected
+    assert emitted | set(expected) == set(range(sent))

@@ -115,14 +115,16 @@ def test_disposal_drops_held_items_and_cancels_timers() -> None:
         assert result.notes == []
         assert result.drop_reasons() == ["disposed", "disposed"]
     windows: list[pfrx.Window] = []
+    lost: list[pfrx.Dropped] = []
     subject: Subject[pfrx.Envelope] = Subject()
-    subscription = subject.pipe(pf.window_session(0.3, scheduler=TimeoutScheduler())).subscribe(
-        windows.append
-    )
+    subscription = subject.pipe(
+        pf.window_session(0.3, scheduler=TimeoutScheduler(), on_drop=lost.append)
+    ).subscribe(windows.append)
     subject.on_next(pfrx.Envelope("a", ALICE, 0.0))
     subscription.dispose()
     threading.Event().wait(0.7)  # past the session's end: its timer would have fired
     assert windows == []
+    assert [d.reason for d in lost] == ["disposed"]
 
 
 def test_memory_is_freed_when_sessions_close() -> None:
