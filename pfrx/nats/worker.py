@@ -40,7 +40,7 @@ from ._pipeline import Delivery, Operator, PipelineRunner
 from ._wire import MSG_ID, SOURCE_ID
 from .sink import Output
 from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
-from .tokens import load_keys
+from .tokens import MIN_KEY_BYTES, load_keys
 
 __all__ = ["Worker", "WorkerOptions", "main", "parse_args"]
 
@@ -573,6 +573,12 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"cannot read key file {args.key_file!r}: {error.strerror or error}")
     except ValueError as error:
         return _error(str(error))
+    if any(len(key) < MIN_KEY_BYTES for key in keys):
+        print(
+            f"pfrx worker: warning: a key in {args.key_file!r} is shorter than "
+            f"{MIN_KEY_BYTES} bytes (weak)",
+            file=sys.stderr,
+        )
     try:
         factory = load_factory(args.pipeline)
     except WorkerError as error:
