@@ -171,8 +171,9 @@ class PipelineRunner:
             if sid is not None and sid not in seen:
                 seen.add(sid)
                 ids.append(sid)
-        if not ids and self._current is not None:
-            ids.append(self._current)  # emitted synchronously while this input was in
+        current = self._current
+        if not ids and current is not None and threading.get_ident() == self._pipeline_thread:
+            ids.append(current)  # emitted synchronously while this input was in
         return tuple(ids)
 
     def _ordinal(self, sources: tuple[str, ...], kind: str) -> int:
