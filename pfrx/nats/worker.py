@@ -303,13 +303,24 @@ class Worker:
     async def _setup(self) -> None:
         """Streams and consumer; transient failures (a cluster still electing, a timeout)
         are retried for ``setup_timeout`` seconds."""
-        deadline = time.monotonic() + self.options.setup_timeout
+        started = time.monotonic()
+        deadline = started + self.options.setup_timeout
         while True:
             try:
                 return await self._setup_once()
             except WorkerError:
                 raise
             except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.APIError) as error:
+                no_responders = (
+                    isinstance(error, nats.js.errors.ServiceUnavailableError) and not error.code
+                )
+                if no_responders and time.monotonic() - started > 5:
+                    # Nobody answers the JetStream API (a cluster forming answers within
+                    # seconds): this server runs without JetStream.
+                    raise WorkerError(
+                        f"JetStream is not enabled on {self.options.servers} "
+                        "(start nats-server with -js)"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise WorkerError(
                         f"JetStream at {self.options.servers} did not answer the setup "
