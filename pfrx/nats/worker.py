@@ -118,7 +118,6 @@ class Worker:
         self.acked = 0
         self.stopping = False
         self.owned: dict[int, Any] = {}  # partition -> pull subscription
-        self.takeovers: list[tuple[int, float]] = []
         self._last_activity = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: collections.deque[tuple[Callable[[Any], None], Any]] = collections.deque()
