@@ -21,6 +21,7 @@ and open windows re-form whole. Failover time is about
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import os
@@ -56,7 +57,8 @@ class PartitionLeases:
         self.acquiring: set[int] = set()
         self.handing_back: set[int] = set()
         self.stopping = False
-        self.events: list[tuple[str, int, float]] = []  # (what, partition, monotonic time)
+        # (what, partition, monotonic time): the recent history, for tests and debugging
+        self.events: collections.deque[tuple[str, int, float]] = collections.deque(maxlen=1000)
         self.renewed: dict[int, float] = {}  # partition -> last successful renewal
 
     def fresh(self, partition: int) -> bool:

@@ -83,6 +83,10 @@ class PipelineRunner:
         self._current: str | None = None
         self._generation = 0
         self._held: dict[int, set[str]] = {}
+        self._reported: dict[int, set[str]] = {}
+        self._deferred: list[tuple[str, int]] = []
+        self._deferring = False
+        self._pipeline_thread = 0
         self._verified: dict[str, Context] = {}
         self.on_new_stream = on_new_stream
         self.stream = self._start()
@@ -92,7 +96,11 @@ class PipelineRunner:
         self._generation += 1
         generation = self._generation
         self._held[generation] = set()
-        stream = Stream(*self.factory(), name=self.name)
+        self._reported[generation] = set()
+        operators = self.factory()
+        if callable(operators):  # a factory may return one operator rather than a list
+            operators = [operators]
+        stream = Stream(*operators, name=self.name)
         stream.results.subscribe(
             self._on_result, lambda error: self._on_failure(generation, error), lambda: None
         )
@@ -102,12 +110,28 @@ class PipelineRunner:
         return stream
 
     def _on_failure(self, generation: int, error: Exception) -> None:
-        held = self._held.pop(generation, set())
+        # What the failed stream held: an input it already reported (a window's items
+        # come out as upstream_error drops before the error) ends with that report; the
+        # others are handed back for redelivery. The culprit is _process_one's to drop.
+        with self._lock:
+            held = self._held.pop(generation, set())
+            reported = self._reported.pop(generation, set())
         culprit = self._current
-        if culprit is not None and culprit in held:
-            held.discard(culprit)
-        if held:
-            self.failed(sorted(held))
+        # Inputs the failing stream let go of while the error travelled (an operator
+        # clearing its buffer) are held back by _released: settle them here too.
+        with self._lock:
+            let_go = [sid for sid, gen in self._deferred if gen == generation]
+            self._deferred = [(sid, gen) for sid, gen in self._deferred if gen != generation]
+        back = []
+        for sid in sorted(held.union(let_go)):
+            if sid == culprit:
+                continue
+            if sid in reported:
+                self.release(sid)
+            else:
+                back.append(sid)
+        if back:
+            self.failed(back)
 
     # -- lineage ---------------------------------------------------------------------------
     def _track(self, context: Context, sid: str) -> None:
@@ -124,8 +148,14 @@ class PipelineRunner:
                 del self._by_context[key]
             held = self._held.get(generation)
             if held is None:
-                return  # its stream failed: the input was handed back for redelivery
+                return  # its stream failed: _on_failure settled the input
             held.discard(sid)
+            if self._deferring and threading.get_ident() == self._pipeline_thread:
+                # Let go during a send: if that send fails the stream, the operator may
+                # have dropped it silently; decided once the send returns.
+                self._deferred.append((sid, generation))
+                return
+            self._reported.get(generation, set()).discard(sid)
         self.release(sid)
 
     def _sources(self, item: Any) -> tuple[str, ...]:
@@ -141,8 +171,9 @@ class PipelineRunner:
             if sid is not None and sid not in seen:
                 seen.add(sid)
                 ids.append(sid)
-        if not ids and self._current is not None:
-            ids.append(self._current)  # emitted synchronously while this input was in
+        current = self._current
+        if not ids and current is not None and threading.get_ident() == self._pipeline_thread:
+            ids.append(current)  # emitted synchronously while this input was in
         return tuple(ids)
 
     def _ordinal(self, sources: tuple[str, ...], kind: str) -> int:
@@ -155,8 +186,16 @@ class PipelineRunner:
                 self._ordinals.popitem(last=False)
         return n
 
+    def _mark_reported(self, sources: Sequence[str]) -> None:
+        with self._lock:  # only held inputs matter (and are forgotten when released)
+            held = self._held.get(self._generation, ())
+            reported = self._reported.get(self._generation)
+            if reported is not None:
+                reported.update(sid for sid in sources if sid in held)
+
     def _drop(self, sources: Sequence[str], reason: str, operator: str) -> None:
         sources = tuple(sources)
+        self._mark_reported(sources)
         msg_id = output_msg_id(sources, "d", self._ordinal(sources, "d"))
         self.emit(drop_output(self.dropped, msg_id, sources, reason, operator))
 
@@ -168,6 +207,7 @@ class PipelineRunner:
         except (TypeError, ValueError) as error:
             self._drop(sources, f"unserializable_result: {error}", "nats_sink")
             return
+        self._mark_reported(sources)
         msg_id = output_msg_id(sources, "r", self._ordinal(sources, "r"))
         self.emit(Output(self.output, data, msg_id, sources, "result"))
 
@@ -223,11 +263,20 @@ class PipelineRunner:
             self.stream = self._start()
         self._track(context, sid)
         self._current = sid
+        self._pipeline_thread = threading.get_ident()
+        self._deferring = True
         try:
             result = self.stream.send(event, context)
         finally:
             self._current = None
-        del context
+            del context
+            self._deferring = False
+            with self._lock:
+                deferred, self._deferred = self._deferred, []
+                for let_go, generation in deferred:
+                    self._reported.get(generation, set()).discard(let_go)
+            for let_go, _generation in deferred:
+                self.release(let_go)
         if not result.ok:
             # Refused by a pipeline that had already failed: not this input's fault.
             with self._lock:

@@ -36,6 +36,7 @@ __all__ = [
 CONTEXT_HEADER = "Pfrx-Context"
 
 _VERSION = 1
+#: Keys shorter than this are accepted but weak (HMAC takes any length); the worker warns.
 MIN_KEY_BYTES = 16
 
 
@@ -86,8 +87,8 @@ def _payload(context: Context) -> dict[str, Any]:
 def _check_key(key: Any) -> bytes:
     if not isinstance(key, bytes | bytearray):
         raise TypeError(f"a signing key must be bytes, not {type(key).__name__}")
-    if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"a signing key must hold at least {MIN_KEY_BYTES} bytes")
+    if not key:
+        raise ValueError("a signing key must not be empty")
     return bytes(key)
 
 
@@ -101,7 +102,7 @@ def sign_context(context: Context, key: bytes | Sequence[bytes]) -> str:
     Raises:
         TypeError: ``context`` is not a `Context`, or its metadata is not
             JSON-encodable (keys must be str; values JSON values).
-        ValueError: the key is shorter than 16 bytes.
+        ValueError: the key is empty.
 
     Example:
         >>> import pfrx
@@ -183,23 +184,27 @@ def verify_context(token: Any, keys: Sequence[bytes]) -> Context:
 
 
 def load_keys(path: str | os.PathLike[str]) -> list[bytes]:
-    """The keys in a key file: one per non-empty line not starting with ``#``; the first signs.
+    """The keys in a key file; the first signs, all verify.
 
-    Each key is the line's UTF-8 bytes (leading and trailing whitespace removed), e.g. the
-    output of ``openssl rand -hex 32``.
+    A text file holds one key per non-empty line not starting with ``#`` (each key is the
+    line's UTF-8 bytes without surrounding whitespace, e.g. the output of
+    ``openssl rand -hex 32``). A file that is not UTF-8 text is one raw binary key, as is.
 
     Raises:
         OSError: the file cannot be read (the caller prints one line).
-        ValueError: the file holds no key, or a key shorter than 16 bytes.
+        ValueError: the file holds no key.
     """
     with open(path, "rb") as handle:
-        lines = handle.read().splitlines()
-    keys = [line.strip() for line in lines if line.strip() and not line.strip().startswith(b"#")]
+        content = handle.read()
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return [content]
+    keys = [
+        line.strip().encode("utf-8")
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     if not keys:
         raise ValueError(f"key file {os.fspath(path)!r} holds no key")
-    for number, key in enumerate(keys, 1):
-        if len(key) < MIN_KEY_BYTES:
-            raise ValueError(
-                f"key file {os.fspath(path)!r}: key {number} is shorter than {MIN_KEY_BYTES} bytes"
-            )
     return keys

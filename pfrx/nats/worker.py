@@ -40,7 +40,7 @@ from ._pipeline import Delivery, Operator, PipelineRunner
 from ._wire import MSG_ID, SOURCE_ID
 from .sink import Output
 from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
-from .tokens import load_keys
+from .tokens import MIN_KEY_BYTES, load_keys
 
 __all__ = ["Worker", "WorkerOptions", "main", "parse_args"]
 
@@ -118,7 +118,6 @@ class Worker:
         self.acked = 0
         self.stopping = False
         self.owned: dict[int, Any] = {}  # partition -> pull subscription
-        self.takeovers: list[tuple[int, float]] = []
         self._last_activity = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: collections.deque[tuple[Callable[[Any], None], Any]] = collections.deque()
@@ -303,13 +302,24 @@ class Worker:
     async def _setup(self) -> None:
         """Streams and consumer; transient failures (a cluster still electing, a timeout)
         are retried for ``setup_timeout`` seconds."""
-        deadline = time.monotonic() + self.options.setup_timeout
+        started = time.monotonic()
+        deadline = started + self.options.setup_timeout
         while True:
             try:
                 return await self._setup_once()
             except WorkerError:
                 raise
             except (TimeoutError, nats.errors.TimeoutError, nats.js.errors.APIError) as error:
+                no_responders = (
+                    isinstance(error, nats.js.errors.ServiceUnavailableError) and not error.code
+                )
+                if no_responders and time.monotonic() - started > 5:
+                    # Nobody answers the JetStream API (a cluster forming answers within
+                    # seconds): this server runs without JetStream.
+                    raise WorkerError(
+                        f"JetStream is not enabled on {self.options.servers} "
+                        "(start nats-server with -js)"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise WorkerError(
                         f"JetStream at {self.options.servers} did not answer the setup "
@@ -573,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"cannot read key file {args.key_file!r}: {error.strerror or error}")
     except ValueError as error:
         return _error(str(error))
+    if any(len(key) < MIN_KEY_BYTES for key in keys):
+        print(
+            f"pfrx worker: warning: a key in {args.key_file!r} is shorter than "
+            f"{MIN_KEY_BYTES} bytes (weak)",
+            file=sys.stderr,
+        )
     try:
         factory = load_factory(args.pipeline)
     except WorkerError as error:

@@ -144,9 +144,15 @@ def single_process_sessions(inputs: list[tuple[str, Any, pfrx.Context]]) -> set[
     return {tuple(sorted(e["i"] for e in w.events)) for w in windows}
 
 
+@pytest.mark.parametrize("seed", [1, 2])
 def test_keyed_sessions_survive_a_kill_identical_to_single_process(
-    server: NatsServer, key_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int,
+    server: NatsServer,
+    key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    rng = random.Random(seed)
     monkeypatch.setenv("PFRX_SESSION_GAP", str(GAP))
     inputs = session_inputs()
     cmd = worker_command(
@@ -166,7 +172,7 @@ def test_keyed_sessions_survive_a_kill_identical_to_single_process(
         asyncio.run(wait_spread(server.url, "t-workers", 6, 3))
         tokens = {ctx: sign_context(ctx, KEY) for _, _, ctx in inputs}
         subjects = [f"t.in.{ctx.session_id}" for _, _, ctx in inputs]
-        half = len(inputs) // 2
+        half = int(len(inputs) * rng.uniform(0.2, 0.8))  # a random moment, sessions open
         asyncio.run(
             publish_inputs(
                 server.url,
@@ -174,7 +180,7 @@ def test_keyed_sessions_survive_a_kill_identical_to_single_process(
                 subject=subjects[:half],
             )
         )
-        workers[0].send_signal(signal.SIGKILL)  # with sessions open
+        rng.choice(workers).send_signal(signal.SIGKILL)
         asyncio.run(
             publish_inputs(
                 server.url,

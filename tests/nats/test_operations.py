@@ -146,3 +146,21 @@ def test_importing_without_the_extra_names_it() -> None:
         env={"PYTHONPATH": str(ROOT)},
     )
     assert process.stdout.strip() == "pfrx.nats needs the 'nats' extra: pip install 'pfrx[nats]'"
+
+
+def test_a_server_without_jetstream_is_one_line(key_file: Path, tmp_path: Path) -> None:
+    from pfrx.nats._server import find_server_binary
+
+    port = free_port()
+    plain = subprocess.Popen(
+        [find_server_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        line = one_line(run_worker(worker_command(f"nats://127.0.0.1:{port}", key_file)))
+    finally:
+        plain.terminate()
+        plain.wait(10)
+    assert "JetStream" in line

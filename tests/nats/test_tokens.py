@@ -103,9 +103,12 @@ def test_unencodable_metadata_raises_type_error() -> None:
         sign_context(pfrx.Context("a", metadata={"x": float("nan")}), KEY)
 
 
-def test_short_keys_are_refused() -> None:
+def test_any_non_empty_key_signs() -> None:
+    assert verify_context(sign_context(context(), b"short"), [b"short"]) == context()
     with pytest.raises(ValueError):
-        sign_context(context(), b"short")
+        sign_context(context(), b"")
+    with pytest.raises(TypeError):
+        sign_context(context(), "text")  # type: ignore[arg-type]
 
 
 def test_load_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +118,9 @@ def test_load_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path.write_bytes(b"# nothing\n")
     with pytest.raises(ValueError):
         load_keys(path)
+    raw = bytes(range(256))  # not UTF-8: one binary key, newlines and all
+    path.write_bytes(raw)
+    assert load_keys(path) == [raw]
     with pytest.raises(OSError):
         load_keys(tmp_path / "missing")
 
