@@ -17,7 +17,7 @@ PIP_INSTALL := $(PY) -m pip install -qq
 MKDOCS_YML := mkdocs.yml
 SITE := site
 
-.PHONY: demo test lint typecheck pytest docs build-docs bench mutate clean
+.PHONY: demo test lint typecheck pytest docs build-docs bench mutate screenshots clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "pfrx needs Python >= 3.11: run make PYTHON=/path/to/python3.11 ..."; exit 1; }
@@ -59,6 +59,10 @@ test: lint typecheck docs pytest
 
 bench: $(STAMP_RUN)
 	$(PY) -m benchmarks $(ARGS)
+
+# Refresh docs/img/dashboard.png from the dashboard test (a real browser on live streams).
+screenshots: $(STAMP_DEV)
+	PFRX_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/observe/test_dashboard.py -k docs_screenshot
 
 # Mutation testing of the core (minutes, not part of make test): docs/mutation.md.
 mutate: $(STAMP_DEV)
