@@ -3,18 +3,19 @@
 The pipeline of ``bench_stream`` (capability_filter, transform, backpressure("block"),
 metrics_tap) with four producer threads is run unobserved (the server idle, reading
 another, empty registry) and observed: the server's registry holds the stream (so its
-dashboard sampler reads it every second) and a scraper reads ``/metrics`` 50 times, back to
-back from the start of the run (the worst case for 50 scrapes: all of them contend with the
-producers). Runs alternate; the overhead is the ratio of the medians. The ledger is checked
-on every run.
+dashboard sampler reads it every second) and a scraper process (as Prometheus is) reads
+``/metrics`` 50 times, back to back from the start of the run, so all of them contend with
+the producers (the row says how many completed before the run ended). Runs alternate; the
+overhead is the ratio of the medians. The ledger is checked on every run.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
-import urllib.request
 from typing import Any
 
 import pfrx
@@ -36,7 +37,9 @@ def _required(event: tuple[int, str]) -> pfrx.Capability:
     return FileCap.read(event[1])
 
 
-def _one_run(n: int, served: _SwitchableRegistry, scrape_url: str | None) -> tuple[float, int]:
+def _one_run(
+    n: int, served: _SwitchableRegistry, scrape_url: str | None
+) -> tuple[float, float, int]:
     registry = pfrx.StreamRegistry()
     stream = pfrx.Stream(
         pf.capability_filter(_required),
@@ -55,21 +58,12 @@ def _one_run(n: int, served: _SwitchableRegistry, scrape_url: str | None) -> tup
             user = i % 100
             send((i, f"/home/u{user}/f{i % 7}"), CONTEXTS[user])
 
-    scraped = [0]
-    done = threading.Event()
-
-    def scrape() -> None:
-        assert scrape_url is not None
-        while scraped[0] < SCRAPES and not done.is_set():
-            with urllib.request.urlopen(scrape_url, timeout=10) as response:
-                assert b"pfrx_received_total" in response.read()
-            scraped[0] += 1
-
+    scraper = _Scraper(scrape_url) if scrape_url else None
     threads = [threading.Thread(target=produce, args=(k * per,)) for k in range(PRODUCERS)]
-    scraper = threading.Thread(target=scrape) if scrape_url else None
     started = time.perf_counter()
+    cpu = time.process_time()
     if scraper:
-        scraper.start()
+        scraper.go()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -77,14 +71,50 @@ def _one_run(n: int, served: _SwitchableRegistry, scrape_url: str | None) -> tup
     stream.close()
     stream.join(timeout=60)
     elapsed = time.perf_counter() - started
-    done.set()
-    if scraper:
-        scraper.join()
+    cpu = time.process_time() - cpu
+    ended = time.monotonic()
+    during = scraper.finish(ended) if scraper else 0
     snap = stream.metrics()
     sent = per * PRODUCERS
     assert snap.received == sent, "a send was refused"
     assert snap.received == snap.emitted + snap.dropped, "the ledger does not balance"
-    return elapsed, scraped[0]
+    return elapsed, cpu, during
+
+
+# Prometheus scrapes from its own process: so does this scraper, so that only the server's
+# side of each scrape (parse, read the streams, format) runs in the pipeline's process.
+_SCRAPER = """
+import sys, time, urllib.request
+url, count = sys.argv[1], int(sys.argv[2])
+sys.stdin.readline()  # wait for the run to start
+for _ in range(count):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert b"pfrx_received_total" in response.read()
+    print(time.monotonic(), flush=True)
+"""
+
+
+class _Scraper:
+    """A separate process reading ``/metrics`` SCRAPES times, back to back, once told to go."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _SCRAPER, url, str(SCRAPES)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def finish(self, ended: float) -> int:
+        """How many scrapes completed before ``ended`` (time.monotonic, shared by processes)."""
+        out, _ = self.process.communicate(timeout=120)
+        assert self.process.returncode == 0, "the scraper failed"
+        return sum(1 for line in out.split() if float(line) <= ended)
 
 
 class _SwitchableRegistry:
@@ -105,10 +135,10 @@ def run(quick: bool) -> list[Row]:
     from pfrx.observe import serve
 
     n = 20_000 if quick else 200_000
-    rounds = 2 if quick else 5
+    rounds = 2 if quick else 7
     switch = _SwitchableRegistry()
-    plain: list[float] = []
-    observed: list[float] = []
+    plain: list[tuple[float, float]] = []
+    observed: list[tuple[float, float]] = []
     scrapes: list[int] = []
     with serve(registry=switch) as server:
         url = server.url + "/metrics"
@@ -117,19 +147,24 @@ def run(quick: bool) -> list[Row]:
             # Alternate which variant goes first, so neither always runs on a warmer process.
             for variant in ("plain", "observed") if index % 2 else ("observed", "plain"):
                 if variant == "plain":
-                    plain.append(_one_run(n, switch, None)[0])
+                    plain.append(_one_run(n, switch, None)[:2])
                 else:
-                    elapsed, count = _one_run(n, switch, url)
-                    observed.append(elapsed)
+                    elapsed, cpu, count = _one_run(n, switch, url)
+                    observed.append((elapsed, cpu))
                     scrapes.append(count)
-    base, with_scrapes = statistics.median(plain), statistics.median(observed)
-    overhead = with_scrapes / base - 1
+    wall = [statistics.median(t[0] for t in runs) for runs in (plain, observed)]
+    cpu = [statistics.median(t[1] for t in runs) for runs in (plain, observed)]
+    # CPU time of the pipeline's process is the cost a scrape adds to it; wall time on a
+    # shared machine mostly measures the neighbours. Both are shown; CPU time is judged.
+    overhead = cpu[1] / cpu[0] - 1
     return [
         Row(
             GROUP,
-            f"Stream, {PRODUCERS} producers, {n:,} events: /metrics scraped during the run",
-            f"{overhead:+.1%} time ({base * 1e3:,.0f} ms -> {with_scrapes * 1e3:,.0f} ms, "
-            f"median of {rounds}; {min(scrapes)}-{max(scrapes)} scrapes/run), ledger exact",
+            f"Stream, {PRODUCERS} producers, {n:,} events, /metrics scraped {SCRAPES}x",
+            f"{overhead:+.1%} CPU time ({cpu[0] * 1e3:,.0f} -> {cpu[1] * 1e3:,.0f} ms), "
+            f"{wall[1] / wall[0] - 1:+.1%} wall ({wall[0] * 1e3:,.0f} -> {wall[1] * 1e3:,.0f} "
+            f"ms); medians of {rounds}; {min(scrapes)}-{max(scrapes)} scrapes/run; "
+            "ledger exact",
             "< 5%",
             overhead < 0.05,
         )

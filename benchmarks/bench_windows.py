@@ -234,7 +234,13 @@ def _session_checkpoint(keys: int) -> list[Row]:
     def subscribe(restore: checkpoint.Checkpoint | None) -> tuple[Any, Any, Any, list[Any]]:
         subject: Subject[pfrx.Envelope] = Subject()
         windows: list[Any] = []
-        op = pf.window_session(5.0, key=_key, timestamp=_stamp, allowed_lateness=10.0)
+        op = pf.window_session(
+            5.0,
+            key=_key,
+            timestamp=_stamp,
+            allowed_lateness=10.0,
+            on_drop=lambda _: None,  # the first subscription is disposed with sessions open
+        )
         with checkpoint.checkpointing(restore) as scope:
             subscription = subject.pipe(op).subscribe(windows.append, scheduler=TestScheduler())
         return subject, scope, subscription, windows

@@ -16,7 +16,8 @@ The protocol, in three parts:
   scope hands each registering member the state recorded at its position, checking that the
   operator's name matches; a restored member re-arms its own timers on its new scheduler.
 
-What a [`Stream`][pfrx.Stream] must do to offer ``checkpoint()`` (the lead wires this):
+What a [`Stream`][pfrx.Stream] does to offer ``checkpoint()`` (and any other owner of a
+pipeline must do the same):
 
 1. Subscribe its pipeline inside ``with checkpointing(restore=...) as scope:`` and keep
    ``scope``.

@@ -354,3 +354,15 @@ def test_the_action_key_cache_is_bounded_by_bytes() -> None:
     # a key evicted and made again answers the same: keys carry their names
     key = capability_module.action_key("file", "read")
     assert (key.family, key.action) == ("file", "read")
+
+
+def test_a_capability_survives_pickling_and_shares_its_action_key() -> None:
+    import pickle
+
+    cap = FileCap.admin("/srv")
+    copy = pickle.loads(pickle.dumps(cap))
+    assert copy == cap and hash(copy) == hash(cap)
+    again = pickle.loads(pickle.dumps(cap))
+    assert copy.action_key is again.action_key  # one shared key, however often unpickled
+    assert (copy.action_key.family, copy.action_key.action) == ("file", "admin")
+    assert pfrx.Context("u", capabilities=[copy]).has_capability(FileCap.delete("/srv/x"))

@@ -136,10 +136,36 @@ def label(tree: ast.Module, run: _Run, fallback: str) -> str:
     if not operators:
         return fallback
     inline = _Inline(run.names)
-    texts = [
-        ast.unparse(inline.visit(ast.parse(ast.unparse(op), mode="eval")).body) for op in operators
-    ]
+    texts = []
+    for op in operators:
+        op = _assigned(tree, op, call.lineno)
+        expression = ast.parse(ast.unparse(op), mode="eval")
+        texts.append(ast.unparse(_Shorten().visit(inline.visit(expression)).body))
     return PREFIXES.sub("", " → ".join(texts))
+
+
+def _assigned(tree: ast.Module, op: ast.expr, before: int) -> ast.expr:
+    """For ``op`` a name (``m.run(source.pipe(op))``), the expression last assigned to it
+    above the call in the same block: ``op = pf.window_time(10, ...)``."""
+    if not isinstance(op, ast.Name):
+        return op
+    found = op
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and node.lineno < before
+            and any(isinstance(t, ast.Name) and t.id == op.id for t in node.targets)
+            and (found is op or node.lineno > found.lineno)
+        ):
+            found = node.value
+    return found
+
+
+class _Shorten(ast.NodeTransformer):
+    """A lambda is drawn as ``…``: the box names the operator and its settings."""
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
+        return ast.copy_location(ast.Name("…"), node)
 
 
 def figure(svg: str, caption: str) -> str:

@@ -43,6 +43,10 @@ class ActionKey:
     def __repr__(self) -> str:
         return f"ActionKey({self.family!r}, {self.action!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Unpickled (or copied) capabilities share the process's key for their pair.
+        return (action_key, (self.family, self.action))
+
 
 # (family, action) -> its ActionKey, at most 1 MiB. Evicting a key is harmless: a new key
 # for the same pair is answered the same way (caches keyed on the old one just miss).

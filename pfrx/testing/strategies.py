@@ -194,36 +194,42 @@ def envelopes(
     return st.builds(Envelope, events, contexts, when)
 
 
-@st.composite
 def marble_timelines(
-    draw: st.DrawFn,
     symbols: str = "abcxyz",
     *,
     max_ticks: int = 12,
     groups: bool = True,
     ending: Sequence[str] = ("", "|", "#"),
     hot: bool = False,
-) -> str:
+) -> st.SearchStrategy[str]:
     """Marble strings [`parse`][pfrx.testing.parse] accepts and
     [`render`][pfrx.testing.render] draws back unchanged: ``-`` ticks, ``symbols`` as values,
     ``(ab)`` groups of distinct symbols, then one of ``ending`` (nothing, ``|`` or ``#``).
     With ``hot=True`` a ``^`` marks the subscription somewhere before the first value.
     No trailing ``-`` (a drawing ends at the last notification)."""
-    tokens: list[str] = []
-    for _ in range(draw(st.integers(0, max_ticks))):
-        kind = draw(st.sampled_from(["tick", "value", "group"] if groups else ["tick", "value"]))
-        if kind == "tick":
-            tokens.append("-")
-        elif kind == "value":
-            tokens.append(draw(st.sampled_from(symbols)))
-        else:
-            group = draw(st.lists(st.sampled_from(symbols), min_size=2, max_size=3, unique=True))
-            tokens.append("(" + "".join(group) + ")")
-    end = draw(st.sampled_from(tuple(ending)))
-    text = "".join(tokens)
-    text = text + end if end else text.rstrip("-")
-    if hot:
-        first = next((i for i, c in enumerate(text) if c not in "-"), len(text))
-        at = draw(st.integers(0, first))
-        text = text[:at] + "^" + text[at:]
-    return text
+    kinds = ["tick", "value", "group"] if groups else ["tick", "value"]
+
+    @st.composite
+    def timeline(draw: st.DrawFn) -> str:
+        tokens: list[str] = []
+        for _ in range(draw(st.integers(0, max_ticks))):
+            kind = draw(st.sampled_from(kinds))
+            if kind == "tick":
+                tokens.append("-")
+            elif kind == "value":
+                tokens.append(draw(st.sampled_from(symbols)))
+            else:
+                group = draw(
+                    st.lists(st.sampled_from(symbols), min_size=2, max_size=3, unique=True)
+                )
+                tokens.append("(" + "".join(group) + ")")
+        end = draw(st.sampled_from(tuple(ending)))
+        text = "".join(tokens)
+        text = text + end if end else text.rstrip("-")
+        if hot:
+            first = next((i for i, c in enumerate(text) if c != "-"), len(text))
+            at = draw(st.integers(0, first))
+            text = text[:at] + "^" + text[at:]
+        return text
+
+    return timeline()

@@ -76,6 +76,17 @@ def test_api_streams_lists_each_stream_with_name_health_and_snapshot(
     ]
 
 
+def test_the_page_as_served_lists_each_stream_escaped(registry: pfrx.StreamRegistry) -> None:
+    hostile = "<script>alert(1)</script>&"
+    registry.register("files", known_workload("files", 100))
+    registry.register(hostile, pfrx.Stream())
+    with serve(registry=registry) as server:
+        page = get(server.url + "/")[2].decode()
+    assert "<td>files</td><td>unhealthy</td><td>100</td><td>20</td><td>60</td>" in page
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;&amp;</td><td>healthy</td>" in page
+    assert "<script>alert" not in page
+
+
 def test_no_payload_context_or_token_reaches_any_endpoint(registry: pfrx.StreamRegistry) -> None:
     registry.register("files", known_workload("files", 100))
     token = "bearer-token-xyz"

@@ -474,3 +474,12 @@ def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> N
     assert len(out) == count - denied
     stage = next(s for s in snap.stages if s.name == "capability_filter")
     assert (stage.received, stage.emitted, stage.dropped) == (count, len(out), denied)
+
+
+def test_every_argument_is_checked_when_built() -> None:
+    with pytest.raises(TypeError, match="on_drop"):
+        pf.capability_filter(FileCap.read, on_drop=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="metrics"):
+        pf.capability_filter(FileCap.read, metrics=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="name"):
+        pf.capability_filter(FileCap.read, name=5)  # type: ignore[arg-type]

@@ -39,3 +39,27 @@ def test_batched_source_then_a_stage_without_batches_gets_items_one_by_one() -> 
     )
     assert out == [(0, 10), (20, 30), (40,)]
     assert seen == []
+
+
+def test_window_count_takes_batches_whole_with_the_same_windows_and_counts() -> None:
+    ctx = pfrx.Context("alice")
+
+    def run(batch: int) -> tuple[list[tuple[int, int, tuple[int, ...]]], tuple[int, int]]:
+        metrics = pfrx.StreamMetrics()
+        out = (
+            pfrx.envelopes(range(11), ctx, batch=batch)
+            .pipe(
+                pf.window_count(3, metrics=metrics),
+                ops.map(lambda w: (w.start, w.end, w.events)),
+                ops.to_list(),
+            )
+            .run()
+        )
+        stage = next(s for s in metrics.snapshot().stages if s.name == "window_count")
+        return out, (stage.received, stage.emitted)
+
+    expected = run(1)
+    assert expected[0][-1] == (9, 11, (9, 10))  # the partial window, on completion
+    assert expected[1] == (11, 4)
+    for batch in (2, 3, 5, 64):
+        assert run(batch) == expected

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -83,11 +84,14 @@ def test_a_kit_takes_only_a_test_scheduler() -> None:
 
 
 def test_the_plugin_in_a_users_test_run(tmp_path: Path) -> None:
-    """The plugin module loaded by name, as the entry point loads it, in a fresh pytest run."""
+    """A fresh pytest run of a user's tests: the plugin comes from pfrx's entry point when pfrx
+    is installed (``make test``), else it is loaded by name, as the entry point would."""
     (tmp_path / "test_user.py").write_text(USER_TESTS, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    installed = bool(entry_points(group="pytest11", name="pfrx"))
+    load = [] if installed else ["-p", "pfrx.testing.plugin"]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "pfrx.testing.plugin", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *load, "-p", "no:cacheprovider"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -64,7 +64,7 @@ def test_plain_paths_are_absolute_and_already_normal(path: str) -> None:
 )
 def test_hostile_paths_include_each_attack(kind: str, found: object) -> None:
     example = find(pst.paths(hostile=True), found)  # type: ignore[arg-type]
-    assert found(example)  # type: ignore[operator]  # "" is a fine relative example
+    assert found(example), (kind, example)  # type: ignore[operator]  # "" is a fine example
 
 
 @given(pst.marble_timelines(hot=True))

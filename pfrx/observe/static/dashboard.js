@@ -284,6 +284,8 @@
       updateCard(entry, item, now);
     }
     for (const name of Array.from(cards.keys())) if (!seen.has(name)) removeCard(name);
+    const first = $("first-reading");
+    if (first) first.remove(); // the live cards take over from the server-rendered table
     $("empty").hidden = message.streams.length > 0;
     $("sum-streams").textContent = message.streams.length;
     $("sum-healthy").textContent = tally.healthy;
