@@ -221,13 +221,12 @@ async def _workers_rate(
 
 
 async def _failover(
-    url: str, key_file: str, lease_ttl: float, ack_wait: float
+    url: str, key_file: str, lease_ttl: float, ack_wait: float, prefix: str = "fo"
 ) -> tuple[float, int]:
     """Seconds from SIGKILL of a partition owner to the first output of a later input of a key
     it owned (keyed mode, 4 partitions, two workers, a steady feed)."""
     nc = await nats.connect(url)
     js = nc.jetstream()
-    prefix = "fo"
     extra = ["--partitions", "4", "--lease-ttl", str(lease_ttl), "--ack-wait", str(ack_wait)]
     procs = [_spawn(_worker_cmd(url, key_file, prefix, extra)) for _ in range(2)]
     token = sign_context(CONTEXTS[0], KEY)
@@ -284,9 +283,12 @@ async def _failover(
             info = await js.consumer_info(stream, f"{prefix}-w-p{part}")
             held += info.num_ack_pending
         after: list[str] = []
+        trace = os.environ.get("PFRX_BENCH_TRACE")
         while time.monotonic() < killed + 60:
             after += [await publish(key) for key in victim_keys]
             await asyncio.sleep(0.01)
+            if trace:
+                print(f"{time.monotonic() - killed:5.2f}", await _owners(js, prefix))
             if any(sid in arrivals for sid in after):
                 break
         resumed = min(arrivals[sid] for sid in after if sid in arrivals)
@@ -306,8 +308,8 @@ async def _owners(js: Any, prefix: str) -> dict[int, str]:
 
 
 async def _spread(js: Any, prefix: str) -> bool:
-    owners = await _owners(js, prefix)
-    return len(owners) == 4 and len(set(owners.values())) == 2
+    owners = list((await _owners(js, prefix)).values())
+    return len(owners) == 4 and sorted(owners.count(o) for o in set(owners)) == [2, 2]
 
 
 async def _partition_of(js: Any, prefix: str, keys: list[str]) -> dict[str, int]:
@@ -335,9 +337,14 @@ def measure(quick: bool) -> dict[str, Any]:
                 _workers_rate(server, key_file, n, 2, "two")
             )
             ttl, wait = (1.0, 1.0) if quick else (3.0, 3.0)
-            figures["failover"], figures["held"] = asyncio.run(
-                _failover(server.url, key_file, ttl, wait)
-            )
+            samples = [
+                asyncio.run(_failover(server.url, key_file, ttl, wait, f"fo{i}"))
+                for i in range(1 if quick else 3)
+            ]
+            times = sorted(t for t, _held in samples)
+            figures["failover"] = times[len(times) // 2]
+            figures["failover_max"] = times[-1]
+            figures["held"] = min(held for _t, held in samples)
             figures["lease_ttl"], figures["ack_wait"] = ttl, wait
         finally:
             server.stop()
@@ -373,15 +380,21 @@ def run(quick: bool) -> list[Row]:
         ),
         Row(
             GROUP,
+            "worker CPU per input: two workers (together) / one",
+            f"{f['two_cpu'][0] * 1e6:,.0f} us / {f['one_cpu'][0] * 1e6:,.0f} us",
+        ),
+        Row(
+            GROUP,
             "machine load average (1 min) during the run",
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         ),
         Row(
             GROUP,
             f"failover (lease {f['lease_ttl']:g}s, ack_wait {f['ack_wait']:g}s)",
-            f"{f['failover']:.1f} s (victim held {f['held']} inputs)",
+            f"median {f['failover']:.1f} s, max {f['failover_max']:.1f} s "
+            f"(victims held >= {f['held']} inputs)",
             "<= 10 s",
-            check(f["failover"] <= 10),
+            check(f["failover_max"] <= 10),
         ),
     ]
 

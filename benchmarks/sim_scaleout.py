@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 class Params:
     partitions: int = 64
     workers: int = 1000
-    rate: float = 3000.0  # msg/s one worker (bench_nats "one worker")
+    rate: float = 5000.0  # msg/s one worker (bench_nats "one worker", 5,000-6,900 here)
     server_rate: float = 25_000.0  # msg/s one stream leader (1 / server CPU per input)
     nodes: int = 16
     utilisation: float = 0.8  # offered load / keyed capacity

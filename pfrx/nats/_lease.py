@@ -113,7 +113,7 @@ class PartitionLeases:
             except nats.js.errors.KeyWrongLastSequenceError:
                 self._lose(partition)
         fair = math.ceil(self.options.partitions / await self._members())
-        owned = len(self.revisions) + len(self.acquiring)
+        owned = len(self.revisions)  # partitions still being taken are in it already
         ready = [p for p in self.revisions if p in self.worker.owned]
         if owned > fair and ready and not self.handing_back:
             partition = max(ready)

@@ -452,6 +452,12 @@ class Worker:
                     held.touched = now
                     await self._quietly(held.msg.in_progress())
 
+    def _may_fetch(self, partition: int) -> bool:
+        leases = getattr(self, "leases", None)
+        if leases is None:
+            return partition in self.owned
+        return partition in self.owned and leases.fresh(partition)
+
     def subscriptions(self) -> list[tuple[int, Any]]:
         leases = getattr(self, "leases", None)
         if leases is None:
@@ -459,61 +465,88 @@ class Worker:
         return [(p, sub) for p, sub in self.owned.items() if leases.fresh(p)]
 
     async def _fetch_loop(self) -> None:
+        """One fetch loop per subscription this worker may use (all partitions in
+        parallel, so an idle partition never delays a busy one); ends with the first
+        loop that fails (a stream that disappeared)."""
+        loops: dict[int, asyncio.Task[None]] = {}
+        try:
+            while not self.stopping:
+                wanted = dict(self.subscriptions())
+                # A loop whose partition is no longer ours ends by itself after its
+                # current batch (never cancelled mid-batch: nothing admitted is stranded).
+                for partition, task in list(loops.items()):
+                    if task.done():
+                        del loops[partition]
+                        if not task.cancelled() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                for partition, sub in wanted.items():
+                    if partition not in loops:
+                        loops[partition] = asyncio.ensure_future(
+                            self._partition_loop(partition, sub)
+                        )
+                await asyncio.sleep(0.05)
+        finally:
+            for task in loops.values():
+                task.cancel()
+            for task in loops.values():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _partition_loop(self, partition: int, sub: Any) -> None:
         loop = asyncio.get_running_loop()
         o = self.options
-        turn = 0
         # Slow start: a batch grows from 1 while inputs arrive fresh and falls back to 1 when
         # a redelivery shows up, so an input that kills its worker comes back alone and
         # its batch-mates do not use up their deliveries with it.
         batch = 1
         processing: asyncio.Future[None] | None = None
-        while not self.stopping:
-            room = o.max_in_flight - len(self.inputs)
-            subs = self.subscriptions()
-            if room <= 0 or not subs:
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._room.wait(), 0.2)
-                continue
-            turn += 1
-            partition, sub = subs[turn % len(subs)]
-            timeout = o.fetch_timeout if len(subs) == 1 else max(0.05, o.fetch_timeout / len(subs))
-            try:
-                msgs = await sub.fetch(min(batch, room), timeout=timeout)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except nats.js.errors.NotFoundError:
-                raise WorkerError(
-                    f"the stream or consumer for {o.input!r} disappeared (durable {o.durable!r})"
-                ) from None
-            except nats.js.errors.APIError as error:
-                if getattr(error, "code", None) == 404 or "not found" in str(error).lower():
+        try:
+            while not self.stopping and self._may_fetch(partition):
+                room = o.max_in_flight - len(self.inputs)
+                if room <= 0:
+                    self._room.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), 0.2)
+                    continue
+                try:
+                    msgs = await sub.fetch(min(batch, room), timeout=o.fetch_timeout)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except nats.js.errors.NotFoundError:
                     raise WorkerError(
-                        f"the stream or consumer for {o.input!r} disappeared ({error.description})"
+                        f"the stream or consumer for {o.input!r} disappeared "
+                        f"(durable {o.durable!r})"
                     ) from None
-                await asyncio.sleep(0.2)
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.NoRespondersError, OSError):
-                await asyncio.sleep(0.2)
-                continue
-            except Exception:
-                await asyncio.sleep(0.2)
-                continue
-            deliveries = self._admit(msgs, partition)
-            redelivered = any(delivery.delivered > 1 for delivery in deliveries)
-            batch = 1 if redelivered else min(o.batch, batch * 2)
-            # Fetch the next batch while this one runs through the pipeline (one batch
-            # ahead at most): the pipeline thread and the round trip overlap. Not while
-            # starting or after a redelivery: a suspect input is processed alone.
+                except nats.js.errors.APIError as error:
+                    if getattr(error, "code", None) == 404 or "not found" in str(error).lower():
+                        raise WorkerError(
+                            f"the stream or consumer for {o.input!r} disappeared "
+                            f"({error.description})"
+                        ) from None
+                    await asyncio.sleep(0.2)
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # connection trouble: nats-py reconnects, we retry
+                    await asyncio.sleep(0.2)
+                    continue
+                deliveries = self._admit(msgs, partition)
+                redelivered = any(delivery.delivered > 1 for delivery in deliveries)
+                batch = 1 if redelivered else min(o.batch, batch * 2)
+                # Fetch the next batch while this one runs through the pipeline (one batch
+                # ahead at most): the pipeline thread and the round trip overlap. Not while
+                # starting or after a redelivery: a suspect input is processed alone.
+                if processing is not None:
+                    await processing
+                processing = loop.run_in_executor(self.executor, self.runner.process, deliveries)
+                self.processed += len(msgs)
+                if redelivered or len(deliveries) <= 1:
+                    await processing
+                    processing = None
+        finally:
             if processing is not None:
-                await processing
-            processing = loop.run_in_executor(self.executor, self.runner.process, deliveries)
-            self.processed += len(msgs)
-            if redelivered or len(deliveries) <= 1:
-                await processing
-                processing = None
-        if processing is not None:
-            await processing
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(processing)
 
     def _admit(self, msgs: list[Any], partition: int) -> list[Delivery]:
         now = time.monotonic()
