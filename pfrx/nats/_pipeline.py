@@ -18,15 +18,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from reactivex import Observable
 
 from .._model import Context, Dropped, Envelope, Window
+from ..operators import Operator
 from ..stream import Stream
 from ._wire import MalformedBody, decode_input, encode_result, output_msg_id
 from .sink import Output, drop_output
 from .tokens import CONTEXT_HEADER, InvalidToken, verify_context
-
-Operator = Callable[[Observable[Any]], Observable[Any]]
 
 
 class Delivery:

@@ -11,10 +11,7 @@ filter, and summarised; no file is touched (workers on other hosts share no disk
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
-
-from reactivex import Observable
 
 from .. import operators as pf
 from .._model import Context, Reject
@@ -25,10 +22,10 @@ from ..examples.filesystem import (
     WriteFile,
     required_capability,
 )
+from ..operators import Operator
 
 __all__ = ["filesystem", "intent_of", "sessions"]
 
-Operator = Callable[[Observable[Any]], Observable[Any]]
 
 _KINDS: dict[str, Any] = {"read": ReadFile, "write": WriteFile, "delete": DeleteFile}
 

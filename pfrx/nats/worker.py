@@ -35,8 +35,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 import contextlib
 
+from ..operators import Operator
 from ..stream import Stream, registry
-from ._pipeline import Delivery, Operator, PipelineRunner
+from ._pipeline import Delivery, PipelineRunner
 from ._wire import MSG_ID, SOURCE_ID
 from .sink import Output
 from .source import ConsumerSettings, StreamMissing, ensure_stream, subscribe
