@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
 OUT = ROOT / "docs" / "mutation.md"
+SURVIVORS = ROOT / "docs" / "mutation-survivors.txt"
 TARGET = 0.90
 
 # mutmut's own meaning of a worker's exit code (mutmut/stats.py).
@@ -128,15 +129,23 @@ def main() -> int:
     lines += ["", "## Surviving mutants", ""]
     if not any(survivors.values()):
         lines.append("None: every non-equivalent mutant was killed.")
+    diffs: list[str] = []
     for module in sorted(survivors):
         names = survivors[module]
         if not names:
             continue
         lines += [f'??? note "`{module}`: {len(names)} not killed"', ""]
+        lines += [f"    - `{name}`" for name in names]
+        lines.append("")
         for name in names:
-            lines += [f"    `{name}`", "", "    ```diff"]
-            lines += ["    " + ln for ln in diff_of(name).splitlines()]
-            lines += ["    ```", ""]
+            diffs += [f"# {name}", diff_of(name), ""]
+    if diffs:
+        lines += [
+            "Each survivor's diff (what the mutant changed) is in",
+            "[mutation-survivors.txt](mutation-survivors.txt).",
+            "",
+        ]
+    SURVIVORS.write_text("\n".join(diffs) + "\n", "utf-8")
     if equivalents:
         lines += ["## Explained as equivalent", "", "| mutant | why no test can kill it |",
                   "| --- | --- |"]
