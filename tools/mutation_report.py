@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
 OUT = ROOT / "docs" / "mutation.md"
+NOTES = ROOT / "tools" / "mutation_notes.md"
 SURVIVORS = ROOT / "docs" / "mutation-survivors.txt"
 TARGET = 0.90
 
@@ -150,6 +151,8 @@ def main() -> int:
         lines += ["## Explained as equivalent", "", "| mutant | why no test can kill it |",
                   "| --- | --- |"]
         lines += [f"| `{n}` | {why} |" for n, why in sorted(equivalents.items())]
+    if NOTES.exists():  # what happened since the run, written by hand
+        lines += ["", NOTES.read_text("utf-8").strip()]
     OUT.write_text("\n".join(lines) + "\n", "utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}; modules below {TARGET:.0%}: {', '.join(below) or 'none'}")
     return 0
