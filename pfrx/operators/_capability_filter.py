@@ -19,10 +19,11 @@ from reactivex import Observable, abc
 from .._logging import would_log
 from .._model import Capability, Context, Envelope
 from .._model.capability import action_key, family_action
+from .._model.context import coverage_lookup
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
-from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
+from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, collecting, fuse
 from ._transform import failure_reason
 
 REASON = "insufficient_capabilities"
@@ -70,8 +71,15 @@ def _log_denial(envelope: Envelope, missing: Verdict, why: str = "") -> None:
 def _static_check(required: Capability) -> Check:
     key, resource = required.action_key, required.normalized_resource
 
+    lookup = coverage_lookup
+
     def check(context: Context, _event: Any) -> Verdict:
-        return context.covered(key, resource) or required
+        compiled = lookup(context)(key) if type(context) is Context else None
+        if compiled is None:  # not compiled yet, or a Context subclass: ask it
+            return context.covered(key, resource) or required
+        if resource is not None and (resource in compiled[0] or resource.startswith(compiled[1])):
+            return True
+        return required
 
     return check
 
@@ -80,6 +88,7 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
     normalize, normal_form = normalize_resource, cached_normal_form
     key = action_key(family, action)
     missing = object()
+    lookup = coverage_lookup
 
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
@@ -89,35 +98,54 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
                 normal = normalize(resource)
         else:  # judged by its characters, or TypeError: never granted
             normal = normalize(resource)
-        if context.covered(key, normal):
+        compiled = lookup(context)(key) if type(context) is Context else None
+        if compiled is None:  # not compiled yet, or a Context subclass: ask it
+            if context.covered(key, normal):
+                return True
+        elif normal is not None and (normal in compiled[0] or normal.startswith(compiled[1])):
             return True
         return (family, action, resource)
 
     return check
 
 
+def _judge(context: Context, need: Any) -> Verdict:
+    """The verdict on what a computed requirement produced, the general way."""
+    if type(need) is Capability:
+        return context.covered(need.action_key, need.normalized_resource) or need
+    if isinstance(need, Capability):
+        return context.has_capability(need) or need
+    if isinstance(need, str | bytes) or not isinstance(need, Iterable):
+        raise TypeError(f"requirement produced {type(need).__name__}, not a Capability")
+    needed = tuple(need)
+    if not needed:
+        return _EMPTY
+    for capability in needed:
+        if not isinstance(capability, Capability):
+            raise TypeError(f"requirement produced {type(capability).__name__}, not a Capability")
+    has = context.has_capability
+    for capability in needed:
+        if not has(capability):
+            return capability
+    return True
+
+
 def _computed_check(compute: Callable[[Any], Any]) -> Check:
+    lookup = coverage_lookup
+
     def check(context: Context, event: Any) -> Verdict:
         need = compute(event)  # once per item, whatever the outcome
-        if type(need) is Capability:  # the common case: one capability per event
-            return context.covered(need.action_key, need.normalized_resource) or need
-        if isinstance(need, Capability):
-            return context.has_capability(need) or need
-        if isinstance(need, str | bytes) or not isinstance(need, Iterable):
-            raise TypeError(f"requirement produced {type(need).__name__}, not a Capability")
-        needed = tuple(need)
-        if not needed:
-            return _EMPTY
-        for capability in needed:
-            if not isinstance(capability, Capability):
-                raise TypeError(
-                    f"requirement produced {type(capability).__name__}, not a Capability"
-                )
-        has = context.has_capability
-        for capability in needed:
-            if not has(capability):
-                return capability
-        return True
+        # The common case, answered from the compiled coverage: one capability per event.
+        if type(need) is Capability and type(context) is Context:
+            compiled = lookup(context)(need.action_key)
+            if compiled is not None:
+                resource = need.normalized_resource
+                if resource is not None and (
+                    resource in compiled[0] or resource.startswith(compiled[1])
+                ):
+                    return True
+                return need
+        return _judge(context, need)
 
     return check
 
@@ -161,10 +189,16 @@ def capability_filter(
 ) -> Callable[[Observable[Envelope]], Observable[Envelope]]:
     reporting(on_drop, metrics, name)
     check = compile_requirement(required, resource)
+    # The computed form (a function event -> capability) gets its check inlined per item.
+    computed = (
+        required
+        if not isinstance(required, Capability) and family_action(required) is None
+        else None
+    )
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return _Filter(check, reporter).prepared()
+        return _Filter(check, reporter, computed).prepared()
 
     return fuse(stage)
 
@@ -183,8 +217,12 @@ def _context_of(envelope: Envelope) -> Any:
 class _Filter:
     """One subscription of the operator: one ``on_next`` path, per item or per batch."""
 
-    def __init__(self, check: Check, reporter: Reporter) -> None:
+    def __init__(
+        self, check: Check, reporter: Reporter, compute: Callable[[Any], Any] | None = None
+    ) -> None:
         self.check = check
+        # The computed form's requirement: ``check`` is then inlined into on_next.
+        self.compute = compute
         self.reporter = reporter
         self.lock = threading.Lock()
         # Moved by on_next only: items passed, denials by reason (every item is one or the
@@ -199,7 +237,7 @@ class _Filter:
     def prepared(self) -> Prepared:
         reporter = self.reporter
         if reporter.stage is None:
-            return Prepared(self.wire, wire_batch=collecting(self.wire))
+            return Prepared(self.wire, wire_batch=self.wire_batch)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
         def on_error(_error: Exception) -> None:
@@ -209,7 +247,7 @@ class _Filter:
             self.flush()
             source.dispose()
 
-        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=collecting(self.wire))
+        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
 
     def flush(self) -> None:
         reporter = self.reporter
@@ -228,14 +266,13 @@ class _Filter:
                     self.flushed_denied[reason] = count
             self.flushed_seen, self.flushed_passed = seen, passed
 
-    def wire(self, forward: OnNext) -> OnNext:
-        check, reporter = self.check, self.reporter
+    def _deny(self) -> Callable[[Any, Verdict, Exception | None], None]:
+        reporter = self.reporter
         notify = reporter.notify
         counting = reporter.stage is not None
         # Nobody to tell but the metrics (the filter's own denial log is asked per item).
         quiet = counting and reporter.quiet
         denied = self.denied
-        flush_at = FLUSH_EVERY
 
         def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
             if error is None:
@@ -260,6 +297,57 @@ class _Filter:
                     return  # counted; nobody to tell, and no Dropped to build
             notify(envelope, reason)
 
+        return deny
+
+    def wire(self, forward: OnNext) -> OnNext:
+        reporter = self.reporter
+        counting = reporter.stage is not None
+        deny = self._deny()
+        flush_at = FLUSH_EVERY
+        compute, check, judge, lookup = self.compute, self.check, _judge, coverage_lookup
+
+        if compute is not None:
+            # The computed form (the README's), with its check inlined: one frame less.
+            def on_next_computed(envelope: Any) -> None:
+                nonlocal flush_at
+                try:
+                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                        raise TypeError("not an envelope")
+                    context = envelope.context
+                    if type(context) is Context:
+                        need = compute(envelope.event)  # the requirement: once per item
+                        compiled = (
+                            lookup(context)(need.action_key) if type(need) is Capability else None
+                        )
+                        if compiled is None:
+                            verdict = judge(context, need)
+                        else:
+                            resource = need.normalized_resource
+                            if resource is not None and (
+                                resource in compiled[0] or resource.startswith(compiled[1])
+                            ):
+                                verdict = True
+                            else:
+                                verdict = need
+                    elif isinstance(context, Context):
+                        verdict = check(context, envelope.event)
+                    else:
+                        raise TypeError("not a context")
+                except Exception as error:
+                    deny(envelope, None, error)
+                    return
+                if verdict is True:
+                    if counting:
+                        self.passed = n = self.passed + 1
+                        if n >= flush_at:
+                            flush_at += FLUSH_EVERY
+                            self.flush()
+                    forward(envelope)  # outside the try: downstream errors are not denials
+                else:
+                    deny(envelope, verdict, None)
+
+            return on_next_computed
+
         def on_next(envelope: Any) -> None:
             nonlocal flush_at
             try:
@@ -274,8 +362,8 @@ class _Filter:
                 return
             if verdict is True:
                 if counting:
-                    self.passed += 1
-                    if self.passed >= flush_at:
+                    self.passed = n = self.passed + 1
+                    if n >= flush_at:
                         flush_at += FLUSH_EVERY
                         self.flush()
                 forward(envelope)  # outside the try: downstream errors are not denials
@@ -283,3 +371,42 @@ class _Filter:
                 deny(envelope, verdict, None)
 
         return on_next
+
+    def wire_batch(self, forward: OnBatch) -> OnBatch:
+        """One call per list: the per-item path, run in a loop, with what passed forwarded as
+        one list after it (never an empty one)."""
+        if self.compute is not None:
+            return collecting(self.wire)(forward)
+        reporter = self.reporter
+        counting = reporter.stage is not None
+        deny = self._deny()
+        check = self.check
+        every = FLUSH_EVERY
+
+        def on_batch(items: list[Any]) -> None:
+            kept: list[Any] = []
+            keep = kept.append
+            for envelope in items:
+                try:
+                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                        raise TypeError("not an envelope")
+                    context = envelope.context
+                    if type(context) is not Context and not isinstance(context, Context):
+                        raise TypeError("not a context")
+                    verdict = check(context, envelope.event)  # the requirement: once per item
+                except Exception as error:
+                    deny(envelope, None, error)
+                    continue
+                if verdict is True:
+                    keep(envelope)
+                else:
+                    deny(envelope, verdict, None)
+            if counting and kept:
+                before = self.passed
+                self.passed = after = before + len(kept)
+                if after // every != before // every:
+                    self.flush()
+            if kept:
+                forward(kept)
+
+        return on_batch

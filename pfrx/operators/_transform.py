@@ -8,7 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._model import Context, Envelope, Reject
-from .._model.context import make_envelope
+from .._model.context import envelope_builder
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
 from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
@@ -52,6 +52,7 @@ def transform(
         drop = reporter.drop
         counting = reporter.stage is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
+        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_next(envelope: Any) -> None:
             if counting:
@@ -71,7 +72,12 @@ def transform(
                 return
             if counting:
                 emitted()
-            forward(make_envelope(result, context, envelope.timestamp))
+            # make_envelope without its __init__ frame: the slots filled directly.
+            out = new(Envelope)
+            set_event(out, result)
+            set_context(out, context)
+            set_timestamp(out, envelope.timestamp)
+            forward(out)
 
         return on_next
 
