@@ -154,6 +154,17 @@ _set_timestamp = slot_setter(Dropped, "timestamp")
 #: ``Dropped(item, reason, operator, timestamp)``, the name the drop paths have used.
 make_dropped: Callable[[Any, str, str, float], Dropped] = Dropped
 
+#: ``(new, set_item, set_reason, set_operator, set_timestamp)``: a `Dropped` built slot by
+#: slot, without ``__init__``'s frame, for drop paths whose reason is already a checked
+#: non-empty str. Every slot must be filled before the record leaves.
+dropped_builder: tuple[
+    Callable[[type[Dropped]], Dropped],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+] = (object.__new__, _set_item, _set_reason, _set_operator, _set_timestamp)
+
 
 def _watermark_time(_instance: Any, _attribute: Any, value: Any) -> None:
     if isinstance(value, datetime):

@@ -272,9 +272,12 @@ class _Filter:
         counting = reporter.stage is not None
         # Nobody to tell but the metrics (the filter's own denial log is asked per item).
         quiet = counting and reporter.quiet
+        # Only the log can be why it is not quiet: it may settle on the first denial.
+        may_quiet = counting and not quiet and not reporter.receives_drops and reporter.observed
         denied = self.denied
 
         def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
+            nonlocal quiet, may_quiet
             if error is None:
                 reason = EMPTY if verdict is _EMPTY else REASON
                 if would_log(__name__):
@@ -296,6 +299,11 @@ class _Filter:
                 if quiet:
                     return  # counted; nobody to tell, and no Dropped to build
             notify(envelope, reason)
+            if may_quiet:
+                # loguru settles whether it logs a module at that module's first record:
+                # the drop just told may have made the rest of the subscription quiet.
+                quiet = reporter.quiet
+                may_quiet = not quiet
 
         return deny
 

@@ -26,10 +26,11 @@ from reactivex.scheduler import CurrentThreadScheduler
 from .._clock import Clock, clock_of
 from .._logging import would_log
 from .._model import Dropped, UnobservedDropWarning
-from .._model.records import make_dropped
+from .._model.records import dropped_builder, make_dropped
 from ..metrics import StageCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
+_new_dropped, _set_item, _set_reason, _set_operator, _set_timestamp = dropped_builder
 #: What every pfrx operator is: a function from an observable to an observable.
 Operator = Callable[[Observable[Any]], Observable[Any]]
 
@@ -187,7 +188,15 @@ class Reporter:
                 )
             _log_drop(self.operator, reason)
             return
-        record = make_dropped(item, reason, self.operator, self.now())
+        if type(reason) is str and reason:
+            # make_dropped without its __init__ frame (the reason is already what it checks).
+            record = _new_dropped(Dropped)
+            _set_item(record, item)
+            _set_reason(record, reason)
+            _set_operator(record, self.operator)
+            _set_timestamp(record, self.now())
+        else:
+            record = make_dropped(item, reason, self.operator, self.now())
         try:
             handler(record)
         except Exception:
