@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -13,6 +14,7 @@ from .context import Envelope
 from .resources import slot_setter
 
 S = TypeVar("S")
+_event_of = attrgetter("event")
 
 
 def _reason(_instance: Any, _attribute: Any, value: Any) -> None:
@@ -112,7 +114,7 @@ class Window:
     @property
     def events(self) -> tuple[Any, ...]:
         """The events of the window's envelopes, in arrival order."""
-        return tuple(envelope.event for envelope in self.items)
+        return tuple(map(_event_of, self.items))
 
 
 class BackpressureOverflow(Exception):
