@@ -150,6 +150,10 @@ def _computed_check(compute: Callable[[Any], Any]) -> Check:
     return check
 
 
+def _itself(event: Any) -> Any:
+    return event
+
+
 def compile_requirement(required: Any, resource: Callable[[Any], Any] | None) -> Check:
     """The ``check(context, event)`` for a requirement in any of its forms.
 
@@ -165,7 +169,7 @@ def compile_requirement(required: Any, resource: Callable[[Any], Any] | None) ->
     made_by = family_action(required)
     if made_by is not None:
         family, action = made_by
-        return _resource_check(family.name, action, resource or (lambda event: event))
+        return _resource_check(family.name, action, resource or _itself)
     if resource is not None:
         raise TypeError(
             "resource= needs a family action (e.g. FileCap.read) as the requirement, "
@@ -190,15 +194,16 @@ def capability_filter(
     reporting(on_drop, metrics, name)
     check = compile_requirement(required, resource)
     # The computed form (a function event -> capability) gets its check inlined per item.
-    computed = (
-        required
-        if not isinstance(required, Capability) and family_action(required) is None
-        else None
+    made_by = None if isinstance(required, Capability) else family_action(required)
+    computed = required if made_by is None and not isinstance(required, Capability) else None
+    # The resource form gets its check inlined into the batch loop.
+    resource_form = (
+        (made_by[0].name, made_by[1], resource or _itself) if made_by is not None else None
     )
 
     def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return _Filter(check, reporter, computed).prepared()
+        return _Filter(check, reporter, computed, resource_form).prepared()
 
     return fuse(stage)
 
@@ -221,9 +226,15 @@ class _Filter:
     """One subscription of the operator: one ``on_next`` path, per item or per batch."""
 
     def __init__(
-        self, check: Check, reporter: Reporter, compute: Callable[[Any], Any] | None = None
+        self,
+        check: Check,
+        reporter: Reporter,
+        compute: Callable[[Any], Any] | None = None,
+        resource_form: tuple[str, str, Callable[[Any], Any]] | None = None,
     ) -> None:
         self.check = check
+        # The resource form's (family, action, resource function): inlined into batches.
+        self.resource_form = resource_form
         # The computed form's requirement: ``check`` is then inlined into on_next.
         self.compute = compute
         # Set by the deny path: denials need only be counted (nobody to tell, no Dropped).
@@ -393,6 +404,8 @@ class _Filter:
         one list after it (never an empty one)."""
         if self.compute is not None:
             return collecting(self.wire)(forward)
+        if self.resource_form is not None:
+            return self._wire_resource_batch(forward, *self.resource_form)
         reporter = self.reporter
         counting = reporter.stage is not None
         deny = self._deny()
@@ -420,6 +433,61 @@ class _Filter:
                     denied[REASON] = denied.get(REASON, 0) + 1  # what deny would do, inline
                 else:
                     deny(envelope, verdict, None)
+            if counting and kept:
+                before = self.passed
+                self.passed = after = before + len(kept)
+                if after // every != before // every:
+                    self.flush()
+            if kept:
+                forward(kept)
+
+        return on_batch
+
+    def _wire_resource_batch(
+        self, forward: OnBatch, family: str, action: str, resource_of: Callable[[Any], Any]
+    ) -> OnBatch:
+        """`wire_batch` for the resource form, with `_resource_check` inlined in the loop."""
+        counting = self.reporter.stage is not None
+        deny = self._deny()
+        denied = self.denied
+        every = FLUSH_EVERY
+        normalize, normal_form, lookup = normalize_resource, cached_normal_form, coverage_lookup
+        key = action_key(family, action)
+        missing = object()
+
+        def on_batch(items: list[Any]) -> None:
+            kept: list[Any] = []
+            keep = kept.append
+            for envelope in items:
+                try:
+                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                        raise TypeError("not an envelope")
+                    context = envelope.context
+                    if type(context) is not Context and not isinstance(context, Context):
+                        raise TypeError("not a context")
+                    resource = resource_of(envelope.event)  # once per item
+                    if type(resource) is str:  # an exact str may meet the cache
+                        normal = normal_form(resource, missing)
+                        if normal is missing:
+                            normal = normalize(resource)
+                    else:  # judged by its characters, or TypeError: never granted
+                        normal = normalize(resource)
+                    compiled = lookup(context)(key) if type(context) is Context else None
+                    if compiled is None:  # not compiled yet, or a Context subclass: ask it
+                        granted = context.covered(key, normal)
+                    else:
+                        granted = normal is not None and (
+                            normal in compiled[0] or normal.startswith(compiled[1])
+                        )
+                except Exception as error:
+                    deny(envelope, None, error)
+                    continue
+                if granted:
+                    keep(envelope)
+                elif self.quiet and not would_log(__name__):
+                    denied[REASON] = denied.get(REASON, 0) + 1  # what deny would do, inline
+                else:
+                    deny(envelope, (family, action, resource), None)
             if counting and kept:
                 before = self.passed
                 self.passed = after = before + len(kept)
