@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tools" / "mutation_equivalent.txt"
 OUT = ROOT / "docs" / "mutation.md"
+SURVIVORS = ROOT / "docs" / "mutation-survivors.txt"
 TARGET = 0.90
 
 # mutmut's own meaning of a worker's exit code (mutmut/stats.py).
@@ -90,10 +91,14 @@ def main() -> int:
         "no test states. The target is at least 90% of non-equivalent mutants killed in every",
         "core module. This page is written by `tools/mutation_report.py` from the last run.",
         "",
-        "| module | mutants | killed | survived | no test reaches it | timeout | equivalent | score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "{progress}",
+        "",
+        "| module | mutants | checked | killed | survived | no test reaches it | timeout | "
+        "equivalent | score of those checked |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     below: list[str] = []
+    all_total = all_checked = 0
     for module in sorted(counts):
         c = counts[module]
         total = sum(c.values())
@@ -102,22 +107,45 @@ def main() -> int:
         mark = "" if score >= TARGET else " (below target)"
         if score < TARGET and module.startswith(CORE):
             below.append(module)
+        shown = f"{score:.0%}{mark}" if considered else "not run"
+        checked = total - c["not checked"]
+        all_total += total
+        all_checked += checked
         lines.append(
-            f"| `{module}` | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | "
-            f"{c['timeout']} | {c['equivalent']} | {score:.0%}{mark} |"
+            f"| `{module}` | {total} | {checked} | {c['killed']} | {c['survived']} | "
+            f"{c['no tests']} | {c['timeout']} | {c['equivalent']} | {shown} |"
         )
+    import subprocess
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    progress = (
+        f"The last run (of commit `{commit}`) checked {all_checked:,} of {all_total:,} mutants"
+        + ("." if all_checked == all_total else
+           " (it was stopped before the end: the rest are counted as not checked).")
+    )
+    lines = [line.replace("{progress}", progress) for line in lines]
     lines += ["", "## Surviving mutants", ""]
     if not any(survivors.values()):
         lines.append("None: every non-equivalent mutant was killed.")
+    diffs: list[str] = []
     for module in sorted(survivors):
         names = survivors[module]
         if not names:
             continue
         lines += [f'??? note "`{module}`: {len(names)} not killed"', ""]
+        lines += [f"    - `{name}`" for name in names]
+        lines.append("")
         for name in names:
-            lines += [f"    `{name}`", "", "    ```diff"]
-            lines += ["    " + ln for ln in diff_of(name).splitlines()]
-            lines += ["    ```", ""]
+            diffs += [f"# {name}", diff_of(name), ""]
+    if diffs:
+        lines += [
+            "Each survivor's diff (what the mutant changed) is in",
+            "[mutation-survivors.txt](mutation-survivors.txt).",
+            "",
+        ]
+    SURVIVORS.write_text("\n".join(diffs) + "\n", "utf-8")
     if equivalents:
         lines += ["## Explained as equivalent", "", "| mutant | why no test can kill it |",
                   "| --- | --- |"]

@@ -121,7 +121,7 @@ async def _feed_and_kill(
 
 SESSIONS = 24
 PER_SESSION = 8
-GAP = 2.5  # processing time: generous, so a starved worker on a busy box does not split one
+GAP = 4.0  # processing time: generous, so a starved worker on a busy box does not split one
 
 
 def session_inputs() -> list[tuple[str, dict[str, Any], pfrx.Context]]:
@@ -161,8 +161,10 @@ def test_keyed_sessions_survive_a_kill_identical_to_single_process(
         pipeline="pfrx.nats.pipelines:sessions",
         # ack_wait well past the lease: a new owner that did not wait for the dead one's
         # inputs to fall due would close sessions without them.
-        ack_wait=4,
-        extra=["--partitions", "6", "--lease-ttl", "1"],
+        # (a lease short enough for a fast test, long enough that a worker slowed down by
+        # a busy machine does not lose it while alive: that would split its open sessions)
+        ack_wait=5,
+        extra=["--partitions", "6", "--lease-ttl", "2"],
     )
     log = tmp_path / "workers.log"
     workers = [start_worker(cmd, log) for _ in range(3)]
