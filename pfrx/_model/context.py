@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -156,3 +157,20 @@ _set_timestamp = slot_setter(Envelope, "timestamp")
 
 #: ``Envelope(event, context, timestamp)``, the name hot paths have used.
 make_envelope: Callable[[Any, Context, float], Envelope] = Envelope
+
+#: ``(new, set_event, set_context, set_timestamp)``: an envelope built by hand, slot by slot,
+#: for per-item paths that cannot afford ``Envelope.__init__``'s own frame. Every slot must
+#: be filled before the envelope leaves.
+envelope_builder: tuple[
+    Callable[[type[Envelope]], Envelope],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+] = (object.__new__, _set_event, _set_context, _set_timestamp)
+
+#: ``coverage_lookup(context)(key)``: the context's compiled ``(exact, prefixes)`` for one
+#: (family, action) key, or ``None`` when not compiled yet (then ask ``context.covered``).
+#: One C call instead of a method frame: for ``capability_filter``'s per-event path.
+coverage_lookup: Callable[
+    [Context], Callable[[ActionKey], tuple[frozenset[str], tuple[str, ...]] | None]
+] = attrgetter("_coverages.get")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -13,6 +14,7 @@ from .context import Envelope
 from .resources import slot_setter
 
 S = TypeVar("S")
+_event_of = attrgetter("event")
 
 
 def _reason(_instance: Any, _attribute: Any, value: Any) -> None:
@@ -112,7 +114,7 @@ class Window:
     @property
     def events(self) -> tuple[Any, ...]:
         """The events of the window's envelopes, in arrival order."""
-        return tuple(envelope.event for envelope in self.items)
+        return tuple(map(_event_of, self.items))
 
 
 class BackpressureOverflow(Exception):
@@ -153,6 +155,17 @@ _set_timestamp = slot_setter(Dropped, "timestamp")
 
 #: ``Dropped(item, reason, operator, timestamp)``, the name the drop paths have used.
 make_dropped: Callable[[Any, str, str, float], Dropped] = Dropped
+
+#: ``(new, set_item, set_reason, set_operator, set_timestamp)``: a `Dropped` built slot by
+#: slot, without ``__init__``'s frame, for drop paths whose reason is already a checked
+#: non-empty str. Every slot must be filled before the record leaves.
+dropped_builder: tuple[
+    Callable[[type[Dropped]], Dropped],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+    Callable[[Any, Any], None],
+] = (object.__new__, _set_item, _set_reason, _set_operator, _set_timestamp)
 
 
 def _watermark_time(_instance: Any, _attribute: Any, value: Any) -> None:

@@ -20,15 +20,17 @@ import attrs
 from loguru import logger
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.observer.autodetachobserver import AutoDetachObserver
 from reactivex.scheduler import CurrentThreadScheduler
 
 from .._clock import Clock, clock_of
 from .._logging import would_log
 from .._model import Dropped, UnobservedDropWarning
-from .._model.records import make_dropped
+from .._model.records import dropped_builder, make_dropped
 from ..metrics import StageCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
+_new_dropped, _set_item, _set_reason, _set_operator, _set_timestamp = dropped_builder
 #: What every pfrx operator is: a function from an observable to an observable.
 Operator = Callable[[Observable[Any]], Observable[Any]]
 
@@ -186,7 +188,15 @@ class Reporter:
                 )
             _log_drop(self.operator, reason)
             return
-        record = make_dropped(item, reason, self.operator, self.now())
+        if type(reason) is str and reason:
+            # make_dropped without its __init__ frame (the reason is already what it checks).
+            record = _new_dropped(Dropped)
+            _set_item(record, item)
+            _set_reason(record, reason)
+            _set_operator(record, self.operator)
+            _set_timestamp(record, self.now())
+        else:
+            record = make_dropped(item, reason, self.operator, self.now())
         try:
             handler(record)
         except Exception:
@@ -310,6 +320,78 @@ class BatchSource(Observable[Any]):
         return self._subscribe_batches(on_batch, on_error, on_completed, scheduler)
 
 
+def _ignore(_: Any) -> None:
+    pass
+
+
+class _DirectObserver(AutoDetachObserver[Any]):
+    """RxPY's auto-detaching observer, minus its per-item frame: until the sequence stops,
+    ``on_next`` *is* the fused pipeline's first function (an instance attribute shadowing
+    the guarded method); stopping swaps in a function that ignores items, so nothing passes
+    after a terminal notification or a dispose, as with the plain observer."""
+
+    def __init__(
+        self,
+        on_next: OnNext,
+        on_error: Callable[[Exception], None],
+        on_completed: Callable[[], None],
+    ) -> None:
+        super().__init__(on_next, on_error, on_completed)
+        self.on_next = on_next  # type: ignore[method-assign,assignment]
+
+    def _stop(self) -> None:
+        self.on_next = _ignore  # type: ignore[method-assign,assignment]
+
+    def on_error(self, error: Exception) -> None:
+        self._stop()
+        super().on_error(error)
+
+    def on_completed(self) -> None:
+        self._stop()
+        super().on_completed()
+
+    def dispose(self) -> None:
+        self._stop()
+        super().dispose()
+
+    def fail(self, exn: Exception) -> bool:
+        self._stop()
+        return super().fail(exn)
+
+
+_OBSERVABLE_SUBSCRIBE = Observable.subscribe
+
+
+def _subscribe_direct(
+    source: Observable[Any],
+    on_next: OnNext,
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+    scheduler: abc.SchedulerBase | None,
+) -> abc.DisposableBase:
+    """``source.subscribe(on_next, on_error, on_completed)`` as RxPY's ``Observable.subscribe``
+    does it (trampoline first, a failing subscribe reported once), with a `_DirectObserver`."""
+    observer = _DirectObserver(on_next, on_error, on_completed)
+
+    def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
+        try:
+            subscriber: Any = source._subscribe_core(observer, scheduler)
+        except Exception as error:
+            if not observer.fail(error):
+                raise
+        else:
+            if not (isinstance(subscriber, abc.DisposableBase) or hasattr(subscriber, "dispose")):
+                subscriber = Disposable(subscriber)
+            observer.subscription = subscriber
+
+    trampoline = CurrentThreadScheduler.singleton()
+    if trampoline.schedule_required():
+        trampoline.schedule(set_disposable)
+    else:
+        set_disposable()
+    return Disposable(observer.dispose)
+
+
 class FusedObservable(Observable[Any]):
     """A source followed by per-item stages that run as one chain of plain calls.
 
@@ -370,6 +452,8 @@ class FusedObservable(Observable[Any]):
                 assert stage.wire_batch is not None
                 on_batch = stage.wire_batch(on_batch)
             subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
+        elif isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
+            subscription = _subscribe_direct(source, on_next, on_error, on_completed, scheduler)
         else:
             subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
         disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]

@@ -8,10 +8,10 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._model import Context, Envelope, Reject
-from .._model.context import make_envelope
+from .._model.context import envelope_builder
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
-from ._shared import DropHandler, OnNext, Prepared, Reporter, collecting, fuse
+from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
 
 
 def failure_reason(error: BaseException) -> str:
@@ -45,13 +45,52 @@ def transform(
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return Prepared(
             lambda forward: _wire(forward, reporter),
-            wire_batch=collecting(lambda forward: _wire(forward, reporter)),  # batched sources
+            wire_batch=lambda forward: _wire_batch(forward, reporter),  # batched sources
         )
+
+    def _wire_batch(forward: OnBatch, reporter: Reporter) -> OnBatch:
+        # The per-item path below, run in one loop per list (one frame per list, not per item).
+        drop = reporter.drop
+        counting = reporter.stage is not None
+        received, emitted, error = reporter.received, reporter.emitted, reporter.error
+        new, set_event, set_context, set_timestamp = envelope_builder
+
+        def on_batch(items: list[Any]) -> None:
+            kept: list[Any] = []
+            keep = kept.append
+            for envelope in items:
+                if counting:
+                    received()
+                try:
+                    context = envelope.context
+                    result = fn(envelope.event, context)
+                except Exception as exc:
+                    if not isinstance(envelope, Envelope):
+                        drop(envelope, "not_an_envelope")
+                        continue
+                    error()
+                    drop(envelope, failure_reason(exc))
+                    continue
+                if type(result) is Reject:
+                    drop(envelope, result.reason)
+                    continue
+                if counting:
+                    emitted()
+                out = new(Envelope)
+                set_event(out, result)
+                set_context(out, context)
+                set_timestamp(out, envelope.timestamp)
+                keep(out)
+            if kept:
+                forward(kept)
+
+        return on_batch
 
     def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
         drop = reporter.drop
         counting = reporter.stage is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
+        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_next(envelope: Any) -> None:
             if counting:
@@ -71,8 +110,37 @@ def transform(
                 return
             if counting:
                 emitted()
-            forward(make_envelope(result, context, envelope.timestamp))
+            # make_envelope without its __init__ frame: the slots filled directly.
+            out = new(Envelope)
+            set_event(out, result)
+            set_context(out, context)
+            set_timestamp(out, envelope.timestamp)
+            forward(out)
 
-        return on_next
+        if counting:
+            return on_next
+
+        def on_next_uncounted(envelope: Any) -> None:
+            # on_next without metrics: the same path minus its two counting branches.
+            try:
+                context = envelope.context
+                result = fn(envelope.event, context)
+            except Exception as exc:
+                if not isinstance(envelope, Envelope):
+                    drop(envelope, "not_an_envelope")
+                    return
+                error()
+                drop(envelope, failure_reason(exc))
+                return
+            if type(result) is Reject:
+                drop(envelope, result.reason)
+                return
+            out = new(Envelope)
+            set_event(out, result)
+            set_context(out, context)
+            set_timestamp(out, envelope.timestamp)
+            forward(out)
+
+        return on_next_uncounted
 
     return fuse(stage)

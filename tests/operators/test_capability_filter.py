@@ -456,10 +456,10 @@ def test_hostile_unique_paths_do_not_pin_memory() -> None:
     assert retained < bound + (1 << 20)
 
 
-@pytest.mark.parametrize("count", [1, 63, 64, 65, 128, 200])
+@pytest.mark.parametrize("count", [1, 63, 64, 65, 128, 200, 255, 256, 257, 600])
 @pytest.mark.parametrize("batch", [1, 7])
 def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> None:
-    # Counts are kept locally and pushed every 64 items: the last item of a flush passing
+    # Counts are kept locally and pushed every 256 passed items: the last item of a flush passing
     # or being denied must still be counted once.
     events = [("/docs/a" if i % 3 else "/etc/x") for i in range(count)]
     metrics = pfrx.StreamMetrics()
