@@ -117,30 +117,6 @@ def transform(
             set_timestamp(out, envelope.timestamp)
             forward(out)
 
-        if counting:
-            return on_next
-
-        def on_next_uncounted(envelope: Any) -> None:
-            # on_next without metrics: the same path minus its two counting branches.
-            try:
-                context = envelope.context
-                result = fn(envelope.event, context)
-            except Exception as exc:
-                if not isinstance(envelope, Envelope):
-                    drop(envelope, "not_an_envelope")
-                    return
-                error()
-                drop(envelope, failure_reason(exc))
-                return
-            if type(result) is Reject:
-                drop(envelope, result.reason)
-                return
-            out = new(Envelope)
-            set_event(out, result)
-            set_context(out, context)
-            set_timestamp(out, envelope.timestamp)
-            forward(out)
-
-        return on_next_uncounted
+        return on_next
 
     return fuse(stage)
