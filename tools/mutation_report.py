@@ -26,9 +26,21 @@ SURVIVORS = ROOT / "docs" / "mutation-survivors.txt"
 TARGET = 0.90
 
 # mutmut's own meaning of a worker's exit code (mutmut/stats.py).
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
-          36: "timeout", 37: "type check", 24: "timeout", -24: "timeout", 152: "timeout",
-          255: "timeout", None: "not checked"}
+STATUS = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    34: "skipped",
+    36: "timeout",
+    37: "type check",
+    24: "timeout",
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    None: "not checked",
+}
 CORE = ("pfrx/_model/", "pfrx/metrics.py", "pfrx/operators/", "pfrx/stream")
 
 
@@ -38,9 +50,15 @@ def module_of(meta: Path) -> str:
 
 
 def load_equivalents() -> dict[str, str]:
+    """Every explained mutant, from ``tools/mutation_equivalent.txt`` and the files of
+    ``tools/mutation_equivalent/`` (one per room, so parallel work never edits one file)."""
     found: dict[str, str] = {}
-    if EQUIVALENT_FILE.exists():
-        for line in EQUIVALENT_FILE.read_text("utf-8").splitlines():
+    folder = EQUIVALENT_FILE.with_suffix("")
+    files = [EQUIVALENT_FILE, *(sorted(folder.glob("*.txt")) if folder.is_dir() else [])]
+    for path in files:
+        if not path.exists():
+            continue
+        for line in path.read_text("utf-8").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 name, _, why = line.partition(" ")
@@ -123,8 +141,11 @@ def main() -> int:
     ).stdout.strip()
     progress = (
         f"The last run (of commit `{commit}`) checked {all_checked:,} of {all_total:,} mutants"
-        + ("." if all_checked == all_total else
-           " (it was stopped before the end: the rest are counted as not checked).")
+        + (
+            "."
+            if all_checked == all_total
+            else " (it was stopped before the end: the rest are counted as not checked)."
+        )
     )
     lines = [line.replace("{progress}", progress) for line in lines]
     lines += ["", "## Surviving mutants", ""]
@@ -148,13 +169,18 @@ def main() -> int:
         ]
     SURVIVORS.write_text("\n".join(diffs) + "\n", "utf-8")
     if equivalents:
-        lines += ["## Explained as equivalent", "", "| mutant | why no test can kill it |",
-                  "| --- | --- |"]
+        lines += [
+            "## Explained as equivalent",
+            "",
+            "| mutant | why no test can kill it |",
+            "| --- | --- |",
+        ]
         lines += [f"| `{n}` | {why} |" for n, why in sorted(equivalents.items())]
     if NOTES.exists():  # what happened since the run, written by hand
         lines += ["", NOTES.read_text("utf-8").strip()]
     OUT.write_text("\n".join(lines) + "\n", "utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}; modules below {TARGET:.0%}: {', '.join(below) or 'none'}")
+    below_text = ", ".join(below) or "none"
+    print(f"wrote {OUT.relative_to(ROOT)}; modules below {TARGET:.0%}: {below_text}")
     return 0
 
 
