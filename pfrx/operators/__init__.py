@@ -477,6 +477,8 @@ def window_time(
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope (a side output).
+            The windows it missed are in its ``Dropped.windows`` (on ``on_drop`` or a
+            stream's ``dropped``): the ``(start, end)`` of each window holding its time.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted windows; held item slots are a gauge.
         name: the operator name in drops and metrics.
@@ -570,7 +572,9 @@ def window_session(
             out-of-orderness: that is now ``out_of_orderness``.
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
-        on_late: a callable or an observer receiving each late envelope.
+        on_late: a callable or an observer receiving each late envelope. Its ``Dropped``
+            (``on_drop``) names the session it alone would have made, ``((t, t + gap),)``,
+            in ``Dropped.windows``.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted sessions; held items are a gauge.
         name: the operator name in drops and metrics.

@@ -164,6 +164,23 @@ class Reporter:
             self.metrics.record_drop(reason)  # type: ignore[union-attr]
         self.notify(item, reason)
 
+    def drop_missed(self, item: Any, reason: str, windows: tuple[tuple[Any, Any], ...]) -> None:
+        """`drop`, the record naming the windows the item missed (``Dropped.windows``)."""
+        handler = self._on_drop
+        if handler is None or not windows:
+            self.drop(item, reason)
+            return
+        stage = self.stage
+        if stage is not None:
+            stage.dropped += 1
+            self.metrics.record_drop(reason)  # type: ignore[union-attr]
+        try:
+            handler(Dropped(item, reason, self.operator, self.now(), windows))
+        except Exception:
+            logger.exception("on_drop handler of {} failed", self.operator)
+            if self.metrics is not None:
+                self.metrics.record_error()
+
     def count_drops(self, reason: str, n: int) -> None:
         """Count ``n`` drops with ``reason`` that `notify` already reported (for
         operators that count locally and flush)."""

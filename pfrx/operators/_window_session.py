@@ -401,7 +401,8 @@ class _EventSessions(_Sessions):
                 return
             accepted, window = self._merge(key, ts, [next(self.counter), item, False])
             if not accepted:
-                reporter.drop(item, "late")
+                out = clock.out
+                reporter.drop_missed(item, "late", ((out(ts), out(self._end_of(ts, ts))),))
                 if event.on_late is not None:
                     event.on_late(item)
                 return

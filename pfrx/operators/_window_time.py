@@ -141,6 +141,14 @@ class _TimeWindows(TimedWindows):
             k -= 1
         return ks
 
+    def _bounds(self, t: float) -> tuple[tuple[Any, Any], ...]:
+        """``(start, end)`` of every window holding time ``t``, earliest first, as reported."""
+        out, span, offset, slide = self.clock.out, self.span, self.offset, self.slide
+        ks = self._indices(t) if self.sliding else [self._index(t)]
+        return tuple(
+            (out(offset + k * slide), out(offset + k * slide + span)) for k in reversed(ks)
+        )
+
     def _count(self, added: int) -> None:
         self.slots += added
         if self.slots > self.peak:
@@ -342,8 +350,11 @@ class _TimeWindows(TimedWindows):
             else:
                 reason = self._place_event(ts, key, item)
                 if reason is not None:
-                    reporter.drop(item, reason)
-                    if reason == "late" and self.event.on_late is not None:
+                    if reason != "late":
+                        reporter.drop(item, reason)
+                        return
+                    reporter.drop_missed(item, reason, self._bounds(ts))
+                    if self.event.on_late is not None:
                         self.event.on_late(item)
                     return
             if self.event.idle_timeout is None:
