@@ -17,7 +17,7 @@ from loguru import logger
 from reactivex import Observable, abc
 
 from .._logging import would_log
-from .._model import Capability, Context, Envelope
+from .._model import Capability, Context, Envelope, Watermark
 from .._model.capability import action_key, family_action
 from .._model.context import coverage_lookup
 from .._model.resources import cached_normal_form, normalize_resource
@@ -359,6 +359,9 @@ class _Filter:
                     else:
                         raise TypeError("not a context")
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        forward(envelope)
+                        return
                     deny(envelope, None, error)
                     return
                 if verdict is True:
@@ -385,6 +388,9 @@ class _Filter:
                     raise TypeError("not a context")
                 verdict = check(context, envelope.event)  # the requirement: once per item
             except Exception as error:
+                if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                    forward(envelope)
+                    return
                 deny(envelope, None, error)
                 return
             if verdict is True:
@@ -416,6 +422,7 @@ class _Filter:
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
+            marks = 0
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -425,6 +432,10 @@ class _Filter:
                         raise TypeError("not a context")
                     verdict = check(context, envelope.event)  # the requirement: once per item
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
                     deny(envelope, None, error)
                     continue
                 if verdict is True:
@@ -435,7 +446,7 @@ class _Filter:
                     deny(envelope, verdict, None)
             if counting and kept:
                 before = self.passed
-                self.passed = after = before + len(kept)
+                self.passed = after = before + len(kept) - marks
                 if after // every != before // every:
                     self.flush()
             if kept:
@@ -458,6 +469,7 @@ class _Filter:
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
+            marks = 0
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -480,6 +492,10 @@ class _Filter:
                             normal in compiled[0] or normal.startswith(compiled[1])
                         )
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
                     deny(envelope, None, error)
                     continue
                 if granted:
@@ -490,7 +506,7 @@ class _Filter:
                     deny(envelope, (family, action, resource), None)
             if counting and kept:
                 before = self.passed
-                self.passed = after = before + len(kept)
+                self.passed = after = before + len(kept) - marks
                 if after // every != before // every:
                     self.flush()
             if kept:

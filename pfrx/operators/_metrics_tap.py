@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._clock import clock_of
+from .._model import Watermark
 from ..metrics import StreamMetrics
 from ._checks import operator_name, optional_metrics, optional_scheduler
 from ._shared import OnNext, Prepared, current_scope, fuse
@@ -78,6 +79,9 @@ class MetricsTap:
         def wire(forward: OnNext) -> OnNext:
             def on_next(value: Any) -> None:
                 nonlocal count, busy, slowest, boundary
+                if type(value) is Watermark:  # event-time progress: passed on, unmeasured
+                    forward(value)
+                    return
                 started = now()
                 if started >= boundary:
                     flush()

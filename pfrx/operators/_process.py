@@ -10,7 +10,7 @@ from loguru import logger
 from reactivex import Observable, abc
 
 from .._clock import clock_of, positive_seconds
-from .._model import Context, Envelope, Err, Ok
+from .._model import Context, Envelope, Err, Ok, Watermark
 from .._model.context import make_envelope
 from ..checkpoint import current_scope
 from ..metrics import StreamMetrics
@@ -97,6 +97,10 @@ def process(
             try:
                 outcome = step(envelope.event, envelope.context, state)
             except Exception as exc:
+                if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                    reporter.received(-1)  # the count taken on entry, given back
+                    forward(envelope)
+                    return
                 if timed:
                     finish_timing(started, envelope)
                 if not isinstance(envelope, Envelope):

@@ -7,7 +7,7 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from .._model import Context, Envelope, Reject
+from .._model import Context, Envelope, Reject, Watermark
 from .._model.context import envelope_builder
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
@@ -66,6 +66,11 @@ def transform(
                     result = fn(envelope.event, context)
                 except Exception as exc:
                     if not isinstance(envelope, Envelope):
+                        if type(envelope) is Watermark:  # event-time progress: uncounted
+                            if counting:
+                                received(-1)  # the count taken on entry, given back
+                            keep(envelope)
+                            continue
                         drop(envelope, "not_an_envelope")
                         continue
                     error()
@@ -100,6 +105,11 @@ def transform(
                 result = fn(envelope.event, context)
             except Exception as exc:
                 if not isinstance(envelope, Envelope):
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        if counting:
+                            received(-1)  # the count taken on entry, given back
+                        forward(envelope)
+                        return
                     drop(envelope, "not_an_envelope")
                     return
                 error()

@@ -62,6 +62,16 @@ class Refusal:
         self.operator = operator
 
 
+class Passing:
+    """Something that is no send (a watermark): handed over in order with the sends, but
+    never counted nor reported lost (see `SerializedInput.offer_passing`)."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+
 class SerializedInput(Observable[Any]):
     """The observable a stream's pipeline subscribes to (once), fed by `offer`.
 
@@ -247,6 +257,26 @@ class SerializedInput(Observable[Any]):
         self._after_release()
         return results
 
+    def offer_passing(self, item: Any) -> SendResult:
+        """Queue ``item``, which is no send, behind the sends made before it: handed over in
+        order, uncounted; if the pipeline can no longer take it, it is forgotten."""
+        if self._refusing is not None:
+            return refusal(self._refusing)
+        self._queue.append(Passing(item))
+        self._after_release()
+        return ACCEPTED
+
+    def _pass(self, item: Any) -> None:
+        observer = self._observer
+        if observer is None or self._completed or self._dropping is not None:
+            return
+        try:
+            observer.on_next(item)
+        except BackpressureTimeout:
+            pass  # a blocked buffer gave up on it: event time moves on with what follows
+        except Exception as error:
+            self._broke(error)
+
     def refuse(self, item: Any, reason: str, operator: str) -> None:
         """Count ``item`` as received and lost with ``reason``, in line with the sends."""
         self._queue.append(Refusal(item, reason, operator))
@@ -341,6 +371,9 @@ class SerializedInput(Observable[Any]):
             if type(item) is Refusal:
                 self._accepted(1)
                 self._lost(item.item, item.reason, item.operator)
+                continue
+            if type(item) is Passing:
+                self._pass(item.item)
                 continue
             self._hand_over(item, direct=False)
         if self._ending and not self._completed and not queue and not self._paused:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
@@ -25,7 +25,7 @@ from reactivex import Observable, abc
 from reactivex.scheduler import VirtualTimeScheduler
 
 from .._clock import clock_of
-from .._model import Context, Dropped, Envelope, SendResult
+from .._model import Context, Dropped, Envelope, SendResult, Watermark
 from .._model.context import make_envelope
 from .._model.records import make_dropped
 from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
@@ -151,6 +151,8 @@ class Stream:
         switch = self._switch
 
         def on_result(value: Any) -> None:
+            if type(value) is Watermark:
+                return  # no window operator took it: event time ends here
             if switch.stopped:
                 self._lost_in_pipeline(value)
                 return
@@ -242,6 +244,28 @@ class Stream:
         except RuntimeError:
             # The executor was shut down: the stream ended meanwhile.
             return refusal(self._input.refusing or CLOSED)
+
+    def send_watermark(
+        self, time: Any, source: Hashable | None = None, *, idle: bool = False
+    ) -> SendResult:
+        """Advance event time: send ``pfrx.Watermark(time, source, idle)`` into the pipeline.
+
+        It goes in order with the sends (behind those made before it) and is no item: it is
+        never counted as received, emitted or dropped. Every pfrx operator passes it on
+        untouched; the event-time window operators (``window_time`` / ``window_session``
+        with ``timestamp=``) consume it (their watermark becomes at least ``time``; with
+        ``source``, the minimum over the named sources; ``idle=True`` stops that source
+        holding the others back). If none takes it, it ends at the stream's end (never on
+        `results`); if the pipeline fails first, it is forgotten.
+
+        Returns:
+            ``SendResult(ok=True)`` once queued; ``ok=False`` with reason ``"closed"`` after
+            `close`, ``"failed"`` once the pipeline can no longer take input.
+
+        Raises:
+            TypeError, ValueError: ``time`` is not seconds nor an aware datetime, or is NaN.
+        """
+        return self._input.offer_passing(Watermark(time, source, idle))
 
     def refused(self, item: Any, reason: str, operator: str = "connect") -> None:
         """Count ``item``, refused on its way into this stream, as received and dropped.
@@ -411,6 +435,8 @@ class Stream:
 
     def _lost(self, item: Any, reason: str, operator: str = STREAM) -> None:
         """An accepted item the stream itself could not deliver: one Dropped."""
+        if type(item) is Watermark:
+            return  # no item (see send_watermark): nothing lost
         self._metrics.record_drop(reason)
         self._dropped.emit(make_dropped(item, reason, operator, self._now()))
 
