@@ -223,9 +223,13 @@ class Watermark:
     watermarks), and a source that sends ``idle=True`` stops holding the others back until
     it sends a watermark again.
 
-    Only [`window_time`][pfrx.operators.window_time] and
-    [`window_session`][pfrx.operators.window_session] understand watermarks: put them before
-    any operator that would take a watermark for an item.
+    [`window_time`][pfrx.operators.window_time] and
+    [`window_session`][pfrx.operators.window_session] in event time take them; the other
+    per-item operators (``capability_filter``, ``transform``, ``process``, ``metrics_tap``,
+    ``backpressure``) pass them on untouched, in order, never counting them as received,
+    emitted or dropped. ``window_count`` counts whatever reaches it: keep watermarks from
+    it. In a [`pfrx.Stream`][], send one with [`pfrx.Stream.send_watermark`][]; one that no
+    window operator takes ends at the stream's end (never on ``results``).
 
     Attributes:
         time: seconds in the timestamps' unit, or an aware ``datetime``.
