@@ -292,3 +292,17 @@ def test_a_watermark_after_restore_fires_the_restored_windows() -> None:
     assert [(w.key, w.events) for w in out2] == [("k", (("k", 1), ("k", 7))), ("j", (("j", 4),))]
     snap = s2.metrics()
     assert (snap.received, snap.emitted) == (1, 2)  # the restored items came before
+
+
+def test_a_watermark_an_operator_chokes_on_is_no_drop() -> None:
+    # A plain Rx operator after a boundary takes the watermark for an item and raises: the
+    # stream fails, but the watermark is no item to report.
+    from reactivex import operators as ops
+
+    scheduler = TestScheduler()
+    s, out, dropped = stream(pf.backpressure(), ops.map(lambda env: env.event), scheduler=scheduler)
+    s.send("x", CTX)
+    s.send_watermark(1)
+    scheduler.start()
+    assert out == ["x"] and dropped == []
+    assert s.state == "failed" and isinstance(s.error, Exception)
