@@ -417,6 +417,7 @@ def window_time(
     allowed_lateness: float | timedelta = 0.0,
     idle_timeout: float | timedelta | None = None,
     on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
+    watermark: str = "shared",
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "window_time",
@@ -479,6 +480,12 @@ def window_time(
         on_late: a callable or an observer receiving each late envelope (a side output).
             The windows it missed are in its ``Dropped.windows`` (on ``on_drop`` or a
             stream's ``dropped``): the ``(start, end)`` of each window holding its time.
+        watermark: ``"shared"`` (default): one watermark for the operator, moved by every
+            key's items. ``"per_key"`` (needs ``key=`` and ``timestamp=``): each key's
+            windows fire on that key's own watermark (its highest timestamp minus
+            ``out_of_orderness``), and lateness is judged against it; explicit
+            [`Watermark`][pfrx.Watermark] items and the idle clock (``idle_timeout``, from
+            the highest watermark any key reached) move every key.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted windows; held item slots are a gauge.
         name: the operator name in drops and metrics.
@@ -506,6 +513,7 @@ def window_time(
         allowed_lateness=allowed_lateness,
         idle_timeout=idle_timeout,
         on_late=on_late,
+        watermark=watermark,
         on_drop=on_drop,
         metrics=metrics,
         name=name,
