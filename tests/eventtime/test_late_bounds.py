@@ -179,3 +179,54 @@ def test_late_bounds_after_a_checkpoint_and_restore() -> None:
         assert [(d.item.event[1], d.windows) for d in restored.dropped] == [
             (3, ((-5.0, 5.0), (0.0, 10.0))),
         ]
+
+
+def test_session_bounds_with_datetime_timestamps() -> None:
+    stamps = {"a": T0, "b": T0 + timedelta(minutes=10), "c": T0 + timedelta(minutes=2)}
+    op = pf.window_session(timedelta(minutes=1), timestamp=lambda env: stamps[env.event])
+    with marbles() as m:
+        result = m.run(m.hot("-a-b-c-|").pipe(op))
+        [drop] = result.dropped
+        start = T0 + timedelta(minutes=2)
+        assert drop.windows == ((start, start + timedelta(minutes=1)),)
+
+
+def test_a_failing_on_drop_for_a_late_item_is_logged_and_counted() -> None:
+    metrics = pfrx.StreamMetrics()
+    calls: list[pfrx.Dropped] = []
+
+    def broken(record: pfrx.Dropped) -> None:
+        calls.append(record)
+        raise RuntimeError("handler down")
+
+    with harness(
+        lambda drop, late: pf.window_time(
+            10, timestamp=event_ts, on_drop=broken, metrics=metrics, on_late=late
+        )
+    ) as h:
+        h.element("k", 1)
+        h.element("k", 15)
+        h.element("k", 2)  # late: the handler raises
+        h.element("k", 25)  # the operator goes on
+        assert [w[2:] for w in h.take()] == [(0, 10), (10, 20)]
+        assert [(d.reason, d.windows) for d in calls] == [("late", ((0, 10),))]
+        snap = metrics.snapshot()
+        assert snap.errors == 1 and snap.drops_by_reason == {"late": 1}
+        assert h.take_late() == [2]
+
+
+def test_unobserved_late_drops_warn_once_without_building_records() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = [pfrx.Envelope(("k", t), pfrx.Context("u"), 0.0) for t in (1, 15, 2, 3)]
+        import reactivex
+
+        out: list[Any] = []
+        reactivex.from_iterable(source).pipe(pf.window_time(10, timestamp=event_ts)).subscribe(
+            out.append
+        )
+    assert [w.start for w in out] == [0, 10]
+    assert [type(w.message).__name__ for w in caught] == ["UnobservedDropWarning"]
+    assert "'late'" in str(caught[0].message)
