@@ -698,7 +698,7 @@ def draw(
 
 def _name(operator: Any, depth: int = 0) -> str:
     """A readable name for an operator function made by a pfrx or RxPY factory: the factory
-    that made it (looked for through one closure level for pfrx's fused stages)."""
+    that made it (looked for through one closure level for pfrx's fused links)."""
     qualname = getattr(operator, "__qualname__", "") or type(operator).__name__
     head = qualname.split(".<locals>")[0].split(".")[-1]
     if head in ("fuse", "curry_flip", "") and depth == 0:

@@ -355,7 +355,7 @@ def test_reports_into_the_stream_scope_without_explicit_targets() -> None:
         assert result.drop_reasons() == ["overflow", "overflow"]
         snapshot = m.metrics.snapshot()
         assert snapshot.backpressure_events == 2
-        stage = next(s for s in snapshot.stages if s.name == "backpressure")
+        stage = next(s for s in snapshot.operators if s.name == "backpressure")
         assert (stage.received, stage.emitted, stage.dropped) == (4, 2, 2)
 
 

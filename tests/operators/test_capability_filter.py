@@ -472,7 +472,7 @@ def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> N
     snap = metrics.snapshot()
     assert (snap.received, snap.emitted, snap.dropped) == (count, len(out), denied)
     assert len(out) == count - denied
-    stage = next(s for s in snap.stages if s.name == "capability_filter")
+    stage = next(s for s in snap.operators if s.name == "capability_filter")
     assert (stage.received, stage.emitted, stage.dropped) == (count, len(out), denied)
 
 

@@ -54,7 +54,7 @@ def run(operator: Any, items: list[tuple[int, int, str, str]], end: str) -> tupl
             ops.map(lambda env: pfrx.Envelope(env.event, CONTEXTS[env.event[1]], env.timestamp))
         )
         result = m.run(per_context.pipe(operator))
-        stage = next(s for s in m.metrics.snapshot().stages if s.name == "under_test")
+        stage = next(s for s in m.metrics.snapshot().operators if s.name == "under_test")
         return result, stage
 
 
