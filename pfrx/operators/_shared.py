@@ -185,9 +185,9 @@ class Reporter:
         if handler is None or not windows:
             self.drop(item, reason)
             return
-        stage = self.stage
-        if stage is not None:
-            stage.dropped += 1
+        counters = self.counters
+        if counters is not None:
+            counters.dropped += 1
             self.metrics.record_drop(reason)  # type: ignore[union-attr]
         try:
             handler(Dropped(item, reason, self.operator, self.now(), windows))
