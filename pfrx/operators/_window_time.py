@@ -570,23 +570,50 @@ class _PerKeyTimeWindows(_TimeWindows):
             windows = self.keys.get(key)
             if windows is None:
                 windows = _KeyWindows()
-            reason = self._put(windows, key, ts, item, self._watermark_of(windows))
-            if reason is not None:
-                if reason == "late":
-                    reporter.drop_missed(item, reason, self._bounds(ts))
-                    if self.event.on_late is not None:
-                        self.event.on_late(item)
+            wm = self._watermark_of(windows)
+            offset, slide = self.offset, self.slide
+            k = int((ts - offset) // slide)
+            if (
+                not self.sliding
+                and ts >= wm
+                and offset + k * slide <= ts < offset + (k + 1) * slide
+            ):
+                # On time, tumbling: the common case, inline (see _put).
+                window = windows.open.get(k)
+                if window is None:
+                    windows.open[k] = [item]
+                    heapq.heappush(windows.heap, k)
+                    self._up(self.open_ends, self.open_heap, k)
                 else:
-                    reporter.drop(item, reason)
-                return
+                    window.append(item)
+                self.slots += 1
+                if self.slots > self.peak:
+                    self.peak = self.slots
+            else:
+                reason = self._put(windows, key, ts, item, wm)
+                if reason is not None:
+                    if reason == "late":
+                        reporter.drop_missed(item, reason, self._bounds(ts))
+                        if self.event.on_late is not None:
+                            self.event.on_late(item)
+                    else:
+                        reporter.drop(item, reason)
+                    return
             self.keys[key] = windows
             if ts > windows.max_ts:
                 windows.max_ts = ts
-                emitted: list[tuple[int, int, Any, Any]] = []
-                self._due(key, windows, self._watermark_of(windows), 0, emitted)
-                self._emit_all(emitted)
-            clock.arrive(ts, self.now())
-            self._wake_for_idle()
+                wm = self._watermark_of(windows)
+                if (windows.heap and self._end(windows.heap[0]) <= wm) or (
+                    windows.purge and self._end(windows.purge[0]) + self.lateness <= wm
+                ):
+                    emitted: list[tuple[int, int, Any, Any]] = []
+                    self._due(key, windows, wm, 0, emitted)
+                    self._emit_all(emitted)
+            if self.event.idle_timeout is not None:
+                # Items move only their key's watermark; the idle clock starts from the
+                # highest any key reached.
+                clock.arrive(ts, self.now())
+                self._wake_for_idle()
 
     def _put(self, windows: _KeyWindows, key: Any, ts: float, item: Any, wm: float) -> str | None:
         """`_TimeWindows._place_event` against the key's own watermark."""

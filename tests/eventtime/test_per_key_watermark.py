@@ -259,3 +259,15 @@ def test_marbles_per_key() -> None:
             {"p": (("x", 1),), "q": (("y", 2), ("y", 5)), "r": (("x", 12),), "s": (("y", 11),)},
         )
         assert result.dropped == []
+
+
+def test_a_new_key_behind_the_shared_watermark_fires_at_once_within_lateness() -> None:
+    with harness(per_key(allowed_lateness=5)) as h:
+        h.watermark(12)
+        h.element("z", 8)  # [0, 10) has fired for every key, but 10 + 5 > 12: it fires now
+        assert contents(h) == [("z", 0, 10, [8], 0)]
+        h.element("z", 9)
+        assert contents(h) == [("z", 0, 10, [8, 9], 1)]
+        h.watermark(15)  # purged
+        h.element("z", 7)
+        assert [(d.item.event[:2], d.reason) for d in h.dropped] == [(("z", 7), "late")]
