@@ -306,3 +306,25 @@ def test_a_watermark_an_operator_chokes_on_is_no_drop() -> None:
     scheduler.start()
     assert out == ["x"] and dropped == []
     assert s.state == "failed" and isinstance(s.error, Exception)
+
+
+def test_backpressure_keeps_the_later_time_of_a_replaced_watermark() -> None:
+    scheduler = TestScheduler()
+    subject: reactivex.subject.Subject[Any] = reactivex.subject.Subject()
+    out: list[Any] = []
+    subject.pipe(pf.backpressure(scheduler=scheduler, metrics=pfrx.StreamMetrics())).subscribe(
+        out.append
+    )
+    subject.on_next(env(1))
+    subject.on_next(pfrx.Watermark(5.0, source="a"))
+    subject.on_next(pfrx.Watermark(3.0, source="a", idle=True))  # older time, newer state
+    aware = datetime(2026, 1, 1, tzinfo=UTC)
+    subject.on_next(pfrx.Watermark(aware, source="b"))
+    subject.on_next(pfrx.Watermark(7.0, source="b"))  # not comparable: both wait
+    scheduler.start()
+    assert events(out) == [
+        1,
+        pfrx.Watermark(5.0, source="a", idle=True),
+        pfrx.Watermark(aware, source="b"),
+        pfrx.Watermark(7.0, source="b"),
+    ]
