@@ -251,12 +251,13 @@ class Stream:
         """Advance event time: send ``pfrx.Watermark(time, source, idle)`` into the pipeline.
 
         It goes in order with the sends (behind those made before it) and is no item: it is
-        never counted as received, emitted or dropped. Every pfrx operator passes it on
-        untouched; the event-time window operators (``window_time`` / ``window_session``
-        with ``timestamp=``) consume it (their watermark becomes at least ``time``; with
-        ``source``, the minimum over the named sources; ``idle=True`` stops that source
-        holding the others back). If none takes it, it ends at the stream's end (never on
-        `results`); if the pipeline fails first, it is forgotten.
+        never counted as received, emitted or dropped. The per-item pfrx operators pass it
+        on untouched (``window_count`` would count it: keep it out of such a pipeline);
+        ``window_time`` and ``window_session`` consume it: in event time (``timestamp=``)
+        their watermark becomes at least ``time`` (with ``source``, the minimum over the
+        named sources; ``idle=True`` stops that source holding the others back). If none
+        takes it, it ends at the stream's end (never on `results`); if the pipeline fails
+        first, it is forgotten.
 
         Returns:
             ``SendResult(ok=True)`` once queued; ``ok=False`` with reason ``"closed"`` after
