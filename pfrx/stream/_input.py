@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -60,6 +60,16 @@ class Refusal:
         self.item = item
         self.reason = reason
         self.operator = operator
+
+
+class Batch:
+    """The items of one ``send_many`` call waiting in the queue: one entry, handed over in
+    order. A queued batch counts as one queued send against ``capacity``."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
 
 
 class SerializedInput(Observable[Any]):
@@ -191,43 +201,62 @@ class SerializedInput(Observable[Any]):
             return result
         return self._enqueue(item)
 
-    def offer_many(self, items: Iterable[Any]) -> list[SendResult]:
-        """`offer` for each item, in order, taking the emitter role once if free.
+    def offer_many(self, items: list[Any]) -> list[SendResult]:
+        """`offer` for each item, in order, with one hand-off for the whole list.
 
-        The batch is handed over in one tight loop and counted once at the end (or before
-        a re-entrant send queued meanwhile is handed over), so each item costs the
-        pipeline's own work and little more.
+        If nobody is emitting, this thread takes the emitter role once and hands the items
+        over in one tight loop, counted once (or before re-entrant sends queued meanwhile
+        are handed over): each item gets its own result, as from `offer` (a ``block``
+        timeout refuses that item only; once the input stops, the rest are refused).
+        Otherwise the list is queued as **one** entry (one queue operation, one wait for
+        room at most) and every item is accepted: the emitter hands them over in order
+        later, and reports any it cannot hand over as lost, one by one.
         """
+        if not items:
+            return []
         if self._refusing is not None:
-            return [refusal(self._refusing) for _ in items]
+            return [refusal(self._refusing)] * len(items)
         if self._queue or self._paused or not self._role.acquire(False):
-            return [self._enqueue(item) for item in items]
+            return [self._enqueue(Batch(items))] * len(items)
         self.thread = threading.get_ident()
-        results: list[SendResult] = []
-        append = results.append
+        try:
+            results = self._hand_over_many(items)
+            if self._queue or self._ending:
+                self._drain()
+        finally:
+            self.thread = None
+            self._role.release()
+        self._after_release()
+        return results
+
+    def _hand_over_many(self, items: list[Any]) -> list[SendResult]:
+        """Hand ``items`` over directly (holding the role); one result each."""
+        results = [ACCEPTED] * len(items)
         queue = self._queue
         counted = 0
+        index = -1
         try:
             for item in items:
+                index += 1
                 observer = self._observer
-                if self._refusing is not None or observer is None or self._dropping is not None:
-                    append(refusal(self._refusing or self._dropping or FAILED))
-                    continue
+                if self._refusing is not None or observer is None:
+                    rest = refusal(self._dropping or self._refusing or FAILED)
+                    results[index:] = [rest] * (len(items) - index)
+                    break
                 self.current = item
                 try:
                     observer.on_next(item)
                 except BackpressureTimeout:
-                    append(refusal(TIMEOUT))
+                    self.current = NOTHING
+                    results[index] = refusal(TIMEOUT)
                     continue
                 except Exception as error:
                     self.current = NOTHING
-                    self._broke(error)
-                    append(refusal(FAILED))
+                    self._broke(error)  # the input stops: the next item finds it refusing
+                    results[index] = refusal(FAILED)
                     continue
-                finally:
-                    self.current = NOTHING
+                self.current = NOTHING
                 counted += 1
-                append(ACCEPTED)
                 if queue:  # re-entrant sends go after the item in progress
                     self._accepted(counted)
                     counted = 0
@@ -235,17 +264,30 @@ class SerializedInput(Observable[Any]):
         finally:
             if counted:
                 self._accepted(counted)
-            if self._queue or self._ending:
-                try:
-                    self._drain()
-                finally:
-                    self.thread = None
-                    self._role.release()
-            else:
-                self.thread = None
-                self._role.release()
-        self._after_release()
         return results
+
+    def _hand_over_batch(self, items: list[Any]) -> None:
+        """Hand over a queued batch (holding the role): all accepted, counted at once; an
+        item that cannot be handed over is reported lost on its own."""
+        self._accepted(len(items))
+        for item in items:
+            observer = self._observer
+            if observer is None or self._completed or self._dropping is not None:
+                self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
+                continue
+            self.current = item
+            try:
+                observer.on_next(item)
+            except BackpressureTimeout:
+                self.current = NOTHING
+                self._lost(item, TIMEOUT, STREAM)
+                continue
+            except Exception as error:
+                self.current = NOTHING
+                self._broke(error)
+                self._lost(item, FAILED, STREAM)
+                continue
+            self.current = NOTHING
 
     def refuse(self, item: Any, reason: str, operator: str) -> None:
         """Count ``item`` as received and lost with ``reason``, in line with the sends."""
@@ -338,11 +380,14 @@ class SerializedInput(Observable[Any]):
             item = queue.popleft()
             if self._waiters and (len(queue) == low or not queue):
                 self._wake_waiters()
-            if type(item) is Refusal:
+            kind = type(item)
+            if kind is Batch:
+                self._hand_over_batch(item.items)
+            elif kind is Refusal:
                 self._accepted(1)
                 self._lost(item.item, item.reason, item.operator)
-                continue
-            self._hand_over(item, direct=False)
+            else:
+                self._hand_over(item, direct=False)
         if self._ending and not self._completed and not queue and not self._paused:
             self._completed = True
             observer = self._observer

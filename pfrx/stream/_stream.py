@@ -192,12 +192,19 @@ class Stream:
     def send_many(self, events: Iterable[Any], context: Context) -> list[SendResult]:
         """Send each of ``events`` with ``context``, in order; one `SendResult` each.
 
-        Cheaper per event than `send`: the stream is entered once for the batch.
-        Each result means what it means for `send`; a batch may be accepted in part
-        (say the stream is closed from another thread half-way).
+        Cheaper per event than `send`: the batch enters the stream in one hand-off. If
+        nobody is handing items to the pipeline, this thread hands the whole batch over in
+        one loop, and each result means what it means for `send` (a ``block`` backpressure
+        timeout refuses that event only; once the stream stops taking input, the rest are
+        refused). If another thread is handing items over, the batch is queued as one
+        entry (it counts as one send against ``queue_size``) and every event is accepted:
+        each then ends on `results` or as one `Dropped` (reason ``"timeout"`` for one
+        that a ``block`` buffer had no room for in time). Never half-accepted by mistake:
+        ``events`` is read in full (and each envelope built) before anything is sent, so
+        an iterator that raises sends nothing.
 
         Raises:
-            TypeError: ``context`` is not a `Context`.
+            TypeError: ``context`` is not a `Context`, or ``events`` is not iterable.
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
