@@ -232,20 +232,21 @@ class SerializedInput(Observable[Any]):
     def _hand_over_many(self, items: list[Any]) -> list[SendResult]:
         """Hand ``items`` over directly (holding the role); one result each."""
         results = [ACCEPTED] * len(items)
+        observer = self._observer
+        if observer is None:
+            return [refusal(self._dropping or self._refusing or FAILED)] * len(items)
+        on_next = observer.on_next
         queue = self._queue
         counted = 0
-        index = -1
         try:
-            for item in items:
-                index += 1
-                observer = self._observer
-                if self._refusing is not None or observer is None:
-                    rest = refusal(self._dropping or self._refusing or FAILED)
+            for index, item in enumerate(items):
+                if self._refusing is not None:  # closed, or the pipeline let go, meanwhile
+                    rest = refusal(self._dropping or self._refusing)
                     results[index:] = [rest] * (len(items) - index)
                     break
                 self.current = item
                 try:
-                    observer.on_next(item)
+                    on_next(item)
                 except BackpressureTimeout:
                     self.current = NOTHING
                     results[index] = refusal(TIMEOUT)

@@ -17,6 +17,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -209,7 +210,9 @@ class Stream:
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         now = self._now()
-        return self._input.offer_many([make_envelope(event, context, now) for event in events])
+        return self._input.offer_many(
+            list(map(make_envelope, events, repeat(context), repeat(now)))
+        )
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
         """Send a ready-made `Envelope` (its timestamp is kept).
