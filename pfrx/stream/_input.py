@@ -123,6 +123,10 @@ class SerializedInput(Observable[Any]):
         self._ending = False
         self._completed = False
         self._subscribed = False
+        #: ``gather(True)``: results given back on this thread are gathered from now on;
+        #: ``gather(False)``: publish them (the stream's, set once it has its pipeline).
+        self.gather: Callable[[bool], None] | None = None
+        self._gathering = False
 
     # -- the pipeline's side -----------------------------------------------------------------
     def _subscribe_core(
@@ -238,6 +242,7 @@ class SerializedInput(Observable[Any]):
         on_next = observer.on_next
         queue = self._queue
         counted = 0
+        gather = self._start_gathering()
         try:
             for index, item in enumerate(items):
                 if self._refusing is not None:  # closed, or the pipeline let go, meanwhile
@@ -265,12 +270,33 @@ class SerializedInput(Observable[Any]):
         finally:
             if counted:
                 self._accepted(counted)
+            if gather is not None:
+                self._gathering = False
+                gather(False)
         return results
+
+    def _start_gathering(self) -> Callable[[bool], None] | None:
+        """Gather the results of a batch (unless an outer batch on this thread does)."""
+        gather = self.gather
+        if gather is None or self._gathering:
+            return None
+        self._gathering = True
+        gather(True)
+        return gather
 
     def _hand_over_batch(self, items: list[Any]) -> None:
         """Hand over a queued batch (holding the role): all accepted, counted at once; an
         item that cannot be handed over is reported lost on its own."""
         self._accepted(len(items))
+        gather = self._start_gathering()
+        try:
+            self._hand_over_queued(items)
+        finally:
+            if gather is not None:
+                self._gathering = False
+                gather(False)
+
+    def _hand_over_queued(self, items: list[Any]) -> None:
         for item in items:
             observer = self._observer
             if observer is None or self._completed or self._dropping is not None:

@@ -164,6 +164,32 @@ class Publisher(Observable[T], Generic[T]):
         if len(queue) > self.limit and get_ident() != self.thread:
             self._wait_for_room()
 
+    def emit_many(self, values: list[T]) -> None:
+        """`emit` each of ``values``, in order, entering the fan-out once."""
+        queue = self._queue
+        delivering = self._delivering
+        if not queue and delivering.acquire(False):
+            self.thread = get_ident()
+            try:
+                for value in values:
+                    for on_next in self._on_nexts:
+                        try:
+                            on_next(value)
+                        except Exception:
+                            self._raised()
+                if queue:  # notified from elsewhere meanwhile: after these
+                    self._drain()
+            finally:
+                self.thread = None
+                delivering.release()
+            if queue:
+                self._after_release()
+            return
+        queue.extend([(_NEXT, value) for value in values])
+        self._after_release()
+        if len(queue) > self.limit and get_ident() != self.thread:
+            self._wait_for_room()
+
     def _wait_for_room(self) -> None:
         # Notifications from many threads (drops) faster than a slow subscriber takes them
         # must not grow memory without bound: a thread other than the delivering one waits
