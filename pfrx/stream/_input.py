@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -195,7 +195,7 @@ class SerializedInput(Observable[Any]):
         if not self._queue and not self._paused and self._role.acquire(False):
             self.thread = threading.get_ident()
             try:
-                result = self._hand_over(item, direct=True)
+                result = self._hand_over(item)
                 if self._queue or self._ending:
                     self._drain()
             finally:
@@ -285,9 +285,8 @@ class SerializedInput(Observable[Any]):
         return gather
 
     def _hand_over_batch(self, items: list[Any]) -> None:
-        """Hand over a queued batch (holding the role): all accepted, counted at once; an
-        item that cannot be handed over is reported lost on its own."""
-        self._accepted(len(items))
+        """Hand over a queued batch (holding the role; counted by `_drain`), its results
+        gathered; an item that cannot be handed over is reported lost on its own."""
         gather = self._start_gathering()
         try:
             self._hand_over_queued(items)
@@ -296,7 +295,9 @@ class SerializedInput(Observable[Any]):
                 self._gathering = False
                 gather(False)
 
-    def _hand_over_queued(self, items: list[Any]) -> None:
+    def _hand_over_queued(self, items: Sequence[Any]) -> None:
+        """Hand over queued items (accepted and counted already); report each one that
+        cannot be handed over as lost."""
         for item in items:
             observer = self._observer
             if observer is None or self._completed or self._dropping is not None:
@@ -367,54 +368,50 @@ class SerializedInput(Observable[Any]):
                 self._room.notify_all()
 
     # -- the emitter ---------------------------------------------------------------------------
-    def _hand_over(self, item: Any, *, direct: bool) -> SendResult:
+    def _hand_over(self, item: Any) -> SendResult:
+        """Hand a send's own item over (holding the role); the result is the pipeline's."""
         observer = self._observer
         if observer is None or self._completed or self._dropping is not None:
-            reason = self._dropping or self._refusing or FAILED
-            if direct:
-                return refusal(reason)
-            self._accepted(1)  # a queued item was accepted: counted, then lost
-            self._lost(item, reason, STREAM)
-            return ACCEPTED
-        if not direct:
-            self._accepted(1)
+            return refusal(self._dropping or self._refusing or FAILED)
         self.current = item
         try:
             observer.on_next(item)
         except BackpressureTimeout:
             self.current = NOTHING
-            if direct:
-                return refusal(TIMEOUT)
-            self._lost(item, TIMEOUT, STREAM)
-            return ACCEPTED
+            return refusal(TIMEOUT)
         except Exception as error:
             self.current = NOTHING
             self._broke(error)
-            if direct:
-                return refusal(FAILED)
-            self._lost(item, FAILED, STREAM)
-            return ACCEPTED
+            return refusal(FAILED)
         self.current = NOTHING
-        if direct:
-            self._accepted(1)
+        self._accepted(1)
         return ACCEPTED
 
     def _drain(self) -> None:
-        """Hand over what is queued (holding the emitter role), then complete if ending."""
+        """Hand over what is queued (holding the emitter role), then complete if ending.
+
+        Everything queued is taken at once and counted in one go (queued sends were
+        accepted already), so producers waiting for room are woken once per run and refill
+        the queue while the run is handed over. A `quiescent` caller waits for the run.
+        """
         queue = self._queue
-        low = self.capacity // 2
+        popleft = queue.popleft
         while queue and not self._paused:
-            item = queue.popleft()
-            if self._waiters and (len(queue) == low or not queue):
+            taken = [popleft() for _ in range(len(queue))]
+            if self._waiters:
                 self._wake_waiters()
-            kind = type(item)
-            if kind is Batch:
-                self._hand_over_batch(item.items)
-            elif kind is Refusal:
-                self._accepted(1)
-                self._lost(item.item, item.reason, item.operator)
-            else:
-                self._hand_over(item, direct=False)
+            count = 0
+            for entry in taken:
+                count += len(entry.items) if type(entry) is Batch else 1
+            self._accepted(count)
+            for entry in taken:
+                kind = type(entry)
+                if kind is Batch:
+                    self._hand_over_batch(entry.items)
+                elif kind is Refusal:
+                    self._lost(entry.item, entry.reason, entry.operator)
+                else:
+                    self._hand_over_queued((entry,))
         if self._ending and not self._completed and not queue and not self._paused:
             self._completed = True
             observer = self._observer
