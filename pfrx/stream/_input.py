@@ -15,7 +15,12 @@ operator function, a drain thread) would wait on itself. Instead this is RxJava'
   is reported lost, exactly once, so the stream makes it one ``Dropped``;
 - nobody ever waits on the role. Only a producer outside the stream that finds the queue
   full waits, without holding anything, for the emitter to make room; a send from inside
-  the stream never waits: it is queued, or refused with reason ``"full"``.
+  the stream never waits: it is queued, or refused with reason ``"full"``;
+- the emitter takes everything queued at once and counts it in one go, so producers that
+  wait for room are woken once per run, not once per item;
+- a ``send_many`` batch is one hand-off: handed over in one loop by a thread that takes
+  the role (each item keeps its own result, and the results the pipeline gives back on
+  that thread are published as one list, see ``gather``), or queued as **one** entry.
 
 `SerializedInput.quiescent` runs a callable while no item is being handed over,
 which is the consistent point a checkpoint needs.

@@ -65,9 +65,10 @@ class Stream:
             built with the same operators: its stateful operators (windows, sessions,
             ``process``) start from the recorded state instead of empty.
         queue_size: how many sends may wait behind the one being handed to the pipeline
-            (default 1024). A producer that finds the queue full waits for room; a send from
-            inside the stream (a subscriber, an operator function) is refused with reason
-            ``"full"`` instead, since waiting could mean waiting on itself.
+            (default 1024; a queued ``send_many`` batch counts as one). A producer that finds
+            the queue full waits for room; a send from inside the stream (a subscriber, an
+            operator function) is refused with reason ``"full"`` instead, since waiting could
+            mean waiting on itself.
 
     Any number of threads may send: one send at a time is handed to the pipeline (the Rx
     grammar), the others queue behind it without waiting on a lock (see
