@@ -177,12 +177,10 @@ class Publisher(Observable[T], Generic[T]):
                             on_next(value)
                         except Exception:
                             self._raised()
-                if queue:  # notified from elsewhere meanwhile: after these
-                    self._drain()
             finally:
                 self.thread = None
                 delivering.release()
-            if queue:
+            if queue:  # notified from elsewhere meanwhile: delivered after these
                 self._after_release()
             return
         queue.extend([(_NEXT, value) for value in values])
