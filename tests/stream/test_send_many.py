@@ -394,3 +394,38 @@ def test_many_producers_mixing_send_and_send_many_keep_the_ledger(
     for k in range(len(plans)):
         mine = [e for e in ledger.delivered if e[0] == k]
         assert mine == sorted(mine)
+
+
+def test_a_producer_waiting_for_room_is_woken_when_the_emitter_takes_the_queue() -> None:
+    # Not left to the wait's backstop timeout: the emitter notifies when it takes the queue.
+    inside, release = threading.Event(), threading.Event()
+    stream = Stream(gated_transform(inside, release), queue_size=1)
+    ledger = Ledger(stream)
+    room = stream._input._room
+    waiting = threading.Event()
+    woken: list[bool] = []
+    plain_wait = room.wait
+
+    def wait(timeout: float | None = None) -> bool:
+        waiting.set()
+        notified = plain_wait(timeout)
+        woken.append(notified)
+        return notified
+
+    room.wait = wait  # type: ignore[method-assign]
+    sender = threading.Thread(target=stream.send, args=("hold", CTX), daemon=True)
+    sender.start()
+    assert inside.wait(5.0)
+    assert stream.send_many([1, 2], CTX) == [OK, OK]  # the one queue slot
+    blocked: list[pfrx.SendResult] = []
+    producer = threading.Thread(target=lambda: blocked.append(stream.send(3, CTX)), daemon=True)
+    producer.start()
+    assert waiting.wait(5.0)
+    release.set()
+    producer.join(5.0)
+    sender.join(5.0)
+    assert blocked == [OK]
+    assert True in woken
+    stream.close()
+    assert stream.join(5.0)
+    assert ledger.delivered == ["hold", 1, 2, 3]
