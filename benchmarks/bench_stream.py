@@ -152,7 +152,7 @@ def _one_run(
 
 
 def run(quick: bool) -> list[Row]:
-    n = 20_000 if quick else 100_000
+    n = 10_000 if quick else 100_000
     rounds = 1 if quick else 9
     cases: dict[str, tuple[Callable[[], pfrx.Stream], int, Any]] = {
         "send, 1 producer": (_full_stream, 1, _per_event),
