@@ -201,11 +201,11 @@ def capability_filter(
         (made_by[0].name, made_by[1], resource or _itself) if made_by is not None else None
     )
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return _Filter(check, reporter, computed, resource_form).prepared()
 
-    return fuse(stage)
+    return fuse(link)
 
 
 # With metrics, what passed and what was denied is counted in plain variables and pushed
@@ -252,7 +252,7 @@ class _Filter:
 
     def prepared(self) -> Prepared:
         reporter = self.reporter
-        if reporter.stage is None:
+        if reporter.counters is None:
             return Prepared(self.wire, wire_batch=self.wire_batch)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
@@ -285,7 +285,7 @@ class _Filter:
     def _deny(self) -> Callable[[Any, Verdict, Exception | None], None]:
         reporter = self.reporter
         notify = reporter.notify
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         # Nobody to tell but the metrics (the filter's own denial log is asked per item).
         quiet = self.quiet = counting and reporter.quiet
         # Only the log can be why it is not quiet: it may settle on the first denial.
@@ -325,7 +325,7 @@ class _Filter:
 
     def wire(self, forward: OnNext) -> OnNext:
         reporter = self.reporter
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         deny = self._deny()
         denied = self.denied
         flush_at = FLUSH_EVERY
@@ -407,7 +407,7 @@ class _Filter:
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
         reporter = self.reporter
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         deny = self._deny()
         denied = self.denied
         check = self.check
@@ -447,7 +447,7 @@ class _Filter:
         self, forward: OnBatch, family: str, action: str, resource_of: Callable[[Any], Any]
     ) -> OnBatch:
         """`wire_batch` for the resource form, with `_resource_check` inlined in the loop."""
-        counting = self.reporter.stage is not None
+        counting = self.reporter.counters is not None
         deny = self._deny()
         denied = self.denied
         every = FLUSH_EVERY
