@@ -206,7 +206,8 @@ class SerializedInput(Observable[Any]):
             finally:
                 self.thread = None
                 self._role.release()
-            self._after_release()
+            if self._queue or self._ending:  # queued after our drain, or ending: see there
+                self._after_release()
             return result
         return self._enqueue(item)
 
