@@ -1,0 +1,202 @@
+"""Issue 12: `Stream` stated exactly: argument checks, timestamps, asend's own worker, the
+ledger when the pipeline ends or fails, close callbacks and what the stream logs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from loguru import logger
+from reactivex import Observable
+from reactivex import operators as ops
+from reactivex.testing import TestScheduler
+
+import pfrx
+from pfrx import operators as pf
+from pfrx.stream import StageError, Stream
+
+from ._helpers import bounded
+
+ALICE = pfrx.Context("alice", "s1")
+
+
+class _SubContext(pfrx.Context):
+    """A Context subclass is a Context: every send path accepts it."""
+
+
+def _record(stream: Stream) -> list[Any]:
+    """Results, drops and ends of ``stream``, in the order they happen, as plain tuples."""
+    log: list[Any] = []
+
+    def event(value: Any) -> Any:
+        return value.event if isinstance(value, pfrx.Envelope) else value
+
+    stream.results.subscribe(
+        lambda v: log.append(("result", event(v))),
+        lambda e: log.append(("error", e)),
+        lambda: log.append(("completed",)),
+    )
+    stream.dropped.subscribe(
+        lambda d: log.append(("drop", event(d.item), d.reason, d.operator, d.timestamp)),
+        lambda e: log.append(("drops error", e)),
+        lambda: log.append(("drops completed",)),
+    )
+    return log
+
+
+@pytest.fixture
+def lines() -> Iterator[list[str]]:
+    """pfrx's log lines at ERROR and above, as ``LEVEL message``."""
+    caught: list[str] = []
+    handler = logger.add(
+        lambda m: caught.append(m.rstrip("\n")), level="ERROR", format="{level} {message}"
+    )
+    logger.enable("pfrx")
+    try:
+        yield caught
+    finally:
+        logger.disable("pfrx")
+        logger.remove(handler)
+
+
+# -- argument checks --------------------------------------------------------------------------
+
+
+def test_every_send_path_names_the_type_of_a_bad_context() -> None:
+    message = "context must be a pfrx.Context, not str"
+    with Stream() as stream:
+        with pytest.raises(TypeError) as caught:
+            stream.send(1, "alice")  # type: ignore[arg-type]
+        assert str(caught.value) == message
+        with pytest.raises(TypeError) as caught:
+            stream.send_many([1], "alice")  # type: ignore[arg-type]
+        assert str(caught.value) == message
+        with pytest.raises(TypeError) as caught:
+            asyncio.run(stream.asend(1, "alice"))  # type: ignore[arg-type]
+        assert str(caught.value) == message
+        assert stream.metrics().received == 0
+
+
+def test_send_envelope_names_the_type_of_a_non_envelope() -> None:
+    with Stream() as stream:
+        with pytest.raises(TypeError) as caught:
+            stream.send_envelope(("x", ALICE))  # type: ignore[arg-type]
+    assert str(caught.value) == "expected a pfrx.Envelope, not tuple"
+
+
+def test_every_send_path_accepts_a_context_subclass() -> None:
+    ctx = _SubContext("bob")
+    scheduler = TestScheduler()
+    stream = Stream(scheduler=scheduler)
+    seen: list[pfrx.Envelope] = []
+    stream.results.subscribe(seen.append)
+    assert stream.send(1, ctx).ok
+    assert stream.send_many([2, 3], ctx) == [pfrx.SendResult(True)] * 2
+    assert asyncio.run(stream.asend(4, ctx)).ok
+    assert [(e.event, e.context) for e in seen] == [(1, ctx), (2, ctx), (3, ctx), (4, ctx)]
+    stream.close()
+
+
+# -- envelopes and timestamps -------------------------------------------------------------------
+
+
+def test_every_send_path_stamps_the_scheduler_clock() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(12.5)
+    stream = Stream(scheduler=scheduler)
+    seen: list[pfrx.Envelope] = []
+    stream.results.subscribe(seen.append)
+    stream.send("a", ALICE)
+    stream.send_many(["b", "c"], ALICE)
+    asyncio.run(stream.asend("d", ALICE))
+    assert seen == [pfrx.Envelope(x, ALICE, 12.5) for x in "abcd"]
+    stream.close()
+
+
+# -- asend's own worker -------------------------------------------------------------------------
+
+
+def test_asend_hands_over_on_one_worker_thread_of_the_stream() -> None:
+    threads: list[str] = []
+    stream = Stream(
+        ops.do_action(lambda env: threads.append(threading.current_thread().name)), name="q"
+    )
+
+    async def main() -> list[pfrx.SendResult]:
+        return [await stream.asend(i, ALICE) for i in range(3)]
+
+    assert asyncio.run(main()) == [pfrx.SendResult(True)] * 3
+    assert threads == ["pfrx-q_0"] * 3
+    stream.close()
+
+
+def test_concurrent_asends_enter_one_at_a_time_in_order() -> None:
+    # The first send waits inside the pipeline; with one worker, the second cannot even be
+    # queued before the first is let go.
+    gate = threading.Event()
+    inside = threading.Event()
+    order: list[str] = []
+
+    def hold(env: pfrx.Envelope) -> None:
+        if env.event == "first":
+            inside.set()
+            assert gate.wait(10)
+
+    stream = Stream(ops.do_action(hold), name="one")
+    stream.results.subscribe(lambda env: order.append(env.event))
+
+    async def main() -> None:
+        first = asyncio.ensure_future(stream.asend("first", ALICE))
+        assert await asyncio.to_thread(inside.wait, 10)
+        second = asyncio.ensure_future(stream.asend("second", ALICE))
+        done, _ = await asyncio.wait({second}, timeout=0.2)
+        order.append(f"second done before release: {bool(done)}")
+        gate.set()
+        assert (await first).ok and (await second).ok
+
+    asyncio.run(main())
+    assert order == ["second done before release: False", "first", "second"]
+    stream.close()
+
+
+def test_asend_on_a_stream_that_ended_while_it_was_submitting_gives_the_stream_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = Stream(name="s")
+    assert asyncio.run(stream.asend(1, ALICE)).ok  # the stream's worker exists now
+    real = asyncio.get_running_loop
+
+    def loop_after_the_stream_failed() -> asyncio.AbstractEventLoop:
+        stream.fail(RuntimeError("gone"))  # shuts the worker down
+        return real()
+
+    monkeypatch.setattr(asyncio, "get_running_loop", loop_after_the_stream_failed)
+    assert asyncio.run(stream.asend(2, ALICE)) == pfrx.SendResult(False, "failed")
+
+
+def test_asend_to_a_closed_stream_is_refused_without_a_worker() -> None:
+    stream = Stream()
+    stream.close()
+    assert asyncio.run(stream.asend(1, ALICE)) == pfrx.SendResult(False, "closed")
+
+
+# -- refused ------------------------------------------------------------------------------------
+
+
+def test_refused_counts_the_item_as_dropped_by_connect_by_default() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(4.0)
+    stream = Stream(scheduler=scheduler)
+    log = _record(stream)
+    item = pfrx.Envelope("x", ALICE, 1.0)
+    stream.refused(item, "refused: closed")
+    stream.refused(item, "refused: full", "bridge")
+    assert log == [
+        ("drop", "x", "refused: closed", "connect", 4.0),
+        ("drop", "x", "refused: full", "bridge", 4.0),
+    ]
+    snap = stream.metrics()
+    assert (snap.received, snap.dropped) == (2, 2)
