@@ -200,3 +200,28 @@ def test_refused_counts_the_item_as_dropped_by_connect_by_default() -> None:
     ]
     snap = stream.metrics()
     assert (snap.received, snap.dropped) == (2, 2)
+
+
+# -- fail() from outside --------------------------------------------------------------------------
+
+
+def test_fail_from_outside_reports_what_the_pipeline_held_before_the_error() -> None:
+    # The buffered items are dropped as the pipeline is let go: each must reach ``dropped``
+    # (the ledger of accepted items), not only the metrics, before ``results`` ends.
+    scheduler = TestScheduler()
+    scheduler.advance_to(5.0)
+    stream = Stream(pf.backpressure(), name="s", scheduler=scheduler)
+    log = _record(stream)
+    assert [stream.send(x, ALICE).ok for x in "ab"] == [True, True]
+    error = RuntimeError("upstream gone")
+    stream.fail(error)
+    assert log == [
+        ("drop", "a", "disposed", "backpressure", 5.0),
+        ("drop", "b", "disposed", "backpressure", 5.0),
+        ("error", error),
+        ("drops completed",),
+    ]
+    assert (stream.state, stream.error) == ("failed", error)
+    assert stream.send("c", ALICE) == pfrx.SendResult(False, "failed")
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (2, 0, 2, 1)
