@@ -52,7 +52,7 @@ def lines() -> Iterator[list[str]]:
     """pfrx's log lines at ERROR and above, as ``LEVEL message``."""
     caught: list[str] = []
     handler = logger.add(
-        lambda m: caught.append(m.rstrip("\n")), level="ERROR", format="{level} {message}"
+        lambda m: caught.append(f"{m.record['level'].name} {m.record['message']}"), level="ERROR"
     )
     logger.enable("pfrx")
     try:
@@ -225,3 +225,240 @@ def test_fail_from_outside_reports_what_the_pipeline_held_before_the_error() -> 
     assert stream.send("c", ALICE) == pfrx.SendResult(False, "failed")
     snap = stream.metrics()
     assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (2, 0, 2, 1)
+
+
+# -- how the pipeline ends: the ledger, the reasons, the order ------------------------------------
+
+
+def _raising(trigger: str, error: Exception) -> Any:
+    """An operator (not fused, so a boundary follows it) whose on_next raises on ``trigger``."""
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(value: Any) -> None:
+                if value.event == trigger:
+                    raise error
+                observer.on_next(value)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def test_a_pipeline_that_completes_early_refuses_sends_and_reports_what_it_held() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(5.0)
+    stream = Stream(pf.backpressure(), ops.take(1), name="s", scheduler=scheduler)
+    log = _record(stream)
+    assert [stream.send(x, ALICE).ok for x in "abc"] == [True] * 3
+    scheduler.advance_by(1.0)
+    assert log == [
+        ("result", "a"),
+        ("drop", "b", "disposed", "backpressure", 5.0),
+        ("drop", "c", "disposed", "backpressure", 5.0),
+        ("completed",),
+        ("drops completed",),
+    ]
+    assert stream.state == "done"
+    assert stream.send("d", ALICE) == pfrx.SendResult(False, "closed")
+
+
+def test_an_error_signalled_mid_batch_loses_the_item_then_what_is_buffered() -> None:
+    def parse(env: pfrx.Envelope) -> pfrx.Envelope:
+        if env.event == "bad":
+            raise ValueError("unparsable")
+        return env
+
+    scheduler = TestScheduler()
+    scheduler.advance_to(5.0)
+    stream = Stream(pf.backpressure(), ops.map(parse), name="s", scheduler=scheduler)
+    log = _record(stream)
+    assert [stream.send(x, ALICE).ok for x in ["a", "bad", "c"]] == [True] * 3
+    scheduler.advance_by(1.0)
+    error = stream.error
+    assert isinstance(error, ValueError)
+    assert log == [
+        ("result", "a"),
+        ("drop", "bad", "failed", "stream", 5.0),
+        ("drop", "c", "disposed", "backpressure", 5.0),
+        ("error", error),
+        ("drops completed",),
+    ]
+    assert stream.send("d", ALICE) == pfrx.SendResult(False, "failed")
+
+
+def test_an_operator_raising_on_a_drain_thread_fails_the_stream_naming_it() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(5.0)
+    cause = KeyError("broken")
+    stream = Stream(pf.backpressure(), _raising("bad", cause), name="drained", scheduler=scheduler)
+    log = _record(stream)
+    assert [stream.send(x, ALICE).ok for x in ["a", "bad", "c"]] == [True] * 3
+    scheduler.advance_by(1.0)
+    error = stream.error
+    assert isinstance(error, StageError)
+    assert (error.stage, error.error) == ("drained", cause)
+    assert log == [
+        ("result", "a"),
+        ("drop", "bad", "failed", "stream", 5.0),
+        ("drop", "c", "disposed", "backpressure", 5.0),
+        ("error", error),
+        ("drops completed",),
+    ]
+
+
+def test_a_stage_error_raised_on_a_drain_thread_keeps_its_stage() -> None:
+    scheduler = TestScheduler()
+    inner = StageError("inner", ValueError("v"))
+    stream = Stream(pf.backpressure(), _raising("bad", inner), name="outer", scheduler=scheduler)
+    stream.send("bad", ALICE)
+    scheduler.advance_by(1.0)
+    assert stream.error is inner
+
+
+def test_an_operator_raising_on_the_sending_thread_fails_the_stream_naming_it() -> None:
+    cause = KeyError("broken")
+    stream = Stream(_raising("bad", cause), name="sync")
+    log = _record(stream)
+    assert stream.send("a", ALICE).ok
+    assert stream.send("bad", ALICE) == pfrx.SendResult(False, "failed")
+    error = stream.error
+    assert isinstance(error, StageError)
+    assert (error.stage, error.error) == ("sync", cause)
+    assert log == [("result", "a"), ("error", error), ("drops completed",)]
+
+
+def test_a_stage_error_raised_on_the_sending_thread_keeps_its_stage() -> None:
+    inner = StageError("inner", ValueError("v"))
+    stream = Stream(_raising("bad", inner), name="outer")
+    stream.send("bad", ALICE)
+    assert stream.error is inner
+
+
+def test_an_error_swallowed_downstream_of_the_failing_boundary_still_ends_the_stream() -> None:
+    # The boundary after the first operator catches the raise; the error it signals is
+    # swallowed by catch() inside the next operator, so the later boundary never ends:
+    # the stream finishes once what is upstream of the failure has let go.
+    cause = KeyError("broken")
+
+    def swallowing(source: Observable[Any]) -> Observable[Any]:
+        return source.pipe(_raising("bad", cause), ops.catch(lambda e, src: Observable()))
+
+    stream = Stream(ops.map(lambda env: env), swallowing, name="s")
+    log = _record(stream)
+    stream.send("bad", ALICE)
+    error = stream.error
+    assert isinstance(error, StageError) and error.error is cause
+    assert stream.done
+    assert [entry[0] for entry in log] == ["drop", "error", "drops completed"]
+
+
+def test_an_item_reaching_a_boundary_after_the_failure_is_dropped_as_failed() -> None:
+    from reactivex.subject import Subject
+
+    scheduler = TestScheduler()
+    side: Subject[Any] = Subject()
+    cause = KeyError("broken")
+    stream = Stream(ops.merge(side), _raising("bad", cause), name="s", scheduler=scheduler)
+    scheduler.advance_to(3.0)  # merge subscribes its sources on the scheduler
+    log = _record(stream)
+    # runs as the stream fails, while the first boundary still hands "bad" over
+    stream.when_closed(lambda: side.on_next("late"))
+    assert stream.send("bad", ALICE).ok
+    assert log == [
+        ("drop", "bad", "failed", "stream", 3.0),
+        ("drop", "late", "failed", "stream", 3.0),
+        ("error", stream.error),
+        ("drops completed",),
+    ]
+
+
+# -- after the end --------------------------------------------------------------------------------
+
+
+def test_fail_after_the_stream_is_done_changes_nothing() -> None:
+    stream = Stream(name="s")
+    log = _record(stream)
+    stream.close()
+    stream.fail(RuntimeError("too late"))
+    assert (stream.state, stream.error) == ("done", None)
+    assert stream.health() is not pfrx.Health.UNHEALTHY
+    assert stream.join(0) is True
+    assert log == [("completed",), ("drops completed",)]
+
+
+def test_when_closed_runs_each_callback_once_and_at_once_after_closing() -> None:
+    stream = Stream(name="s")
+    calls: list[str] = []
+    stream.when_closed(lambda: calls.append("before"))
+    stream.close()
+    assert calls == ["before"]
+    stream.when_closed(lambda: calls.append("after"))
+    assert calls == ["before", "after"]
+    stream.close()
+    assert calls == ["before", "after"]
+
+
+# -- what the stream logs -------------------------------------------------------------------------
+
+
+def test_a_failure_is_logged_once_with_the_stream_name_and_error(lines: list[str]) -> None:
+    stream = Stream(name="orders")
+    stream.fail(RuntimeError("upstream gone"))
+    stream.fail(RuntimeError("again"))
+    assert lines == ["ERROR stream orders failed: upstream gone"]
+    assert stream.metrics().errors == 1
+
+
+def test_a_close_callback_that_raises_is_logged_and_the_others_still_run(
+    lines: list[str],
+) -> None:
+    stream = Stream(name="orders")
+    calls: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("callback bug")
+
+    stream.when_closed(broken)
+    stream.when_closed(lambda: calls.append("second"))
+    stream.close()
+    assert calls == ["second"]
+    assert lines == ["ERROR stream orders: a close callback failed"]
+
+
+# -- waiting from inside ----------------------------------------------------------------------
+
+
+def test_join_from_a_completion_subscriber_reports_without_waiting_on_itself() -> None:
+    stream = Stream(name="s")
+    seen: list[bool] = []
+    stream.results.subscribe(on_completed=lambda: seen.append(stream.join(timeout=30)))
+    bounded(stream.close, 5.0)
+    assert seen == [False]  # not done yet while its own completion is being delivered
+    assert stream.join(0) is True
+
+
+def test_leaving_the_with_block_waits_for_the_drain_unless_an_exception_is_in_flight() -> None:
+    gate = threading.Event()
+    stream = Stream(pf.backpressure(), ops.do_action(lambda env: gate.wait(10)), name="slow")
+    with pytest.raises(KeyError), stream:
+        assert stream.send("a", ALICE).ok
+        raise KeyError("in flight")
+    # nothing waited: the drain is still held at the gate
+    assert stream.state == "closing"
+    gate.set()
+    assert stream.join(10) is True
+
+    gate2 = threading.Event()
+    timer = threading.Timer(0.2, gate2.set)
+    timer.start()
+    try:
+        with Stream(pf.backpressure(), ops.do_action(lambda env: gate2.wait(10))) as waited:
+            assert waited.send("a", ALICE).ok
+        assert waited.state == "done"
+    finally:
+        timer.cancel()
