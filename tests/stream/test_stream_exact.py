@@ -366,9 +366,15 @@ def test_an_item_reaching_a_boundary_after_the_failure_is_dropped_as_failed() ->
     stream = Stream(ops.merge(side), _raising("bad", cause), name="s", scheduler=scheduler)
     scheduler.advance_to(3.0)  # merge subscribes its sources on the scheduler
     log = _record(stream)
-    # runs as the stream fails, while the first boundary still hands "bad" over
-    stream.when_closed(lambda: side.on_next("late"))
+    sent: list[pfrx.SendResult] = []
+
+    def as_it_fails() -> None:  # while the first boundary still hands "bad" over
+        sent.append(stream.send("again", ALICE))
+        side.on_next("late")
+
+    stream.when_closed(as_it_fails)
     assert stream.send("bad", ALICE).ok
+    assert sent == [pfrx.SendResult(False, "failed")]
     assert log == [
         ("drop", "bad", "failed", "stream", 3.0),
         ("drop", "late", "failed", "stream", 3.0),
@@ -462,3 +468,14 @@ def test_leaving_the_with_block_waits_for_the_drain_unless_an_exception_is_in_fl
         assert waited.state == "done"
     finally:
         timer.cancel()
+
+
+def test_a_stream_that_ends_on_its_asend_worker_lets_the_worker_go() -> None:
+    # take(1) completes the pipeline on the worker thread: the stream finishes there and
+    # shuts its own executor down without waiting on itself.
+    stream = Stream(ops.take(1), name="once")
+    log = _record(stream)
+    assert asyncio.run(stream.asend("a", ALICE)) == pfrx.SendResult(True)
+    assert stream.join(10) is True
+    assert log == [("result", "a"), ("completed",), ("drops completed",)]
+    assert asyncio.run(stream.asend("b", ALICE)) == pfrx.SendResult(False, "closed")
