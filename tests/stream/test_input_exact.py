@@ -217,9 +217,22 @@ def test_closed_then_failed_loses_what_is_queued_as_failed() -> None:
 def test_a_queued_item_that_breaks_the_pipeline_is_dropped_as_failed() -> None:
     holder: list[Stream] = []
     cause = KeyError("broken")
-    stream = Stream(
-        _on("a", lambda: holder[0].send("bad", ALICE)), _raising("bad", cause), name="s"
-    )
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        # first in the pipeline, so what it raises reaches the input itself
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(value: Any) -> None:
+                if value.event == "bad":
+                    raise cause
+                if value.event == "a":
+                    holder[0].send("bad", ALICE)  # queued behind "a"
+                observer.on_next(value)
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed)
+
+        return Observable(subscribe)
+
+    stream = Stream(operator, name="s")
     holder.append(stream)
     log = _record(stream)
     assert stream.send("a", ALICE).ok
@@ -279,8 +292,9 @@ def test_an_error_signalled_during_a_batch_drops_the_item_being_handed_over() ->
 # -- the end of a send leaves the input idle -----------------------------------------------------
 
 
+@pytest.mark.parametrize("end", ["close", "fail"])
 @pytest.mark.parametrize("how", ["send", "send_many", "quiescent"])
-def test_after_each_kind_of_call_the_stream_can_finish(how: str) -> None:
+def test_after_each_kind_of_call_the_stream_can_finish(how: str, end: str) -> None:
     stream = Stream(name="s")
     log = _record(stream)
     if how == "send":
@@ -289,9 +303,10 @@ def test_after_each_kind_of_call_the_stream_can_finish(how: str) -> None:
         stream.send_many(["a"], ALICE)
     else:
         assert stream.quiescent(lambda: 42) == 42
-    stream.close()
+    error = RuntimeError("stop")
+    stream.close() if end == "close" else stream.fail(error)
     assert stream.done
-    assert log[-1] == ("completed",)
+    assert log[-1] == (("completed",) if end == "close" else ("error", error))
 
 
 # -- quiescence ---------------------------------------------------------------------------------
@@ -366,3 +381,38 @@ def test_a_producer_waiting_for_room_is_refused_with_the_reason_the_stream_stopp
 def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         threading.Event().wait(0.001)
+
+
+class _InterruptedOnce:
+    """The input's emitter role, whose next blocking acquire is interrupted (Ctrl-C)."""
+
+    def __init__(self, role: Any) -> None:
+        self._role = role
+        self.armed = True
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if blocking and self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return bool(self._role.acquire(blocking))
+
+    def release(self) -> None:
+        self._role.release()
+
+    def locked(self) -> bool:
+        return bool(self._role.locked())
+
+
+def test_quiescent_interrupted_while_waiting_leaves_the_input_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = Stream(name="s")
+    log = _record(stream)
+    monkeypatch.setattr(stream._input, "_role", _InterruptedOnce(stream._input._role))
+    with pytest.raises(KeyboardInterrupt):
+        stream.quiescent(lambda: None)
+    assert stream.send("a", ALICE).ok  # not paused: handed over at once
+    assert log == [("result", "a")]
+    assert stream.quiescent(lambda: 7) == 7
+    assert stream.send("b", ALICE).ok
+    assert log == [("result", "a"), ("result", "b")]
