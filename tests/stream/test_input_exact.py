@@ -11,11 +11,9 @@ import pytest
 import reactivex
 from reactivex import Observable
 from reactivex import operators as ops
-from reactivex.testing import TestScheduler
 
 import pfrx
-from pfrx.stream import StageError, Stream
-from pfrx.stream import _input
+from pfrx.stream import StageError, Stream, _input
 
 from ._helpers import bounded
 
@@ -69,7 +67,7 @@ def _record(stream: Stream) -> list[Any]:
     return log
 
 
-# -- refusal() --------------------------------------------------------------------------------------
+# -- refusal() ------------------------------------------------------------------------------------
 
 
 def test_a_refusal_is_a_shared_not_ok_result_with_its_reason(
@@ -91,7 +89,7 @@ def test_refusals_are_shared_for_64_reasons_at_most(monkeypatch: pytest.MonkeyPa
     assert _input.refusal("r64") == pfrx.SendResult(False, "r64")
 
 
-# -- re-entrant sends: order, counting, the bound ---------------------------------------------------
+# -- re-entrant sends: order, counting, the bound -------------------------------------------------
 
 
 def test_a_re_entrant_send_goes_after_the_item_in_progress_within_a_batch() -> None:
@@ -289,7 +287,7 @@ def test_an_error_signalled_during_a_batch_drops_the_item_being_handed_over() ->
     assert log == [("result", "a"), ("drop", "bad", "failed", "stream"), ("error", stream.error)]
 
 
-# -- the end of a send leaves the input idle -----------------------------------------------------
+# -- the end of a send leaves the input idle ---------------------------------------------------
 
 
 @pytest.mark.parametrize("end", ["close", "fail"])
@@ -309,7 +307,7 @@ def test_after_each_kind_of_call_the_stream_can_finish(how: str, end: str) -> No
     assert log[-1] == (("completed",) if end == "close" else ("error", error))
 
 
-# -- quiescence ---------------------------------------------------------------------------------
+# -- quiescence -------------------------------------------------------------------------------
 
 
 def test_quiescent_from_inside_the_stream_is_refused_with_a_reason() -> None:
@@ -345,7 +343,7 @@ def test_sends_from_the_quiescent_action_wait_in_the_queue_then_flow() -> None:
     assert log[-1] == ("result", "d")
 
 
-# -- a producer waiting for room --------------------------------------------------------------------
+# -- a producer waiting for room ------------------------------------------------------------------
 
 
 def test_a_producer_waiting_for_room_is_refused_with_the_reason_the_stream_stopped() -> None:
@@ -363,9 +361,7 @@ def test_a_producer_waiting_for_room_is_refused_with_the_reason_the_stream_stopp
     assert inside.wait(10)
     assert stream.send("b", ALICE).ok  # queued: the queue is full now
     waited: list[pfrx.SendResult] = []
-    producer = threading.Thread(
-        target=lambda: waited.append(stream.send("c", ALICE)), daemon=True
-    )
+    producer = threading.Thread(target=lambda: waited.append(stream.send("c", ALICE)), daemon=True)
     producer.start()
     # the input counts the producers waiting for room: wait until "c" is one of them
     bounded(lambda: _until(lambda: stream._input._waiters == 1), 5.0)

@@ -61,7 +61,7 @@ def _until(condition: Callable[[], bool]) -> None:
         threading.Event().wait(0.001)
 
 
-# -- subscribers of every kind --------------------------------------------------------------------
+# -- subscribers of every kind ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("end", ["complete", "fail"])
@@ -132,7 +132,7 @@ def test_unsubscribing_stops_only_that_subscriber() -> None:
     assert pub.has_observers
 
 
-# -- re-entrant notifications and the delivering thread -------------------------------------------
+# -- re-entrant notifications and the delivering thread -----------------------------------------
 
 
 def test_a_re_entrant_emit_is_delivered_after_the_current_item_in_order() -> None:
@@ -180,7 +180,7 @@ def test_the_delivering_thread_is_known_while_delivering_and_only_then() -> None
     assert during == [("next", True), ("completed", True)]
 
 
-# -- subscribers that raise -----------------------------------------------------------------------
+# -- subscribers that raise ---------------------------------------------------------------------
 
 
 def test_a_subscriber_that_raises_is_logged_counted_and_still_fed(lines: list[str]) -> None:
@@ -246,7 +246,7 @@ def test_an_on_error_raising_another_exception_is_logged_and_counted(lines: list
     assert lines == ["ERROR a subscriber of results raised at the end"]
 
 
-# -- a producer waiting for room --------------------------------------------------------------------
+# -- a producer waiting for room ------------------------------------------------------------------
 
 
 class _Blocked:

@@ -14,9 +14,8 @@ def reg() -> StreamRegistry:
 
 @pytest.mark.parametrize("name", ["", 7])
 def test_register_refuses_a_bad_name_with_its_repr(reg: StreamRegistry, name: object) -> None:
-    with Stream() as stream:
-        with pytest.raises(TypeError) as caught:
-            reg.register(name, stream)  # type: ignore[arg-type]
+    with Stream() as stream, pytest.raises(TypeError) as caught:
+        reg.register(name, stream)  # type: ignore[arg-type]
     assert str(caught.value) == f"a stream name must be a non-empty str, not {name!r}"
 
 

@@ -81,9 +81,8 @@ def test_every_send_path_names_the_type_of_a_bad_context() -> None:
 
 
 def test_send_envelope_names_the_type_of_a_non_envelope() -> None:
-    with Stream() as stream:
-        with pytest.raises(TypeError) as caught:
-            stream.send_envelope(("x", ALICE))  # type: ignore[arg-type]
+    with Stream() as stream, pytest.raises(TypeError) as caught:
+        stream.send_envelope(("x", ALICE))  # type: ignore[arg-type]
     assert str(caught.value) == "expected a pfrx.Envelope, not tuple"
 
 
@@ -451,9 +450,14 @@ def test_join_from_a_completion_subscriber_reports_without_waiting_on_itself() -
 def test_leaving_the_with_block_waits_for_the_drain_unless_an_exception_is_in_flight() -> None:
     gate = threading.Event()
     stream = Stream(pf.backpressure(), ops.do_action(lambda env: gate.wait(10)), name="slow")
-    with pytest.raises(KeyError), stream:
-        assert stream.send("a", ALICE).ok
-        raise KeyError("in flight")
+
+    def leave_with_an_exception() -> None:
+        with stream:
+            assert stream.send("a", ALICE).ok
+            raise KeyError("in flight")
+
+    with pytest.raises(KeyError):
+        bounded(leave_with_an_exception, 5.0)
     # nothing waited: the drain is still held at the gate
     assert stream.state == "closing"
     gate.set()
