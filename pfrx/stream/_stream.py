@@ -379,8 +379,10 @@ class Stream:
         Sends are refused from now on; what is inside the pipeline is dropped (reason
         ``"failed"`` or the operators' own); ``results`` ends with ``error``.
         """
-        self._fail(error, -1)
+        # Let go of the pipeline first: its buffers report their items as they are disposed,
+        # and those drops must reach ``dropped`` before the stream finishes and closes it.
         self._subscription.dispose()
+        self._fail(error, -1)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until ``results`` has terminated; ``True`` if it has.
