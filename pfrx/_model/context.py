@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -66,6 +65,17 @@ class Context:
     _coverages: BoundedCache[ActionKey, tuple[frozenset[str], tuple[str, ...]]] = attrs.field(
         init=False, eq=False, hash=False, repr=False, factory=_coverage_cache
     )
+    #: ``compiled_coverage(key)``: what the held capabilities cover for one (family, action)
+    #: `ActionKey`, as ``(exact, prefixes)``, or ``None`` when not compiled yet (then ask
+    #: `covered`, which compiles it). The memo's own dict lookup, held in a slot: for per-event
+    #: paths (``capability_filter``) a question costs one slot read and one C call.
+    compiled_coverage: Callable[[ActionKey], tuple[frozenset[str], tuple[str, ...]] | None] = (
+        attrs.field(init=False, eq=False, hash=False, repr=False)
+    )
+
+    @compiled_coverage.default
+    def _compiled_coverage(self) -> Callable[[ActionKey], Any]:
+        return self._coverages.get
 
     def coverage(self, family: str, action: str) -> Coverage:
         """What this context's capabilities cover for ``action`` in ``family``."""
@@ -167,10 +177,3 @@ envelope_builder: tuple[
     Callable[[Any, Any], None],
     Callable[[Any, Any], None],
 ] = (object.__new__, _set_event, _set_context, _set_timestamp)
-
-#: ``coverage_lookup(context)(key)``: the context's compiled ``(exact, prefixes)`` for one
-#: (family, action) key, or ``None`` when not compiled yet (then ask ``context.covered``).
-#: One C call instead of a method frame: for ``capability_filter``'s per-event path.
-coverage_lookup: Callable[
-    [Context], Callable[[ActionKey], tuple[frozenset[str], tuple[str, ...]] | None]
-] = attrgetter("_coverages.get")

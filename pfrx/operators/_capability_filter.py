@@ -19,7 +19,6 @@ from reactivex import Observable, abc
 from .._logging import would_log
 from .._model import Capability, Context, Envelope
 from .._model.capability import action_key, family_action
-from .._model.context import coverage_lookup
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
@@ -71,10 +70,8 @@ def _log_denial(envelope: Envelope, missing: Verdict, why: str = "") -> None:
 def _static_check(required: Capability) -> Check:
     key, resource = required.action_key, required.normalized_resource
 
-    lookup = coverage_lookup
-
     def check(context: Context, _event: Any) -> Verdict:
-        compiled = lookup(context)(key) if type(context) is Context else None
+        compiled = context.compiled_coverage(key) if type(context) is Context else None
         if compiled is None:  # not compiled yet, or a Context subclass: ask it
             return context.covered(key, resource) or required
         if resource is not None and (resource in compiled[0] or resource.startswith(compiled[1])):
@@ -88,7 +85,6 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
     normalize, normal_form = normalize_resource, cached_normal_form
     key = action_key(family, action)
     missing = object()
-    lookup = coverage_lookup
 
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
@@ -98,7 +94,7 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
                 normal = normalize(resource)
         else:  # judged by its characters, or TypeError: never granted
             normal = normalize(resource)
-        compiled = lookup(context)(key) if type(context) is Context else None
+        compiled = context.compiled_coverage(key) if type(context) is Context else None
         if compiled is None:  # not compiled yet, or a Context subclass: ask it
             if context.covered(key, normal):
                 return True
@@ -131,13 +127,12 @@ def _judge(context: Context, need: Any) -> Verdict:
 
 
 def _computed_check(compute: Callable[[Any], Any]) -> Check:
-    lookup = coverage_lookup
 
     def check(context: Context, event: Any) -> Verdict:
         need = compute(event)  # once per item, whatever the outcome
         # The common case, answered from the compiled coverage: one capability per event.
         if type(need) is Capability and type(context) is Context:
-            compiled = lookup(context)(need.action_key)
+            compiled = context.compiled_coverage(need.action_key)
             if compiled is not None:
                 resource = need.normalized_resource
                 if resource is not None and (
@@ -329,7 +324,7 @@ class _Filter:
         deny = self._deny()
         denied = self.denied
         flush_at = FLUSH_EVERY
-        compute, check, judge, lookup = self.compute, self.check, _judge, coverage_lookup
+        compute, check, judge = self.compute, self.check, _judge
 
         if compute is not None:
             # The computed form (the README's), with its check inlined: one frame less.
@@ -342,7 +337,9 @@ class _Filter:
                     if type(context) is Context:
                         need = compute(envelope.event)  # the requirement: once per item
                         compiled = (
-                            lookup(context)(need.action_key) if type(need) is Capability else None
+                            context.compiled_coverage(need.action_key)
+                            if type(need) is Capability
+                            else None
                         )
                         if compiled is None:
                             verdict = judge(context, need)
@@ -451,7 +448,7 @@ class _Filter:
         deny = self._deny()
         denied = self.denied
         every = FLUSH_EVERY
-        normalize, normal_form, lookup = normalize_resource, cached_normal_form, coverage_lookup
+        normalize, normal_form = normalize_resource, cached_normal_form
         key = action_key(family, action)
         missing = object()
 
@@ -472,7 +469,7 @@ class _Filter:
                             normal = normalize(resource)
                     else:  # judged by its characters, or TypeError: never granted
                         normal = normalize(resource)
-                    compiled = lookup(context)(key) if type(context) is Context else None
+                    compiled = context.compiled_coverage(key) if type(context) is Context else None
                     if compiled is None:  # not compiled yet, or a Context subclass: ask it
                         granted = context.covered(key, normal)
                     else:
