@@ -228,10 +228,10 @@ def metrics_tap(
 
     Args:
         metrics: where to record. Without it, inside a [`pfrx.Stream`][] the tap records
-            into the stream's metrics (stage and timing only: the stream counts totals);
+            into the stream's metrics (its own counts and timing only: the stream counts totals);
             elsewhere it makes its own [`StreamMetrics`][pfrx.StreamMetrics], available as
             ``.metrics`` on the returned operator.
-        name: the stage name in the metrics.
+        name: the operator's name in the metrics (`MetricsSnapshot.operators`).
         scheduler: the clock for the metrics the tap makes itself.
 
     Example:

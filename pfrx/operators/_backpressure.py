@@ -283,7 +283,7 @@ class _Run:
         self.owned = owned
         self.reporter = reporter
         self.metrics = reporter.metrics
-        self.label = reporter.stage.name if reporter.stage is not None else name
+        self.label = reporter.counters.name if reporter.counters is not None else name
         self.scheduled = False
         self.owner: int | None = None
         self.done = False

@@ -197,11 +197,11 @@ def capability_filter(
         (made_by[0].name, made_by[1], resource or _itself) if made_by is not None else None
     )
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return _Filter(check, reporter, computed, resource_form).prepared()
 
-    return fuse(stage)
+    return fuse(link)
 
 
 # With metrics, what passed and what was denied is counted in plain variables and pushed
@@ -251,7 +251,7 @@ class _Filter:
 
     def prepared(self) -> Prepared:
         reporter = self.reporter
-        if reporter.stage is None:
+        if reporter.counters is None:
             return Prepared(self.wire, wire_batch=self.wire_batch)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
@@ -290,7 +290,7 @@ class _Filter:
         handler = reporter.drop_handler
         operator, now = reporter.operator, reporter.now
         new, set_item, set_reason, set_operator, set_timestamp = dropped_builder
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         # Only a log can keep the subscription from being quiet (see quiet_in).
         may_quiet = counting and handler is None and reporter.observed
         denied = self.denied
@@ -338,7 +338,7 @@ class _Filter:
 
     def wire(self, forward: OnNext) -> OnNext:
         reporter = self.reporter
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         deny = self._deny()
         flush_at = FLUSH_EVERY
         compute, check, judge = self.compute, self.check, _judge
@@ -430,7 +430,7 @@ class _Filter:
             return collecting(self.wire)(forward)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
-        counting = self.reporter.stage is not None
+        counting = self.reporter.counters is not None
         deny = self._deny()
         check = self.check
 
@@ -467,7 +467,7 @@ class _Filter:
         self, forward: OnBatch, family: str, action: str, resource_of: Callable[[Any], Any]
     ) -> OnBatch:
         """`wire_batch` for the resource form, with `_resource_check` inlined in the loop."""
-        counting = self.reporter.stage is not None
+        counting = self.reporter.counters is not None
         deny = self._deny()
         normalize, normal_form = normalize_resource, cached_normal_form
         key = action_key(family, action)

@@ -51,7 +51,7 @@ def process(
         else None
     )
 
-    def stage(subscribe_scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(subscribe_scheduler: abc.SchedulerBase | None) -> Prepared:
         sched = scheduler or subscribe_scheduler
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
         return Prepared(lambda forward: _wire(forward, reporter, sched))
@@ -130,7 +130,7 @@ def process(
 
         return on_next
 
-    return fuse(stage)
+    return fuse(link)
 
 
 class _ProcessorState:

@@ -41,7 +41,7 @@ def transform(
     accepts(fn, 2, "transform calls fn(event, context)")
     reporting(on_drop, metrics, name)
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return Prepared(
             lambda forward: _wire(forward, reporter),
@@ -51,7 +51,7 @@ def transform(
     def _wire_batch(forward: OnBatch, reporter: Reporter) -> OnBatch:
         # The per-item path below, run in one loop per list (one frame per list, not per item).
         drop = reporter.drop
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
 
         def on_batch(items: list[Any]) -> None:
@@ -88,7 +88,7 @@ def transform(
 
     def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
         drop = reporter.drop
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
 
         def on_next(envelope: Any) -> None:
@@ -118,4 +118,4 @@ def transform(
 
         return on_next
 
-    return fuse(stage)
+    return fuse(link)

@@ -286,7 +286,7 @@ class _TimeWindows(TimedWindows):
                 self._on_watermark(item)
                 return
             reporter = self.reporter
-            if reporter.stage is not None:
+            if reporter.counters is not None:
                 reporter.received()
             key = None
             key_of = self.key_of

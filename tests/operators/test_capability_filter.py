@@ -472,8 +472,8 @@ def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> N
     snap = metrics.snapshot()
     assert (snap.received, snap.emitted, snap.dropped) == (count, len(out), denied)
     assert len(out) == count - denied
-    stage = next(s for s in snap.stages if s.name == "capability_filter")
-    assert (stage.received, stage.emitted, stage.dropped) == (count, len(out), denied)
+    counts = next(s for s in snap.operators if s.name == "capability_filter")
+    assert (counts.received, counts.emitted, counts.dropped) == (count, len(out), denied)
 
 
 def test_every_argument_is_checked_when_built() -> None:
