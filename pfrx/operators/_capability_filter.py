@@ -294,13 +294,21 @@ class _Filter:
         # Only a log can keep the subscription from being quiet (see quiet_in).
         may_quiet = counting and handler is None and reporter.observed
         denied = self.denied
+        # The loguru settings under which the denial log was found off: asked again only
+        # when logger.enable/disable has changed them.
+        unlogged_in: object = None
 
         def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
+            nonlocal unlogged_in
             if error is None:
                 reason = EMPTY if verdict is _EMPTY else REASON
-                if would_log(__name__):
-                    why = " (the requirement named no capability)" if verdict is _EMPTY else ""
-                    _log_denial(envelope, verdict, why)
+                if unlogged_in is not log_settings():
+                    settings = log_settings()
+                    if would_log(__name__):
+                        why = " (the requirement named no capability)" if verdict is _EMPTY else ""
+                        _log_denial(envelope, verdict, why)
+                    else:
+                        unlogged_in = settings
             elif not isinstance(envelope, Envelope):
                 reason = "not_an_envelope"
             elif not isinstance(_context_of(envelope), Context):
