@@ -166,6 +166,12 @@ class Reporter:
         return self._on_drop is not None
 
     @property
+    def drop_handler(self) -> DropHandler | None:
+        """The ``on_drop`` handler (explicit or scoped) `notify` calls, if any: for drop paths
+        that build the record themselves (then `handler_failed` when it raises)."""
+        return self._on_drop
+
+    @property
     def quiet(self) -> bool:
         """True when `notify` has nobody to tell: drops are observed (counted in
         metrics), no ``on_drop`` receives them, and the debug log is off."""
@@ -232,10 +238,14 @@ class Reporter:
         try:
             handler(record)
         except Exception:
-            # The drop is recorded; a failing handler must not take the stream down with it.
-            logger.exception("on_drop handler of {} failed", self.operator)
-            if self.metrics is not None:
-                self.metrics.record_error()
+            self.handler_failed()
+
+    def handler_failed(self) -> None:
+        """The ``on_drop`` handler raised (call inside its ``except``): the drop is recorded;
+        a failing handler must not take the stream down with it, so log and count it."""
+        logger.exception("on_drop handler of {} failed", self.operator)
+        if self.metrics is not None:
+            self.metrics.record_error()
 
     def received(self, n: int = 1) -> None:
         if self.counters is not None:

@@ -8,7 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._model import Context, Envelope, Reject, Watermark
-from .._model.context import envelope_builder
+from .._model.context import EnvelopeDraft, new_draft
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
 from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
@@ -53,7 +53,6 @@ def transform(
         drop = reporter.drop
         counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
-        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
@@ -81,10 +80,11 @@ def transform(
                     continue
                 if counting:
                     emitted()
-                out = new(Envelope)
-                set_event(out, result)
-                set_context(out, context)
-                set_timestamp(out, envelope.timestamp)
+                out = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+                out.event = result
+                out.context = context
+                out.timestamp = envelope.timestamp
+                out.__class__ = Envelope  # type: ignore[assignment]
                 keep(out)
             if kept:
                 forward(kept)
@@ -95,7 +95,6 @@ def transform(
         drop = reporter.drop
         counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
-        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_next(envelope: Any) -> None:
             if counting:
@@ -120,11 +119,11 @@ def transform(
                 return
             if counting:
                 emitted()
-            # make_envelope without its __init__ frame: the slots filled directly.
-            out = new(Envelope)
-            set_event(out, result)
-            set_context(out, context)
-            set_timestamp(out, envelope.timestamp)
+            out = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+            out.event = result
+            out.context = context
+            out.timestamp = envelope.timestamp
+            out.__class__ = Envelope  # type: ignore[assignment]
             forward(out)
 
         return on_next
