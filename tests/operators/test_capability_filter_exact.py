@@ -407,3 +407,39 @@ def test_a_lying_str_subclass_is_judged_by_its_characters(batch: int) -> None:
     out, lost, _ = run(lambda **kw: pf.capability_filter(FileCap.read, **kw), items, batch)
     assert out == [items[0], items[2]]
     assert [(item, reason) for item, reason, _ in lost] == [(items[1], "insufficient_capabilities")]
+
+
+class SubEnvelope(pfrx.Envelope):
+    __slots__ = ()
+
+
+class Duck:
+    """Looks like an envelope (event, context, timestamp) but is not one."""
+
+    def __init__(self, event: Any, context: pfrx.Context) -> None:
+        self.event = event
+        self.context = context
+        self.timestamp = 0.0
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize(
+    "operator",
+    [
+        lambda **kw: pf.capability_filter(FileCap.read, **kw),
+        lambda **kw: pf.capability_filter(FileCap.read("/docs/a"), **kw),
+        lambda **kw: pf.capability_filter(lambda e: FileCap.read(e), **kw),
+    ],
+)
+def test_only_envelopes_pass_subclasses_included(operator: Callable[..., Any], batch: int) -> None:
+    alice = reader()
+    sub = SubEnvelope("/docs/a", alice, 0.0)
+    duck = Duck("/docs/a", alice)
+    items = [sub, duck, ev("/docs/a", alice), Duck("/docs/a", alice)]
+    out, lost, figures = run(operator, items, batch)
+    assert out == [sub, items[2]]
+    assert [(item, reason) for item, reason, _ in lost] == [
+        (duck, "not_an_envelope"),
+        (items[3], "not_an_envelope"),
+    ]
+    assert figures[:4] == (4, 2, 2, 0)
