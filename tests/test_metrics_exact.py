@@ -530,7 +530,9 @@ def test_snapshot_to_dict_is_every_field_as_plain_values() -> None:
     assert list(data) == [field.name for field in attrs_fields()]
     assert type(data["drops_by_reason"]) is dict
     assert type(data["info"]) is dict
-    assert data["operators"] == [{"name": "s", "received": 0, "emitted": 0, "dropped": 0, "errors": 0}]
+    assert data["operators"] == [
+        {"name": "s", "received": 0, "emitted": 0, "dropped": 0, "errors": 0}
+    ]
     assert data["info"] == {"state": "normal"}
     assert data["dropped"] == 1
 

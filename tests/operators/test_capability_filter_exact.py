@@ -54,7 +54,7 @@ def run(
     source = reactivex.from_iterable(items) if batch == 0 else pfrx.sources.batches(items, batch)
     out = source.pipe(operator(**kwargs), ops.to_list()).run()
     snap = metrics.snapshot()
-    stage = snap.stages[0]
+    stage = snap.operators[0]
     figures = (
         snap.received,
         snap.emitted,
