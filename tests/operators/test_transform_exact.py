@@ -48,7 +48,7 @@ def run(
     )
     scheduler.advance_to(43.0)
     snap = metrics.snapshot()
-    stage = snap.stages[0]
+    stage = snap.operators[0]
     return (
         out,
         [(d.item, d.reason, d.operator, d.timestamp) for d in lost],
