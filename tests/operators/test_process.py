@@ -178,7 +178,9 @@ def test_works_in_a_merged_pipeline_with_timedelta() -> None:
     out = reactivex.merge(
         pfrx.envelopes(["a"], pfrx.Context("u")), pfrx.envelopes(["c"], pfrx.Context("v"))
     ).pipe(op, ops.map(lambda e: e.event), ops.to_list())
-    assert sorted(out.run()) == ["a1", "c2"]
+    got = out.run()
+    # One state across both sources, whichever the merge delivers first.
+    assert sorted(got) in (["a1", "c2"], ["a2", "c1"])
 
 
 class Hostile(Exception):
