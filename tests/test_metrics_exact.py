@@ -315,7 +315,7 @@ def test_every_figure_of_a_snapshot_on_a_test_scheduler() -> None:
     assert got.recent_avg_processing_time == pytest.approx(1.75 / 3)
     assert got.max_processing_time == 1.0
     assert (got.buffer_utilization, got.peak_buffer_utilization, got.buffered) == (0.0, 0.0, 0)
-    assert got.stages == ()
+    assert got.operators == ()
     assert dict(got.info) == {}
     assert m.dropped == 4
 
@@ -398,7 +398,7 @@ def test_items_in_the_same_bucket_add_up_and_old_buckets_leave_the_window() -> N
     assert m.snapshot().processing_rate == 0.0
 
 
-# -- buffers, stages, sources ------------------------------------------------------------------
+# -- buffers, operators, sources---------------------------------------------------------------
 
 
 def test_buffer_figures_take_the_fullest_buffer_and_skip_zero_capacity() -> None:
@@ -460,40 +460,40 @@ def test_sources_are_flushed_before_each_snapshot_until_released() -> None:
     assert calls == ["a", "b", "b"]
 
 
-def test_stage_snapshots_export_their_counts_and_repeat_names_are_numbered() -> None:
+def test_operator_snapshots_export_their_counts_and_repeat_names_are_numbered() -> None:
     m = pfrx.StreamMetrics(TestScheduler())
-    last = m.stage("map")
-    first = m.stage("map")
-    middle_name = m.stage("filter")
+    last = m.operator("map")
+    first = m.operator("map")
+    middle_name = m.operator("filter")
     first.received, first.emitted, first.dropped, first.errors = 4, 3, 1, 2
     last.received = 9
-    names = [stage.name for stage in m.snapshot().stages]
+    names = [op.name for op in m.snapshot().operators]
     assert names == ["filter", "map", "map#2"]
     assert middle_name.name == "filter"
-    stages = m.snapshot().stages
-    assert stages[1].to_dict() == {
+    operators = m.snapshot().operators
+    assert operators[1].to_dict() == {
         "name": "map",
         "received": 4,
         "emitted": 3,
         "dropped": 1,
         "errors": 2,
     }
-    assert stages[2].to_dict() == {
+    assert operators[2].to_dict() == {
         "name": "map#2",
         "received": 9,
         "emitted": 0,
         "dropped": 0,
         "errors": 0,
     }
-    m.stage("map")
-    assert [stage.name for stage in m.snapshot().stages] == ["map", "filter", "map#2", "map#3"]
+    m.operator("map")
+    assert [op.name for op in m.snapshot().operators] == ["map", "filter", "map#2", "map#3"]
 
 
-def test_reset_zeroes_every_count_of_every_stage_and_figure() -> None:
+def test_reset_zeroes_every_count_of_every_operator_and_figure() -> None:
     s = TestScheduler()
     m = pfrx.StreamMetrics(s)
-    stage = m.stage("x")
-    stage.received = stage.emitted = stage.dropped = stage.errors = 3
+    counters = m.operator("x")
+    counters.received = counters.emitted = counters.dropped = counters.errors = 3
     m.record_received(4)
     m.record_emitted(4)
     m.record_error()
@@ -502,7 +502,7 @@ def test_reset_zeroes_every_count_of_every_stage_and_figure() -> None:
     m.record_processing_time(2.0, slow=True)
     m.reset()
     got = m.snapshot()
-    assert got.stages[0].to_dict() == {
+    assert got.operators[0].to_dict() == {
         "name": "x",
         "received": 0,
         "emitted": 0,
@@ -523,14 +523,16 @@ def test_reset_zeroes_every_count_of_every_stage_and_figure() -> None:
 
 def test_snapshot_to_dict_is_every_field_as_plain_values() -> None:
     m = pfrx.StreamMetrics(TestScheduler())
-    m.stage("s")
+    m.operator("s")
     m.record_drop("late")
     m.set_info("state", "normal")
     data = m.snapshot().to_dict()
     assert list(data) == [field.name for field in attrs_fields()]
     assert type(data["drops_by_reason"]) is dict
     assert type(data["info"]) is dict
-    assert data["stages"] == [{"name": "s", "received": 0, "emitted": 0, "dropped": 0, "errors": 0}]
+    assert data["operators"] == [
+        {"name": "s", "received": 0, "emitted": 0, "dropped": 0, "errors": 0}
+    ]
     assert data["info"] == {"state": "normal"}
     assert data["dropped"] == 1
 

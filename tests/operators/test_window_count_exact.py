@@ -124,7 +124,7 @@ def test_tumbling_batched_windows_count_their_bounds_and_the_metrics() -> None:
     assert state == {"size": 2, "done": True, "start": 6, "buffer": [], "peak": 2}
     snap = metrics.snapshot()
     assert (snap.received, snap.emitted) == (7, 4)
-    assert [(s.name, s.received, s.emitted) for s in snap.stages] == [("window_count", 7, 4)]
+    assert [(s.name, s.received, s.emitted) for s in snap.operators] == [("window_count", 7, 4)]
 
 
 def test_tumbling_batched_without_metrics_keeps_its_peak_in_the_checkpoint() -> None:
