@@ -183,11 +183,13 @@ class EnvelopeDraft(_Referable):
     A frozen attrs class can only fill its slots through their descriptors' ``__set__``
     (three C calls, each packing its arguments); this mutable twin has exactly the layout of
     `Envelope`, so its slots are filled by plain (specialised) attribute stores, and then the
-    object *becomes* an envelope, a genuine `Envelope` from then on::
+    object *becomes* an envelope, a genuine `Envelope` from then on:
 
-        out = new_draft(EnvelopeDraft)
-        out.event, out.context, out.timestamp = event, context, timestamp
-        out.__class__ = Envelope  # every slot filled first
+    ```python
+    out = new_draft(EnvelopeDraft)
+    out.event, out.context, out.timestamp = event, context, timestamp
+    out.__class__ = Envelope  # every slot filled first
+    ```
 
     About a quarter cheaper than the descriptors, measured in ``transform``. Nothing else
     may hold a draft: it is an envelope as soon as it leaves the function that built it.

@@ -39,13 +39,17 @@ class Dropped:
             ``window_time`` each tumbling or sliding window holding its timestamp; for
             ``window_session`` the session the item alone would have made,
             ``[t, t + gap)`` (cut at ``max_duration``). ``()`` for every other drop.
+            An annotation: equality and hash are those of the four fields above, so a late
+            drop equals ``Dropped(item, "late", operator, timestamp)``.
     """
 
     item: Any
     reason: str = attrs.field(validator=_reason)
     operator: str
     timestamp: float
-    windows: tuple[tuple[Any, Any], ...] = ()
+    # An annotation, not part of the record's identity: a late drop still equals (and hashes
+    # as) the contract's four-field Dropped(item, "late", operator, timestamp).
+    windows: tuple[tuple[Any, Any], ...] = attrs.field(default=(), eq=False)
 
     def __init__(
         self,
