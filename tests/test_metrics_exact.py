@@ -541,3 +541,78 @@ def attrs_fields() -> tuple[Any, ...]:
     import attrs
 
     return attrs.fields(MetricsSnapshot)
+
+
+# -- the survivors of a focused mutation run ----------------------------------------------------
+
+
+def test_a_bad_rate_interval_is_named() -> None:
+    with pytest.raises(ValueError) as info:
+        pfrx.StreamMetrics(rate_interval=0)
+    assert str(info.value) == (
+        "rate_interval must be a finite positive duration of at most 2**31 s, not 0"
+    )
+
+
+@pytest.mark.parametrize("start", [1.5, -1.5, -2.5, 0.0])
+def test_the_first_item_starts_the_rate_whatever_bucket_it_falls_in(start: float) -> None:
+    s = TestScheduler(initial_clock=start)
+    m = pfrx.StreamMetrics(s, rate_interval=10.0)
+    m.record_received()
+    assert m.snapshot().input_rate == 1.0
+    assert m.snapshot().recent_received == 1
+
+
+def test_bucket_indexes_are_floor_divisions_of_the_clock() -> None:
+    # 1.0 // 0.1 is 9.0 but 1.0 / 0.1 is 10.0: a bucket is the floor division, as read.
+    s = TestScheduler()
+    m = pfrx.StreamMetrics(s, rate_interval=1.0)
+    m.record_received()
+    s.advance_to(1.0)
+    assert m.snapshot().recent_received == 1
+    m2 = pfrx.StreamMetrics(TestScheduler(initial_clock=1.0), rate_interval=1.0)
+    m2.record_received()
+    assert m2.snapshot().recent_received == 1
+
+
+def test_counts_accumulate_over_calls() -> None:
+    m = pfrx.StreamMetrics(TestScheduler())
+    m.record_received(10)
+    m.record_error()
+    m.record_error(2)
+    m.record_processing_time(0.1, slow=True)
+    m.record_processing_time(0.1, slow=True)
+    m.record_batch(2, 0.0, 0.0, 0.0)
+    m.record_batch(3, 0.0, 0.0, 0.0)
+    got = m.snapshot()
+    assert got.errors == 3
+    assert got.slow_events == 2
+    assert (got.received, got.emitted) == (15, 5)
+
+
+def test_processing_time_is_placed_at_the_given_time() -> None:
+    s = TestScheduler()
+    s.advance_to(100.0)
+    m = pfrx.StreamMetrics(s, rate_interval=10.0)
+    m.record_received()
+    m.record_processing_time(4.0, at=50.0)  # long before the recent window
+    m.record_processing_time(1.0)
+    got = m.snapshot()
+    assert got.avg_processing_time == 2.5
+    assert got.recent_avg_processing_time == 1.0
+
+
+def test_the_same_callable_registered_twice_is_released_twice_quietly() -> None:
+    m = pfrx.StreamMetrics(TestScheduler())
+
+    def gauge() -> pfrx.BufferGauge:
+        return pfrx.BufferGauge(1, 4)
+
+    def flush() -> None:
+        pass
+
+    gauges = [m.register_buffer("a", gauge), m.register_buffer("b", gauge)]
+    sources = [m.register_source(flush), m.register_source(flush)]
+    for handle in gauges + sources:
+        handle.dispose()
+    assert m.snapshot().buffered == 0

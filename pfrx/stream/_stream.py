@@ -195,8 +195,18 @@ class Stream:
                     gathered = None
 
         self._input.gather = gather
+        emit_dropped = self._dropped.emit
 
-        with reporting_into(self._metrics, self._dropped.emit), checkpointing(restore) as members:
+        def dropped(record: Dropped) -> None:
+            # A drop on the thread gathering results comes after the results gathered so
+            # far, as it would without gathering: subscribers of both see the same order.
+            if gathered and get_ident() == gathering:
+                publish_gathered()
+            emit_dropped(record)
+
+        self._emit_dropped = dropped
+
+        with reporting_into(self._metrics, dropped), checkpointing(restore) as members:
             self._subscription = pipeline.subscribe(
                 on_result, self._on_pipeline_error, self._on_pipeline_completed, scheduler=scheduler
             )
@@ -245,8 +255,9 @@ class Stream:
         The results the pipeline gives back on the thread handing the batch over (no
         thread boundary such as ``backpressure`` in between) are gathered and published
         on `results` together when the batch is in (at most `GATHER_LIMIT` at a time),
-        in order and counted once: subscribers see them a little later, and a
-        ``metrics_tap`` does not time them.
+        in order and counted once, and before any drop reported on that thread, so a
+        subscriber of both `results` and `dropped` sees the order `send` would give.
+        Subscribers see them a little later, and a ``metrics_tap`` does not time them.
 
         Raises:
             TypeError: ``context`` is not a `Context`, or ``events`` is not iterable.
@@ -493,7 +504,7 @@ class Stream:
         if type(item) is Watermark:
             return  # no item (see send_watermark): nothing lost
         self._metrics.record_drop(reason)
-        self._dropped.emit(make_dropped(item, reason, operator, self._now()))
+        self._emit_dropped(make_dropped(item, reason, operator, self._now()))
 
     def _lost_in_pipeline(self, item: Any) -> None:
         self._lost(item, FAILED)

@@ -341,3 +341,105 @@ def test_passed_items_are_pushed_into_the_metrics_every_256(
     source.pipe(operator(metrics=metrics)).subscribe(lambda _: seen.append(metrics.received))
     assert seen == expected
     assert metrics.snapshot().received == 300
+
+
+# -- answers from the compiled coverage, and what never reads it ---------------------------------
+
+
+class Auditing(pfrx.Context):
+    """A Context subclass with its own rule: never ``/docs/secret``, whatever it holds."""
+
+    __slots__ = ()
+
+    def covered(self, key: Any, resource: str | None) -> bool:
+        if resource == "/docs/secret":
+            return False
+        return super().covered(key, resource)
+
+
+class Liar(str):
+    """A str subclass that claims to equal (and hash as) ``/docs/a`` whatever it holds."""
+
+    def __eq__(self, other: object) -> bool:
+        return other == "/docs/a"
+
+    def __hash__(self) -> int:
+        return hash("/docs/a")
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_a_context_subclass_is_always_asked_itself(batch: int) -> None:
+    auditor = Auditing("audit", capabilities=[FileCap.read("/docs")])
+    # Its base class compiles and caches the coverage on the first question: the later ones
+    # must still go through its own rule.
+    items = [ev("/docs/a", auditor), ev("/docs/secret", auditor), ev("/docs/secret", auditor)]
+    resource_out, _, _ = run(lambda **kw: pf.capability_filter(FileCap.read, **kw), items, batch)
+    assert resource_out == [items[0]]
+    secret = FileCap.read("/docs/secret")
+    static_out, _, _ = run(lambda **kw: pf.capability_filter(secret, **kw), items, batch)
+    assert static_out == []
+    computed_out, _, _ = run(
+        lambda **kw: pf.capability_filter(lambda e: FileCap.read(e), **kw), items, batch
+    )
+    assert computed_out == [items[0]]
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_a_context_asked_again_is_denied_again(batch: int) -> None:
+    carol = pfrx.Context("carol", capabilities=[FileCap.write("/docs")])
+    alice = reader()
+    items = [ev("x", carol), ev("y", carol), ev("z", alice), ev("w", carol), ev("v", alice)]
+    out, lost, _ = run(
+        lambda **kw: pf.capability_filter(FileCap.read("/docs/a"), **kw), items, batch
+    )
+    assert out == [items[2], items[4]]
+    assert [item for item, _, _ in lost] == [items[0], items[1], items[3]]
+    invalid = FileCap.read("relative")
+    out, lost, _ = run(lambda **kw: pf.capability_filter(invalid, **kw), items, batch)
+    assert out == []
+    assert len(lost) == 5
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_a_lying_str_subclass_is_judged_by_its_characters(batch: int) -> None:
+    alice = reader()
+    items = [ev("/docs/a", alice), ev(Liar("/etc/shadow"), alice), ev("/docs/a", alice)]
+    out, lost, _ = run(lambda **kw: pf.capability_filter(FileCap.read, **kw), items, batch)
+    assert out == [items[0], items[2]]
+    assert [(item, reason) for item, reason, _ in lost] == [(items[1], "insufficient_capabilities")]
+
+
+class SubEnvelope(pfrx.Envelope):
+    __slots__ = ()
+
+
+class Duck:
+    """Looks like an envelope (event, context, timestamp) but is not one."""
+
+    def __init__(self, event: Any, context: pfrx.Context) -> None:
+        self.event = event
+        self.context = context
+        self.timestamp = 0.0
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize(
+    "operator",
+    [
+        lambda **kw: pf.capability_filter(FileCap.read, **kw),
+        lambda **kw: pf.capability_filter(FileCap.read("/docs/a"), **kw),
+        lambda **kw: pf.capability_filter(lambda e: FileCap.read(e), **kw),
+    ],
+)
+def test_only_envelopes_pass_subclasses_included(operator: Callable[..., Any], batch: int) -> None:
+    alice = reader()
+    sub = SubEnvelope("/docs/a", alice, 0.0)
+    duck = Duck("/docs/a", alice)
+    items = [sub, duck, ev("/docs/a", alice), Duck("/docs/a", alice)]
+    out, lost, figures = run(operator, items, batch)
+    assert out == [sub, items[2]]
+    assert [(item, reason) for item, reason, _ in lost] == [
+        (duck, "not_an_envelope"),
+        (items[3], "not_an_envelope"),
+    ]
+    assert figures[:4] == (4, 2, 2, 0)

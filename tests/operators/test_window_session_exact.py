@@ -469,3 +469,14 @@ def test_a_restored_processing_session_closes_at_its_own_deadline() -> None:
     assert [(t, key, start, end) for t, key, start, end, _, _ in resumed.fired()] == [
         (0.6, "b", 0.1, 0.6)
     ]
+
+
+def test_processing_completion_closes_sessions_in_order_of_their_end() -> None:
+    rig = Rig(processing_sessions())
+    rig.at(201, env(("b", 0))).at(202, env(("a", 0))).at(203, env(("a", 1)))
+    rig.complete_at(204).run_to(300)
+    # b ends at 211, a (extended at 203) at 213
+    assert [(t, key, start, end) for t, key, start, end, _, _ in rig.fired()] == [
+        (204.0, "b", 201.0, 211.0),
+        (204.0, "a", 202.0, 213.0),
+    ]

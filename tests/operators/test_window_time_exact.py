@@ -288,3 +288,31 @@ def test_a_checkpoint_whose_rows_and_counts_disagree_is_refused() -> None:
     assert kind == "error"
     assert isinstance(error, ValueError)
     assert "zip()" in str(error)
+
+
+def test_processing_windows_count_one_slot_per_item_and_keep_their_keys() -> None:
+    rig = Rig(windows(10, key=who))
+    sliding = Rig(windows(10, slide=5, key=who), scheduler=rig.scheduler)
+    seen: list[int] = []
+    rig.at(201, env(("a", 0))).at(202, env(("b", 0))).at(203, env(("a", 1)))
+    rig.scheduler.schedule_absolute(204, lambda *_: seen.append(rig.metrics.snapshot().buffered))
+    rig.run_to(204)
+    assert seen == [3]
+    sliding.at(205, env(("a", 0))).complete_at(206)
+    sliding.subject.on_next(env(("k", 0)))
+    rig.run_to(300)
+    assert sorted({w.key for _, w in sliding.out}) == ["a", "k"]
+
+
+def test_windows_of_several_sizes_restore_their_own_items() -> None:
+    make = windows(10, key=who)
+    rig = Rig(make).at(201, env(("a", 0))).at(202, env(("a", 1))).at(203, env(("b", 0)))
+    rig.at(204, env(("c", 0))).run_to(205)
+    assert rig.state()["state"]["counts"] == [2, 1, 1]
+    resumed = resume(rig, make)
+    resumed.complete_at(206).run_to(300)
+    assert [(key, events) for _, key, _, _, events, _ in resumed.fired()] == [
+        ("a", (("a", 0), ("a", 1))),
+        ("b", (("b", 0),)),
+        ("c", (("c", 0),)),
+    ]

@@ -429,3 +429,29 @@ def test_a_producer_waiting_for_room_is_woken_when_the_emitter_takes_the_queue()
     stream.close()
     assert stream.join(5.0)
     assert ledger.delivered == ["hold", 1, 2, 3]
+
+
+def test_results_and_drops_of_a_batch_keep_the_order_send_would_give() -> None:
+    def odd_out(event: int, context: pfrx.Context) -> Any:
+        return pfrx.Reject("odd") if event % 2 else event
+
+    stream = Stream(pf.transform(odd_out))
+    log: list[tuple[str, Any]] = []
+    stream.results.subscribe(lambda env: log.append(("result", env.event)))
+    stream.dropped.subscribe(lambda d: log.append(("drop", d.item.event)))
+    assert stream.send_many([0, 1, 2, 3, 4], CTX) == [OK] * 5
+    batched = list(log)
+    log.clear()
+    for event in range(5):
+        stream.send(event, CTX)
+    assert (
+        batched
+        == log
+        == [
+            ("result", 0),
+            ("drop", 1),
+            ("result", 2),
+            ("drop", 3),
+            ("result", 4),
+        ]
+    )
