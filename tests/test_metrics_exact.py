@@ -398,7 +398,7 @@ def test_items_in_the_same_bucket_add_up_and_old_buckets_leave_the_window() -> N
     assert m.snapshot().processing_rate == 0.0
 
 
-# -- buffers, stages, sources ------------------------------------------------------------------
+# -- buffers, operators, sources---------------------------------------------------------------
 
 
 def test_buffer_figures_take_the_fullest_buffer_and_skip_zero_capacity() -> None:
@@ -460,25 +460,25 @@ def test_sources_are_flushed_before_each_snapshot_until_released() -> None:
     assert calls == ["a", "b", "b"]
 
 
-def test_stage_snapshots_export_their_counts_and_repeat_names_are_numbered() -> None:
+def test_operator_snapshots_export_their_counts_and_repeat_names_are_numbered() -> None:
     m = pfrx.StreamMetrics(TestScheduler())
     last = m.operator("map")
     first = m.operator("map")
     middle_name = m.operator("filter")
     first.received, first.emitted, first.dropped, first.errors = 4, 3, 1, 2
     last.received = 9
-    names = [stage.name for stage in m.snapshot().operators]
+    names = [op.name for op in m.snapshot().operators]
     assert names == ["filter", "map", "map#2"]
     assert middle_name.name == "filter"
-    stages = m.snapshot().operators
-    assert stages[1].to_dict() == {
+    operators = m.snapshot().operators
+    assert operators[1].to_dict() == {
         "name": "map",
         "received": 4,
         "emitted": 3,
         "dropped": 1,
         "errors": 2,
     }
-    assert stages[2].to_dict() == {
+    assert operators[2].to_dict() == {
         "name": "map#2",
         "received": 9,
         "emitted": 0,
@@ -486,14 +486,14 @@ def test_stage_snapshots_export_their_counts_and_repeat_names_are_numbered() -> 
         "errors": 0,
     }
     m.operator("map")
-    assert [stage.name for stage in m.snapshot().operators] == ["map", "filter", "map#2", "map#3"]
+    assert [op.name for op in m.snapshot().operators] == ["map", "filter", "map#2", "map#3"]
 
 
-def test_reset_zeroes_every_count_of_every_stage_and_figure() -> None:
+def test_reset_zeroes_every_count_of_every_operator_and_figure() -> None:
     s = TestScheduler()
     m = pfrx.StreamMetrics(s)
-    stage = m.operator("x")
-    stage.received = stage.emitted = stage.dropped = stage.errors = 3
+    counters = m.operator("x")
+    counters.received = counters.emitted = counters.dropped = counters.errors = 3
     m.record_received(4)
     m.record_emitted(4)
     m.record_error()

@@ -54,14 +54,14 @@ def run(
     source = reactivex.from_iterable(items) if batch == 0 else pfrx.sources.batches(items, batch)
     out = source.pipe(operator(**kwargs), ops.to_list()).run()
     snap = metrics.snapshot()
-    stage = snap.operators[0]
+    counts = snap.operators[0]
     figures = (
         snap.received,
         snap.emitted,
         snap.dropped,
         snap.errors,
         dict(snap.drops_by_reason),
-        (stage.name, stage.received, stage.emitted, stage.dropped, stage.errors),
+        (counts.name, counts.received, counts.emitted, counts.dropped, counts.errors),
     )
     return out, [(d.item, d.reason, d.operator) for d in lost], figures
 

@@ -48,7 +48,7 @@ def run(
     )
     scheduler.advance_to(43.0)
     snap = metrics.snapshot()
-    stage = snap.operators[0]
+    counts = snap.operators[0]
     return (
         out,
         [(d.item, d.reason, d.operator, d.timestamp) for d in lost],
@@ -58,7 +58,7 @@ def run(
             snap.dropped,
             snap.errors,
             dict(snap.drops_by_reason),
-            stage.to_dict(),
+            counts.to_dict(),
         ),
     )
 
@@ -96,12 +96,12 @@ def test_each_item_is_mapped_or_dropped_once_with_its_reason(batch: int) -> None
         "KeyError": 1,
         "Unprintable": 1,
     }
-    stage = {"name": "transform", "received": 8, "emitted": 3, "dropped": 5, "errors": 3}
-    assert figures == (8, 3, 5, 3, by_reason, stage)
+    counts = {"name": "transform", "received": 8, "emitted": 3, "dropped": 5, "errors": 3}
+    assert figures == (8, 3, 5, 3, by_reason, counts)
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-def test_a_named_transform_labels_its_drops_and_stage(batch: int) -> None:
+def test_a_named_transform_labels_its_drops_and_counts(batch: int) -> None:
     items = [pfrx.Envelope("reject", CTX, 0.0), pfrx.Envelope("x", CTX, 0.0)]
     out, lost, figures = run(items, batch, name="enrich")
     assert [e.event for e in out] == ["alice:x"]
