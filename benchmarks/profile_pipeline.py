@@ -2,7 +2,7 @@
 
 Two views of the FileSystem workload of ``bench_pipeline`` (200k events, 200 users):
 
-1. the cost each pfrx stage adds, measured by growing the README pipeline one stage at a
+1. the cost each pfrx operator adds, measured by growing the README pipeline one operator at a
    time (best of 5, CPU time, microseconds per event), next to the plain loop and RxPY;
 2. a cProfile of the README pipeline, by own time (``--top N`` lines).
 """

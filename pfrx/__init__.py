@@ -29,7 +29,8 @@ from .metrics import (
     Health,
     HealthThresholds,
     MetricsSnapshot,
-    StageSnapshot,
+    OperatorSnapshot,
+    StageSnapshot,  # deprecated alias of OperatorSnapshot, removed in the next release
     StreamMetrics,
 )
 from .sources import envelopes
@@ -64,6 +65,7 @@ __all__ = [
     "HealthThresholds",
     "MetricsSnapshot",
     "Ok",
+    "OperatorSnapshot",
     "Reject",
     "SendResult",
     "StageError",

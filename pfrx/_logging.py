@@ -7,6 +7,9 @@ denial) asks first whether loguru would drop the record anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from loguru import logger
 
 # loguru keeps, per module, its decision to drop or keep records (filled on a module's first
@@ -23,3 +26,11 @@ def would_log(module: str) -> bool:
         if type(enabled) is dict:
             return enabled.get(module, True) is not False
     return True
+
+
+#: ``log_settings()``: loguru's per-module decisions as they stand, an object loguru replaces
+#: whenever ``logger.enable``/``logger.disable`` is called (otherwise it only adds the modules
+#: it has not seen yet). So while it is the same object, a module `would_log` found dropped
+#: stays dropped: a per-item path asks `would_log` once, then only compares this object (one
+#: C call). With unknown internals every call gives a new object, so nothing is ever assumed.
+log_settings: Callable[[], object] = partial(getattr, _core, "enabled") if _KNOWN else object

@@ -3,12 +3,19 @@
 Knows nothing of operators: operators (and [`pfrx.Stream`][]) call the ``record_*``
 methods; users read [`StreamMetrics.snapshot`][pfrx.StreamMetrics.snapshot] and
 [`StreamMetrics.health`][pfrx.StreamMetrics.health].
+
+Per-operator figures are *operator* counters (`OperatorCounters`, `OperatorSnapshot`,
+`StreamMetrics.operator`, `MetricsSnapshot.operators`): "stage" means one thing in pfrx, a
+named operator sequence made by [`pfrx.stage`][] whose errors become
+[`pfrx.StageError`][]. The old names (``StageSnapshot``, ``StageCounters``, ``MAX_STAGES``,
+``StreamMetrics.stage``, ``MetricsSnapshot.stages``) still work for one release.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -29,9 +36,11 @@ from ._clock import clock_of, positive_seconds
 #: under `OTHER_REASON`, so memory is bounded by this, never by the variety of input.
 MAX_DROP_REASONS = 1_000
 OTHER_REASON = "other"
-#: The most stages kept apart; beyond it a stage shares the counters of the latest stage of
-#: its name (or of a stage named `OTHER_REASON`): resubscribing for ever stays bounded.
-MAX_STAGES = 1_000
+#: The most operators counted apart; beyond it an operator shares the counters of the latest
+#: one of its name (or of one named `OTHER_REASON`): resubscribing for ever stays bounded.
+MAX_OPERATORS = 1_000
+#: Deprecated alias of `MAX_OPERATORS` (removed in the next release).
+MAX_STAGES = MAX_OPERATORS
 
 
 def _rate(_instance: object, attribute: attrs.Attribute[float], value: Any) -> None:
@@ -130,7 +139,7 @@ class BufferGauge:
 
 
 @attrs.frozen(slots=True)
-class StageSnapshot:
+class OperatorSnapshot:
     """The counts of one operator inside a stream."""
 
     name: str
@@ -182,23 +191,33 @@ class MetricsSnapshot:
     recent_error_rate: float = 0.0
     recent_drop_rate: float = 0.0
     recent_avg_processing_time: float = 0.0
-    stages: tuple[StageSnapshot, ...] = ()
+    operators: tuple[OperatorSnapshot, ...] = ()
     info: Mapping[str, Any] = attrs.field(factory=lambda: MappingProxyType({}))
+
+    @property
+    def stages(self) -> tuple[OperatorSnapshot, ...]:
+        """Deprecated: read ``operators`` (the same tuple); removed in the next release."""
+        warnings.warn(
+            "MetricsSnapshot.stages is deprecated, read MetricsSnapshot.operators",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.operators
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-friendly dict for export."""
         data: dict[str, Any] = {}
         for field in attrs.fields(MetricsSnapshot):
             value = getattr(self, field.name)
-            if field.name == "stages":
-                value = [stage.to_dict() for stage in value]
+            if field.name == "operators":
+                value = [operator.to_dict() for operator in value]
             elif isinstance(value, Mapping):
                 value = dict(value)
             data[field.name] = value
         return data
 
 
-class StageCounters:
+class OperatorCounters:
     """Mutable counters for one operator; cheap to bump on the hot path."""
 
     __slots__ = ("dropped", "emitted", "errors", "name", "received")
@@ -210,19 +229,26 @@ class StageCounters:
         self.dropped = 0
         self.errors = 0
 
-    def snapshot(self, name: str | None = None) -> StageSnapshot:
-        return StageSnapshot(
+    def snapshot(self, name: str | None = None) -> OperatorSnapshot:
+        return OperatorSnapshot(
             name or self.name, self.received, self.emitted, self.dropped, self.errors
         )
 
 
-def _unique_stage_snapshots(stages: list[StageCounters]) -> tuple[StageSnapshot, ...]:
+#: Deprecated aliases of `OperatorSnapshot` and `OperatorCounters` (removed in the next release).
+StageSnapshot = OperatorSnapshot
+StageCounters = OperatorCounters
+
+
+def _unique_operator_snapshots(
+    operators: list[OperatorCounters],
+) -> tuple[OperatorSnapshot, ...]:
     seen: dict[str, int] = {}
     snapshots = []
-    for stage in stages:
-        seen[stage.name] = seen.get(stage.name, 0) + 1
-        n = seen[stage.name]
-        snapshots.append(stage.snapshot(stage.name if n == 1 else f"{stage.name}#{n}"))
+    for counters in operators:
+        seen[counters.name] = seen.get(counters.name, 0) + 1
+        n = seen[counters.name]
+        snapshots.append(counters.snapshot(counters.name if n == 1 else f"{counters.name}#{n}"))
     return tuple(snapshots)
 
 
@@ -318,14 +344,14 @@ class StreamMetrics:
         self.rate_interval = positive_seconds(rate_interval, "rate_interval")
         self.now = clock_of(self.scheduler)
         self._lock = threading.Lock()
-        self._stages: list[StageCounters] = []
+        self._operators: list[OperatorCounters] = []
         self._gauges: dict[int, tuple[str, Callable[[], BufferGauge]]] = {}
         self._sources: dict[int, Callable[[], None]] = {}
         self._info: dict[str, Any] = {}
         self.reset()
 
     def reset(self) -> None:
-        """Forget every count (gauges and stages stay registered, their counts restart)."""
+        """Forget every count (gauges and operators stay registered, their counts restart)."""
         self.received = 0
         self.emitted = 0
         self.errors = 0
@@ -342,8 +368,8 @@ class StreamMetrics:
         self._recent_drops = _RateCounter(self.now, self.rate_interval)
         self._recent_busy = _RateCounter(self.now, self.rate_interval)
         self._recent_timed = _RateCounter(self.now, self.rate_interval)
-        for stage in self._stages:
-            stage.received = stage.emitted = stage.dropped = stage.errors = 0
+        for counters in self._operators:
+            counters.received = counters.emitted = counters.dropped = counters.errors = 0
 
     # -- recording (hot path) ------------------------------------------------------------
     def record_received(self, n: int = 1) -> None:
@@ -390,26 +416,35 @@ class StreamMetrics:
         """Publish a named value (an adaptive state, a batch size) in snapshots."""
         self._info[key] = value
 
-    def stage(self, name: str) -> StageCounters:
+    def operator(self, name: str) -> OperatorCounters:
         """Counters for one operator of the pipeline.
 
         RxPY subscribes a pipeline from its last operator back to its source, so each new
-        stage goes in front: snapshots list stages in pipeline order. A repeated name reads
-        ``name#2``, ``name#3``... in snapshots, counted from the source.
+        operator goes in front: snapshots list operators in pipeline order. A repeated name
+        reads ``name#2``, ``name#3``... in snapshots, counted from the source.
         """
         with self._lock:
-            stages = self._stages
-            if len(stages) >= MAX_STAGES:
-                for counters in stages:
+            operators = self._operators
+            if len(operators) >= MAX_OPERATORS:
+                for counters in operators:
                     if counters.name == name:
                         return counters
-                for counters in stages:
+                for counters in operators:
                     if counters.name == OTHER_REASON:
                         return counters
                 name = OTHER_REASON
-            counters = StageCounters(name)
-            stages.insert(0, counters)
+            counters = OperatorCounters(name)
+            operators.insert(0, counters)
         return counters
+
+    def stage(self, name: str) -> OperatorCounters:
+        """Deprecated: call `operator` (same counters); removed in the next release."""
+        warnings.warn(
+            "StreamMetrics.stage() is deprecated, call StreamMetrics.operator()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.operator(name)
 
     def record_batch(
         self, count: int, busy: float, slowest: float, at: float, *, totals: bool = True
@@ -476,7 +511,7 @@ class StreamMetrics:
             drops = dict(self._drops)
             dropped = self._dropped
             gauges = [gauge() for _, gauge in self._gauges.values()]
-            stages = _unique_stage_snapshots(self._stages)
+            operators = _unique_operator_snapshots(self._operators)
             info = MappingProxyType(dict(self._info))
         received = self.received
         buffered = sum(g.size for g in gauges)
@@ -509,7 +544,7 @@ class StreamMetrics:
                 self._recent_busy.total(now) / recent_timed if recent_timed else 0.0
             ),
             drops_by_reason=MappingProxyType(drops),
-            stages=stages,
+            operators=operators,
             info=info,
         )
 

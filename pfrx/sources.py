@@ -105,7 +105,7 @@ def envelopes(
 
     With ``batch=N`` the events are read ``N`` at a time (all ``N`` stamped with one clock
     reading), and pfrx's fused operators that follow take each group as one list: one call
-    per stage per batch instead of one per item. What comes out, in what order, and every
+    per operator per batch instead of one per item. What comes out, in what order, and every
     drop, are the same as without it; any other subscriber still gets one envelope per
     ``on_next``.
 

@@ -306,3 +306,27 @@ def test_envelope_fields_and_value_semantics() -> None:
     moved = hashable.with_event("b")
     assert (moved.event, moved.context, moved.timestamp) == ("b", ctx, 1.0)
     assert hashable.event == "a"
+
+
+def test_envelopes_transform_builds_are_genuine_frozen_envelopes() -> None:
+    import weakref
+
+    import reactivex
+
+    from pfrx import operators as pf
+    from pfrx.sources import batches
+
+    ctx = Context("alice")
+    source = [Envelope(n, ctx, float(n)) for n in range(3)]
+    one: list[Envelope] = []
+    reactivex.from_iterable(source).pipe(pf.transform(lambda e, c: e * 10)).subscribe(one.append)
+    many: list[Envelope] = []
+    batches(source, 2).pipe(pf.transform(lambda e, c: e * 10)).subscribe(many.append)
+    for made in (one, many):
+        assert [type(e) for e in made] == [Envelope] * 3
+        assert made == [Envelope(n * 10, ctx, float(n)) for n in range(3)]
+        assert hash(made[1]) == hash(Envelope(10, ctx, 1.0))
+        assert weakref.ref(made[0])() is made[0]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            made[0].event = 1  # type: ignore[misc]
+    assert [a.name for a in attrs.fields(Envelope)] == ["event", "context", "timestamp"]

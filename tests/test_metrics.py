@@ -15,7 +15,7 @@ from reactivex.testing import TestScheduler
 import pfrx
 from pfrx import BufferGauge, Health, HealthThresholds, StreamMetrics
 from pfrx import operators as pf
-from pfrx.metrics import MAX_DROP_REASONS, MAX_STAGES
+from pfrx.metrics import MAX_DROP_REASONS, MAX_OPERATORS
 
 
 def at(scheduler: TestScheduler, t: float) -> None:
@@ -86,25 +86,25 @@ def test_buffer_gauges_are_read_at_snapshot_time_and_can_be_unregistered() -> No
     assert m.snapshot().buffer_utilization == 0.0
 
 
-def test_stages_are_listed_in_pipeline_order_with_unique_names() -> None:
+def test_operators_are_listed_in_pipeline_order_with_unique_names() -> None:
     # RxPY subscribes from the last operator back to the source: the last registered is first.
     m = StreamMetrics(TestScheduler())
-    sink, middle, source = m.stage("transform"), m.stage("window"), m.stage("transform")
+    sink, middle, source = m.operator("transform"), m.operator("window"), m.operator("transform")
     source.received += 1
     snap = m.snapshot()
-    assert [s.name for s in snap.stages] == ["transform", "window", "transform#2"]
-    assert snap.stages[0].received == 1
+    assert [s.name for s in snap.operators] == ["transform", "window", "transform#2"]
+    assert snap.operators[0].received == 1
     assert (sink.name, middle.name) == ("transform", "window")
 
 
 def test_snapshot_exports_to_a_plain_json_dict() -> None:
     m = StreamMetrics(TestScheduler())
-    m.stage("x")
+    m.operator("x")
     m.record_drop("late")
     m.set_info("adaptive_state", "normal")
     data = m.snapshot().to_dict()
     assert data["drops_by_reason"] == {"late": 1}
-    assert data["stages"][0]["name"] == "x"
+    assert data["operators"][0]["name"] == "x"
     assert data["info"] == {"adaptive_state": "normal"}
     json.dumps(data)
     assert {
@@ -120,15 +120,15 @@ def test_snapshot_exports_to_a_plain_json_dict() -> None:
     } <= set(data)
 
 
-def test_reset_forgets_counts_but_keeps_stages() -> None:
+def test_reset_forgets_counts_but_keeps_operators() -> None:
     m = StreamMetrics(TestScheduler())
-    stage = m.stage("x")
-    stage.received = 5
+    counters = m.operator("x")
+    counters.received = 5
     m.record_received(5)
     m.record_drop("late")
     m.reset()
     snap = m.snapshot()
-    assert (snap.received, snap.dropped, snap.stages[0].received) == (0, 0, 0)
+    assert (snap.received, snap.dropped, snap.operators[0].received) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -318,7 +318,7 @@ def test_a_late_drop_is_counted_once(op: Callable[..., Any]) -> None:
     snap = metrics.snapshot()
     assert snap.dropped == 1 and metrics.dropped == 1
     assert dict(snap.drops_by_reason) == {"late": 1}
-    assert snap.stages[0].dropped == 1
+    assert snap.operators[0].dropped == 1
     assert snap.received == 3
     assert snap.drop_rate == pytest.approx(1 / 3)
 
@@ -393,36 +393,36 @@ def test_a_snapshot_copies_at_most_the_capped_reasons() -> None:
     assert sum(snap.drops_by_reason.values()) == snap.dropped == 20_000
 
 
-def test_stages_are_bounded_when_a_pipeline_is_resubscribed_for_ever() -> None:
+def test_operators_are_bounded_when_a_pipeline_is_resubscribed_for_ever() -> None:
     m = StreamMetrics(TestScheduler())
     op = pf.transform(lambda e, c: e, metrics=m)
     source = pfrx.envelopes(["a"], pfrx.Context("u"))
 
-    runs = MAX_STAGES + 100
+    runs = MAX_OPERATORS + 100
     for _ in range(runs):
         source.pipe(op).run()
     snap = m.snapshot()
-    assert len(snap.stages) == MAX_STAGES
-    # Past the cap, later subscriptions count into the latest stage of their name.
-    assert sum(stage.received for stage in snap.stages) == runs
+    assert len(snap.operators) == MAX_OPERATORS
+    # Past the cap, later subscriptions count into the latest operator of their name.
+    assert sum(op.received for op in snap.operators) == runs
     assert snap.received == snap.emitted == runs
 
     def work() -> None:
         for _ in range(20_000):
-            m.stage("transform")
+            m.operator("transform")
 
     assert retained_bytes(work) < 50_000
 
 
-def test_stages_past_the_cap_with_new_names_share_one_other_stage() -> None:
+def test_operators_past_the_cap_with_new_names_share_one_other_operator() -> None:
     m = StreamMetrics(TestScheduler())
-    for i in range(MAX_STAGES):
-        m.stage(f"op{i}")
-    first = m.stage("fresh")
-    second = m.stage("fresher")
+    for i in range(MAX_OPERATORS):
+        m.operator(f"op{i}")
+    first = m.operator("fresh")
+    second = m.operator("fresher")
     assert first is second and first.name == "other"
-    assert m.stage("op3").name == "op3"
-    assert len(m.snapshot().stages) == MAX_STAGES + 1
+    assert m.operator("op3").name == "op3"
+    assert len(m.snapshot().operators) == MAX_OPERATORS + 1
 
 
 def test_gauges_and_sources_are_released_when_disposed() -> None:

@@ -120,7 +120,14 @@ def test_backpressure_overflow() -> None:
 
 def test_envelope_and_dropped_keep_their_public_shape() -> None:
     assert [f.name for f in attrs.fields(Envelope)] == ["event", "context", "timestamp"]
-    assert [f.name for f in attrs.fields(Dropped)] == ["item", "reason", "operator", "timestamp"]
+    # The contract's four, then the optional bounds of the windows a late item missed.
+    assert [f.name for f in attrs.fields(Dropped)] == [
+        "item",
+        "reason",
+        "operator",
+        "timestamp",
+        "windows",
+    ]
     env = Envelope(event="e", context=CTX, timestamp=1.0)  # keywords, as attrs made them
     assert env == Envelope("e", CTX, 1.0) and hash(env) == hash(Envelope("e", CTX, 1.0))
     assert attrs.evolve(env, event="f") == Envelope("f", CTX, 1.0)
@@ -132,3 +139,33 @@ def test_envelope_and_dropped_keep_their_public_shape() -> None:
     record = Dropped(env, Loud("late"), "w", 2.0)
     assert type(record.reason) is str and record.reason == "late"
     assert record == Dropped(item=env, reason="late", operator="w", timestamp=2.0)
+
+
+def test_dropped_windows_default_empty_and_not_part_of_equality() -> None:
+    plain = Dropped(ENV, "late", "window_time", 3.0)
+    assert plain.windows == () and Dropped(ENV, "late", "window_time", 3.0, ()) == plain
+    missed = Dropped(ENV, "late", "window_time", 3.0, [(0.0, 2.0), [1.0, 3.0]])
+    assert missed.windows == ((0.0, 2.0), (1.0, 3.0))  # pairs, as tuples
+    assert missed == Dropped(ENV, "late", "window_time", 3.0, windows=((0.0, 2.0), (1.0, 3.0)))
+    # The contract's four fields make the record: outside code comparing a late drop with
+    # Dropped(item, "late", operator, timestamp) still finds it equal, with the same hash.
+    assert missed == plain and hash(missed) == hash(plain)
+    assert len({missed, plain}) == 1
+    assert repr(missed).endswith("windows=((0.0, 2.0), (1.0, 3.0)))")
+    assert attrs.evolve(plain, windows=((0.0, 2.0),)).windows == ((0.0, 2.0),)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        missed.windows = ()  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        plain.nothing  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(ValueError, match=r"\(start, end\) pairs"):
+        Dropped(ENV, "late", "w", 0.0, [(1.0, 2.0, 3.0)])
+
+
+def test_dropped_pickles_with_and_without_windows() -> None:
+    import pickle
+
+    for record in (
+        Dropped("x", "late", "w", 1.0),
+        Dropped("x", "late", "w", 1.0, ((0.0, 1.0),)),
+    ):
+        assert pickle.loads(pickle.dumps(record)) == record

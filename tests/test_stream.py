@@ -44,7 +44,7 @@ def test_send_applies_the_operators_and_reports_acceptance() -> None:
     ]
     snap = stream.metrics()
     assert (snap.received, snap.emitted, snap.dropped) == (2, 1, 1)
-    assert {s.name: (s.received, s.emitted) for s in snap.stages} == {
+    assert {s.name: (s.received, s.emitted) for s in snap.operators} == {
         "capability_filter": (2, 1),
         "transform": (1, 1),
     }

@@ -33,14 +33,32 @@ class Dropped:
         reason: why, e.g. ``"insufficient_capabilities"``, ``"overflow"``, ``"late"``.
         operator: the name of the operator that dropped it.
         timestamp: when, in seconds on the operator's scheduler clock.
+        windows: for an item dropped as ``"late"`` by an event-time window operator, the
+            ``(start, end)`` bounds of every window it missed, earliest first, in the unit
+            the operator reports windows in (seconds, or aware datetimes): for
+            ``window_time`` each tumbling or sliding window holding its timestamp; for
+            ``window_session`` the session the item alone would have made,
+            ``[t, t + gap)`` (cut at ``max_duration``). ``()`` for every other drop.
+            An annotation: equality and hash are those of the four fields above, so a late
+            drop equals ``Dropped(item, "late", operator, timestamp)``.
     """
 
     item: Any
     reason: str = attrs.field(validator=_reason)
     operator: str
     timestamp: float
+    # An annotation, not part of the record's identity: a late drop still equals (and hashes
+    # as) the contract's four-field Dropped(item, "late", operator, timestamp).
+    windows: tuple[tuple[Any, Any], ...] = attrs.field(default=(), eq=False)
 
-    def __init__(self, item: Any, reason: str, operator: str, timestamp: float) -> None:
+    def __init__(
+        self,
+        item: Any,
+        reason: str,
+        operator: str,
+        timestamp: float,
+        windows: Iterable[tuple[Any, Any]] = (),
+    ) -> None:
         # Built through the slots directly (drops can be many); the reason is checked as
         # the field's validator would.
         if type(reason) is not str or not reason:
@@ -50,6 +68,23 @@ class Dropped:
         _set_reason(self, reason)
         _set_operator(self, operator)
         _set_timestamp(self, timestamp)
+        if windows:  # left unset when empty: read as () (see __getattr__)
+            _set_windows(self, _bounds(windows))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when a slot is unset: ``windows`` is left unset by the many drops
+        # that miss no window (and by the slot-by-slot builders), and reads as ().
+        if name == "windows":
+            return ()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _bounds(windows: Iterable[tuple[Any, Any]]) -> tuple[tuple[Any, Any], ...]:
+    bounds = tuple(map(tuple, windows))
+    for pair in bounds:
+        if len(pair) != 2:
+            raise ValueError(f"Dropped.windows holds (start, end) pairs, not {pair!r}")
+    return bounds
 
 
 class UnobservedDropWarning(UserWarning):
@@ -152,13 +187,15 @@ _set_item = slot_setter(Dropped, "item")
 _set_reason = slot_setter(Dropped, "reason")
 _set_operator = slot_setter(Dropped, "operator")
 _set_timestamp = slot_setter(Dropped, "timestamp")
+_set_windows = slot_setter(Dropped, "windows")
 
 #: ``Dropped(item, reason, operator, timestamp)``, the name the drop paths have used.
 make_dropped: Callable[[Any, str, str, float], Dropped] = Dropped
 
 #: ``(new, set_item, set_reason, set_operator, set_timestamp)``: a `Dropped` built slot by
 #: slot, without ``__init__``'s frame, for drop paths whose reason is already a checked
-#: non-empty str. Every slot must be filled before the record leaves.
+#: non-empty str. Every one of these slots must be filled before the record leaves
+#: (``windows``, left unset, reads as ``()``).
 dropped_builder: tuple[
     Callable[[type[Dropped]], Dropped],
     Callable[[Any, Any], None],
@@ -190,9 +227,13 @@ class Watermark:
     watermarks), and a source that sends ``idle=True`` stops holding the others back until
     it sends a watermark again.
 
-    Only [`window_time`][pfrx.operators.window_time] and
-    [`window_session`][pfrx.operators.window_session] understand watermarks: put them before
-    any operator that would take a watermark for an item.
+    [`window_time`][pfrx.operators.window_time] and
+    [`window_session`][pfrx.operators.window_session] in event time take them; the other
+    per-item operators (``capability_filter``, ``transform``, ``process``, ``metrics_tap``,
+    ``backpressure``) pass them on untouched, in order, never counting them as received,
+    emitted or dropped. ``window_count`` counts whatever reaches it: keep watermarks from
+    it. In a [`pfrx.Stream`][], send one with [`pfrx.Stream.send_watermark`][]; one that no
+    window operator takes ends at the stream's end (never on ``results``).
 
     Attributes:
         time: seconds in the timestamps' unit, or an aware ``datetime``.

@@ -80,15 +80,15 @@ class StreamReading:
         metrics["drops_by_reason"] = {
             str(reason): int(count) for reason, count in snapshot.drops_by_reason.items()
         }
-        metrics["stages"] = [
+        metrics["operators"] = [
             {
-                "name": str(stage.name),
-                "received": int(stage.received),
-                "emitted": int(stage.emitted),
-                "dropped": int(stage.dropped),
-                "errors": int(stage.errors),
+                "name": str(operator.name),
+                "received": int(operator.received),
+                "emitted": int(operator.emitted),
+                "dropped": int(operator.dropped),
+                "errors": int(operator.errors),
             }
-            for stage in snapshot.stages
+            for operator in snapshot.operators
         ]
         return {
             "name": self.name,

@@ -228,10 +228,10 @@ def metrics_tap(
 
     Args:
         metrics: where to record. Without it, inside a [`pfrx.Stream`][] the tap records
-            into the stream's metrics (stage and timing only: the stream counts totals);
+            into the stream's metrics (its own counts and timing only: the stream counts totals);
             elsewhere it makes its own [`StreamMetrics`][pfrx.StreamMetrics], available as
             ``.metrics`` on the returned operator.
-        name: the stage name in the metrics.
+        name: the operator's name in the metrics (`MetricsSnapshot.operators`).
         scheduler: the clock for the metrics the tap makes itself.
 
     Example:
@@ -417,6 +417,7 @@ def window_time(
     allowed_lateness: float | timedelta = 0.0,
     idle_timeout: float | timedelta | None = None,
     on_late: Callable[[Any], None] | abc.ObserverBase[Any] | None = None,
+    watermark: str = "shared",
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "window_time",
@@ -477,6 +478,14 @@ def window_time(
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
         on_late: a callable or an observer receiving each late envelope (a side output).
+            The windows it missed are in its ``Dropped.windows`` (on ``on_drop`` or a
+            stream's ``dropped``): the ``(start, end)`` of each window holding its time.
+        watermark: ``"shared"`` (default): one watermark for the operator, moved by every
+            key's items. ``"per_key"`` (needs ``key=`` and ``timestamp=``): each key's
+            windows fire on that key's own watermark (its highest timestamp minus
+            ``out_of_orderness``), and lateness is judged against it; explicit
+            [`Watermark`][pfrx.Watermark] items and the idle clock (``idle_timeout``, from
+            the highest watermark any key reached) move every key.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted windows; held item slots are a gauge.
         name: the operator name in drops and metrics.
@@ -504,6 +513,7 @@ def window_time(
         allowed_lateness=allowed_lateness,
         idle_timeout=idle_timeout,
         on_late=on_late,
+        watermark=watermark,
         on_drop=on_drop,
         metrics=metrics,
         name=name,
@@ -570,7 +580,9 @@ def window_session(
             out-of-orderness: that is now ``out_of_orderness``.
         idle_timeout: event time only: scheduler time without items after which the
             watermark follows the scheduler clock.
-        on_late: a callable or an observer receiving each late envelope.
+        on_late: a callable or an observer receiving each late envelope. Its ``Dropped``
+            (``on_drop``) names the session it alone would have made, ``((t, t + gap),)``,
+            in ``Dropped.windows``.
         on_drop: receives a [`Dropped`][pfrx.Dropped] for each item lost.
         metrics: counts received items and emitted sessions; held items are a gauge.
         name: the operator name in drops and metrics.

@@ -43,7 +43,7 @@ from reactivex.scheduler import (
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .._clock import positive_seconds
-from .._model import BackpressureOverflow, BackpressureTimeout
+from .._model import BackpressureOverflow, BackpressureTimeout, Watermark
 from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
 from ._backpressure_policy import (
@@ -232,6 +232,7 @@ class _Run:
         "inflight",
         "label",
         "lock",
+        "marks",
         "metrics",
         "name",
         "observer",
@@ -275,6 +276,9 @@ class _Run:
         self.received = reporter.received
         self.buf: deque[Any] = deque()
         self.inflight: deque[Any] = deque()
+        # Watermarks waiting in buf / inflight (an upper bound): while any, the drain counts
+        # what it delivers one by one, leaving them out.
+        self.marks = 0
         self.capacity = strategy.capacity(buffer_size)
         self.batch = batch_size
         self.name = name
@@ -283,7 +287,7 @@ class _Run:
         self.owned = owned
         self.reporter = reporter
         self.metrics = reporter.metrics
-        self.label = reporter.stage.name if reporter.stage is not None else name
+        self.label = reporter.counters.name if reporter.counters is not None else name
         self.scheduled = False
         self.owner: int | None = None
         self.done = False
@@ -316,6 +320,10 @@ class _Run:
         Under the reporting lock: counters stay exact with many producer threads, and
         ``on_drop`` is never called concurrently (re-entrant, so it may send again).
         """
+        if type(item) is Watermark:
+            with self.lock:
+                self.marks -= 1
+            return  # no item: nothing lost (a later watermark or item moves event time on)
         with self.report_lock:
             if event and self.metrics is not None:
                 self.metrics.record_backpressure()
@@ -348,6 +356,9 @@ class _Run:
 
     # -- the producer: one path for every strategy -------------------------------------------
     def on_next(self, item: Any) -> None:
+        if type(item) is Watermark:
+            self._watermark(item)
+            return
         lost: Any = _NOTHING
         switch: Switch | None = None
         wake = False
@@ -357,7 +368,9 @@ class _Run:
             else:
                 closed = False
                 buf = self.buf
-                if len(buf) < self.capacity:
+                if len(buf) < self.capacity or (
+                    self.marks and len(buf) - self.marks < self.capacity
+                ):
                     arrival = self.arrival
                     if arrival is not None:
                         shed, switch = arrival(len(buf))
@@ -367,7 +380,7 @@ class _Run:
                     buf.append(item)
                     wake = self._accepted(buf)
                 elif self.evicts:
-                    lost, reason = buf.popleft(), self.reason
+                    lost, reason = self._oldest_item(buf), self.reason
                     self.received()
                     buf.append(item)
                     wake = self._accepted(buf)
@@ -403,6 +416,42 @@ class _Run:
                 logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
         if wake:
             self._wake()
+
+    def _watermark(self, mark: Watermark) -> None:
+        """Event-time progress: it queues in order with the items but is none. It takes no
+        room (never waits, evicts nor overflows), is never counted nor reported lost, and
+        replaces a watermark of the same source waiting behind the last item (so at most
+        one per source waits between two items)."""
+        with self.lock:
+            if self.closed_reason is not None:
+                return
+            buf = self.buf
+            for i in range(len(buf) - 1, -1, -1):
+                waiting = buf[i]
+                if type(waiting) is not Watermark:
+                    break
+                if waiting.source == mark.source:
+                    try:
+                        later = mark.time >= waiting.time
+                    except TypeError:  # a datetime after seconds: the clock will judge
+                        break
+                    buf[i] = mark if later else Watermark(waiting.time, mark.source, mark.idle)
+                    return
+            self.marks += 1
+            buf.append(mark)
+            wake = self._accepted(buf)
+        if wake:
+            self._wake()
+
+    def _oldest_item(self, buf: deque[Any]) -> Any:
+        """Evict the oldest item (under the lock), never a watermark."""
+        if not self.marks or type(buf[0]) is not Watermark:
+            return buf.popleft()
+        for i, item in enumerate(buf):
+            if type(item) is not Watermark:
+                del buf[i]
+                return item
+        return buf.popleft()  # only watermarks: cannot be (the buffer is full of items)
 
     def _accepted(self, buf: deque[Any]) -> bool:
         """Bookkeeping after an append, under the lock; True if a drain must be scheduled."""
@@ -516,7 +565,11 @@ class _Run:
         except Exception:
             self._downstream_failed()
             return False
-        self.reporter.emitted()
+        if type(item) is Watermark:
+            with self.lock:
+                self.marks -= 1
+        else:
+            self.reporter.emitted()
         return True
 
     def _deliver_inflight(self) -> int:
@@ -524,9 +577,12 @@ class _Run:
         forward = self.observer.on_next
         count = 0
         try:
-            while inflight and not self.stopped:
-                forward(inflight.popleft())
-                count += 1
+            if self.marks:
+                count = self._deliver_counting(inflight, forward)
+            else:
+                while inflight and not self.stopped:
+                    forward(inflight.popleft())
+                    count += 1
         except Exception:
             self._downstream_failed()
         if count:
@@ -537,6 +593,27 @@ class _Run:
             reason = self.closed_reason or DISPOSED
             for item in left:
                 self._lost(item, reason, event=False)
+        return count
+
+    def _deliver_counting(self, inflight: deque[Any], forward: Callable[[Any], None]) -> int:
+        """The drain's loop while watermarks wait: they pass uncounted."""
+        count = marks = 0
+        try:
+            while inflight and not self.stopped:
+                item = inflight.popleft()
+                forward(item)
+                if type(item) is Watermark:
+                    marks += 1
+                else:
+                    count += 1
+        except Exception:
+            if count:  # the caller counts what a completed loop returns
+                self.reporter.emitted(count)
+            raise
+        finally:
+            if marks:
+                with self.lock:
+                    self.marks -= marks
         return count
 
     def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> None:
@@ -593,8 +670,10 @@ class _Run:
             self.buf.extend(items)
             self.peak = max(self.peak, state["peak"], len(self.buf))
             wake = bool(self.buf) and self._accepted(self.buf)
-            if items:
-                self.received(len(items))  # this subscription delivers them: its ledger
+            marks = sum(type(item) is Watermark for item in items)
+            self.marks += marks
+            if len(items) > marks:  # this subscription delivers them: its ledger
+                self.received(len(items) - marks)
         self._publish_strategy()
         if wake:
             self._wake()

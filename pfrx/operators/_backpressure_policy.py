@@ -200,10 +200,10 @@ class Strategy:
 
     __slots__ = ()
 
-    name: ClassVar[str]
-    full: ClassVar[Full]
+    name: str
+    full: Full
     #: the reason of the item lost when the buffer is full
-    reason: ClassVar[str] = OVERFLOW
+    reason: str = OVERFLOW
     #: whether `turn_end` needs each turn's delivery time
     timed: ClassVar[bool] = False
 
@@ -237,40 +237,23 @@ class Strategy:
         """Take over a state from `snapshot`."""
 
 
-class DropOldest(Strategy):
-    __slots__ = ()
-    name = "drop_oldest"
-    full = Full.EVICT_OLDEST
+class Fixed(Strategy):
+    """A policy with no state of its own, so one instance serves every subscription: what
+    an item finding the buffer full does, the reason of the item lost then, and how many
+    items may wait (``limit``; ``None``: ``buffer_size``)."""
 
+    __slots__ = ("full", "limit", "name", "reason")
 
-class DropNewest(Strategy):
-    __slots__ = ()
-    name = "drop_newest"
-    full = Full.DROP_INCOMING
-
-
-class Latest(Strategy):
-    """At most one pending item, the most recent: ``buffer_size`` does not apply."""
-
-    __slots__ = ()
-    name = "latest"
-    full = Full.EVICT_OLDEST
-    reason = OVERWRITTEN
+    def __init__(
+        self, name: str, full: Full, reason: str = OVERFLOW, limit: int | None = None
+    ) -> None:
+        self.name = name
+        self.full = full
+        self.reason = reason
+        self.limit = limit
 
     def capacity(self, buffer_size: int) -> int:
-        return 1
-
-
-class Block(Strategy):
-    __slots__ = ()
-    name = "block"
-    full = Full.WAIT
-
-
-class Error(Strategy):
-    __slots__ = ()
-    name = "error"
-    full = Full.FAIL
+        return buffer_size if self.limit is None else self.limit
 
 
 class Adaptive(Strategy):
@@ -319,18 +302,23 @@ class Adaptive(Strategy):
         machine.switches = int(state["switches"])
 
 
-_SIMPLE: dict[str, Callable[[], Strategy]] = {
-    "drop_oldest": DropOldest,
-    "drop_newest": DropNewest,
-    "latest": Latest,
-    "block": Block,
-    "error": Error,
+_FIXED = {
+    fixed.name: fixed
+    for fixed in (
+        Fixed("drop_oldest", Full.EVICT_OLDEST),
+        Fixed("drop_newest", Full.DROP_INCOMING),
+        # at most one pending item, the most recent: buffer_size does not apply
+        Fixed("latest", Full.EVICT_OLDEST, reason=OVERWRITTEN, limit=1),
+        Fixed("block", Full.WAIT),
+        Fixed("error", Full.FAIL),
+    )
 }
-STRATEGIES = (*_SIMPLE, "adaptive")
+STRATEGIES = (*_FIXED, "adaptive")
 
 
 def make_strategy(name: str, buffer_size: int, batch_size: int, policy: AdaptivePolicy) -> Strategy:
-    """A fresh strategy object for one subscription (``adaptive`` keeps state)."""
+    """The strategy of one subscription: a fresh one for ``adaptive`` (it keeps state), the
+    shared `Fixed` one for the others."""
     if name == "adaptive":
         return Adaptive(policy, buffer_size, batch_size)
-    return _SIMPLE[name]()
+    return _FIXED[name]

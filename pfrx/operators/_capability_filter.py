@@ -16,10 +16,10 @@ from typing import Any
 from loguru import logger
 from reactivex import Observable, abc
 
-from .._logging import would_log
-from .._model import Capability, Context, Envelope
+from .._logging import log_settings, would_log
+from .._model import Capability, Context, Dropped, Envelope, Watermark
 from .._model.capability import action_key, family_action
-from .._model.context import coverage_lookup
+from .._model.records import dropped_builder
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
@@ -71,10 +71,8 @@ def _log_denial(envelope: Envelope, missing: Verdict, why: str = "") -> None:
 def _static_check(required: Capability) -> Check:
     key, resource = required.action_key, required.normalized_resource
 
-    lookup = coverage_lookup
-
     def check(context: Context, _event: Any) -> Verdict:
-        compiled = lookup(context)(key) if type(context) is Context else None
+        compiled = context.compiled_coverage(key) if type(context) is Context else None
         if compiled is None:  # not compiled yet, or a Context subclass: ask it
             return context.covered(key, resource) or required
         if resource is not None and (resource in compiled[0] or resource.startswith(compiled[1])):
@@ -88,7 +86,6 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
     normalize, normal_form = normalize_resource, cached_normal_form
     key = action_key(family, action)
     missing = object()
-    lookup = coverage_lookup
 
     def check(context: Context, event: Any) -> Verdict:
         resource = resource_of(event)
@@ -98,7 +95,7 @@ def _resource_check(family: str, action: str, resource_of: Callable[[Any], Any])
                 normal = normalize(resource)
         else:  # judged by its characters, or TypeError: never granted
             normal = normalize(resource)
-        compiled = lookup(context)(key) if type(context) is Context else None
+        compiled = context.compiled_coverage(key) if type(context) is Context else None
         if compiled is None:  # not compiled yet, or a Context subclass: ask it
             if context.covered(key, normal):
                 return True
@@ -131,13 +128,12 @@ def _judge(context: Context, need: Any) -> Verdict:
 
 
 def _computed_check(compute: Callable[[Any], Any]) -> Check:
-    lookup = coverage_lookup
 
     def check(context: Context, event: Any) -> Verdict:
         need = compute(event)  # once per item, whatever the outcome
         # The common case, answered from the compiled coverage: one capability per event.
         if type(need) is Capability and type(context) is Context:
-            compiled = lookup(context)(need.action_key)
+            compiled = context.compiled_coverage(need.action_key)
             if compiled is not None:
                 resource = need.normalized_resource
                 if resource is not None and (
@@ -201,11 +197,11 @@ def capability_filter(
         (made_by[0].name, made_by[1], resource or _itself) if made_by is not None else None
     )
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return _Filter(check, reporter, computed, resource_form).prepared()
 
-    return fuse(stage)
+    return fuse(link)
 
 
 # With metrics, what passed and what was denied is counted in plain variables and pushed
@@ -237,13 +233,16 @@ class _Filter:
         self.resource_form = resource_form
         # The computed form's requirement: ``check`` is then inlined into on_next.
         self.compute = compute
-        # Set by the deny path: denials need only be counted (nobody to tell, no Dropped).
-        self.quiet = False
+        # The loguru settings (see log_settings) under which this subscription found nobody
+        # to tell of a denial but the metrics: while they stand, a denial is one count.
+        self.quiet_in: object = None
         self.reporter = reporter
         self.lock = threading.Lock()
-        # Moved by on_next only: items passed, denials by reason (every item is one or the
-        # other, so what was received is their sum).
+        # Moved by on_next only: items passed, denials for lack of capabilities counted on
+        # the quiet path, other denials by reason (every item is one or the other, so what
+        # was received is their sum).
         self.passed = 0
+        self.refused = 0
         self.denied: dict[str, int] = {}
         # Moved by flush only, under the lock: what the metrics already hold.
         self.flushed_seen = 0
@@ -252,7 +251,7 @@ class _Filter:
 
     def prepared(self) -> Prepared:
         reporter = self.reporter
-        if reporter.stage is None:
+        if reporter.counters is None:
             return Prepared(self.wire, wire_batch=self.wire_batch)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
@@ -270,6 +269,9 @@ class _Filter:
         with self.lock:
             # Each count on its own: an item may be seen in one flush and pass in the next.
             passed, denied = self.passed, dict(self.denied)  # one copy: on_next may add
+            refused = self.refused
+            if refused:
+                denied[REASON] = denied.get(REASON, 0) + refused
             seen = passed + sum(denied.values())
             if seen != self.flushed_seen:
                 reporter.received(seen - self.flushed_seen)
@@ -285,20 +287,28 @@ class _Filter:
     def _deny(self) -> Callable[[Any, Verdict, Exception | None], None]:
         reporter = self.reporter
         notify = reporter.notify
-        counting = reporter.stage is not None
-        # Nobody to tell but the metrics (the filter's own denial log is asked per item).
-        quiet = self.quiet = counting and reporter.quiet
-        # Only the log can be why it is not quiet: it may settle on the first denial.
-        may_quiet = counting and not quiet and not reporter.receives_drops and reporter.observed
+        handler = reporter.drop_handler
+        operator, now = reporter.operator, reporter.now
+        new, set_item, set_reason, set_operator, set_timestamp = dropped_builder
+        counting = reporter.counters is not None
+        # Only a log can keep the subscription from being quiet (see quiet_in).
+        may_quiet = counting and handler is None and reporter.observed
         denied = self.denied
+        # The loguru settings under which the denial log was found off: asked again only
+        # when logger.enable/disable has changed them.
+        unlogged_in: object = None
 
         def deny(envelope: Any, verdict: Verdict, error: Exception | None) -> None:
-            nonlocal quiet, may_quiet
+            nonlocal unlogged_in
             if error is None:
                 reason = EMPTY if verdict is _EMPTY else REASON
-                if would_log(__name__):
-                    why = " (the requirement named no capability)" if verdict is _EMPTY else ""
-                    _log_denial(envelope, verdict, why)
+                if unlogged_in is not log_settings():
+                    settings = log_settings()
+                    if would_log(__name__):
+                        why = " (the requirement named no capability)" if verdict is _EMPTY else ""
+                        _log_denial(envelope, verdict, why)
+                    else:
+                        unlogged_in = settings
             elif not isinstance(envelope, Envelope):
                 reason = "not_an_envelope"
             elif not isinstance(_context_of(envelope), Context):
@@ -312,24 +322,35 @@ class _Filter:
                     _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
             if counting:
                 denied[reason] = denied.get(reason, 0) + 1
-                if quiet:
-                    return  # counted; nobody to tell, and no Dropped to build
+            if handler is not None:
+                # Reporter.notify's record, built here: one frame less per denial.
+                record = new(Dropped)
+                set_item(record, envelope)
+                set_reason(record, reason)
+                set_operator(record, operator)
+                set_timestamp(record, now())
+                try:
+                    handler(record)
+                except Exception:
+                    reporter.handler_failed()
+                return
             notify(envelope, reason)
             if may_quiet:
-                # loguru settles whether it logs a module at that module's first record:
-                # the drop just told may have made the rest of the subscription quiet.
-                quiet = self.quiet = reporter.quiet
-                may_quiet = not quiet
+                # loguru settles whether it logs a module at that module's first record: the
+                # drop just told may have made the rest of the subscription quiet.
+                settings = log_settings()
+                if reporter.quiet and not would_log(__name__):
+                    self.quiet_in = settings
 
         return deny
 
     def wire(self, forward: OnNext) -> OnNext:
         reporter = self.reporter
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         deny = self._deny()
-        denied = self.denied
         flush_at = FLUSH_EVERY
-        compute, check, judge, lookup = self.compute, self.check, _judge, coverage_lookup
+        compute, check, judge = self.compute, self.check, _judge
+        settings = log_settings
 
         if compute is not None:
             # The computed form (the README's), with its check inlined: one frame less.
@@ -342,7 +363,9 @@ class _Filter:
                     if type(context) is Context:
                         need = compute(envelope.event)  # the requirement: once per item
                         compiled = (
-                            lookup(context)(need.action_key) if type(need) is Capability else None
+                            context.compiled_coverage(need.action_key)
+                            if type(need) is Capability
+                            else None
                         )
                         if compiled is None:
                             verdict = judge(context, need)
@@ -359,6 +382,9 @@ class _Filter:
                     else:
                         raise TypeError("not a context")
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        forward(envelope)
+                        return
                     deny(envelope, None, error)
                     return
                 if verdict is True:
@@ -368,8 +394,8 @@ class _Filter:
                             flush_at += FLUSH_EVERY
                             self.flush()
                     forward(envelope)  # outside the try: downstream errors are not denials
-                elif self.quiet and verdict is not _EMPTY and not would_log(__name__):
-                    denied[REASON] = denied.get(REASON, 0) + 1  # what deny would do, inline
+                elif self.quiet_in is settings() and verdict is not _EMPTY:
+                    self.refused += 1  # all deny would do
                 else:
                     deny(envelope, verdict, None)
 
@@ -385,6 +411,9 @@ class _Filter:
                     raise TypeError("not a context")
                 verdict = check(context, envelope.event)  # the requirement: once per item
             except Exception as error:
+                if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                    forward(envelope)
+                    return
                 deny(envelope, None, error)
                 return
             if verdict is True:
@@ -394,10 +423,19 @@ class _Filter:
                         flush_at += FLUSH_EVERY
                         self.flush()
                 forward(envelope)  # outside the try: downstream errors are not denials
+            elif self.quiet_in is settings() and verdict is not _EMPTY:
+                self.refused += 1  # all deny would do
             else:
                 deny(envelope, verdict, None)
 
         return on_next
+
+    def _counted(self, kept: int) -> None:
+        """A batch passed ``kept`` items: count them, flushing every FLUSH_EVERY."""
+        before = self.passed
+        self.passed = after = before + kept
+        if after // FLUSH_EVERY != before // FLUSH_EVERY:
+            self.flush()
 
     def wire_batch(self, forward: OnBatch) -> OnBatch:
         """One call per list: the per-item path, run in a loop, with what passed forwarded as
@@ -406,16 +444,16 @@ class _Filter:
             return collecting(self.wire)(forward)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
-        reporter = self.reporter
-        counting = reporter.stage is not None
+        counting = self.reporter.counters is not None
         deny = self._deny()
-        denied = self.denied
         check = self.check
-        every = FLUSH_EVERY
 
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
+            marks = 0
+            # Asked once per batch: a logger.enable is noticed from the next batch on.
+            quiet = self.quiet_in is log_settings()
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -425,20 +463,21 @@ class _Filter:
                         raise TypeError("not a context")
                     verdict = check(context, envelope.event)  # the requirement: once per item
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
                     deny(envelope, None, error)
                     continue
                 if verdict is True:
                     keep(envelope)
-                elif self.quiet and verdict is not _EMPTY and not would_log(__name__):
-                    denied[REASON] = denied.get(REASON, 0) + 1  # what deny would do, inline
+                elif quiet and verdict is not _EMPTY:
+                    self.refused += 1  # all deny would do
                 else:
                     deny(envelope, verdict, None)
-            if counting and kept:
-                before = self.passed
-                self.passed = after = before + len(kept)
-                if after // every != before // every:
-                    self.flush()
             if kept:
+                if counting and len(kept) > marks:
+                    self._counted(len(kept) - marks)  # watermarks pass uncounted
                 forward(kept)
 
         return on_batch
@@ -447,17 +486,19 @@ class _Filter:
         self, forward: OnBatch, family: str, action: str, resource_of: Callable[[Any], Any]
     ) -> OnBatch:
         """`wire_batch` for the resource form, with `_resource_check` inlined in the loop."""
-        counting = self.reporter.stage is not None
+        counting = self.reporter.counters is not None
         deny = self._deny()
-        denied = self.denied
-        every = FLUSH_EVERY
-        normalize, normal_form, lookup = normalize_resource, cached_normal_form, coverage_lookup
+        normalize, normal_form = normalize_resource, cached_normal_form
         key = action_key(family, action)
         missing = object()
 
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
+            marks = 0
+            refused = 0
+            # Asked once per batch: a logger.enable is noticed from the next batch on.
+            quiet = self.quiet_in is log_settings()
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -472,7 +513,7 @@ class _Filter:
                             normal = normalize(resource)
                     else:  # judged by its characters, or TypeError: never granted
                         normal = normalize(resource)
-                    compiled = lookup(context)(key) if type(context) is Context else None
+                    compiled = context.compiled_coverage(key) if type(context) is Context else None
                     if compiled is None:  # not compiled yet, or a Context subclass: ask it
                         granted = context.covered(key, normal)
                     else:
@@ -480,20 +521,23 @@ class _Filter:
                             normal in compiled[0] or normal.startswith(compiled[1])
                         )
                 except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
                     deny(envelope, None, error)
                     continue
                 if granted:
                     keep(envelope)
-                elif self.quiet and not would_log(__name__):
-                    denied[REASON] = denied.get(REASON, 0) + 1  # what deny would do, inline
+                elif quiet:
+                    refused += 1  # all deny would do
                 else:
                     deny(envelope, (family, action, resource), None)
-            if counting and kept:
-                before = self.passed
-                self.passed = after = before + len(kept)
-                if after // every != before // every:
-                    self.flush()
+            if refused:
+                self.refused += refused
             if kept:
+                if counting and len(kept) > marks:
+                    self._counted(len(kept) - marks)  # watermarks pass uncounted
                 forward(kept)
 
         return on_batch

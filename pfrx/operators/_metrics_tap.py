@@ -8,6 +8,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from .._clock import clock_of
+from .._model import Watermark
 from ..metrics import StreamMetrics
 from ._checks import operator_name, optional_metrics, optional_scheduler
 from ._shared import OnNext, Prepared, current_scope, fuse
@@ -18,7 +19,7 @@ class MetricsTap:
 
     With ``metrics`` given, or outside any stream, it counts every item as received and
     emitted and times how long downstream takes with each item. Inside a [`pfrx.Stream`][]
-    without ``metrics``, the stream counts totals and the tap adds its own stage and timing.
+    without ``metrics``, the stream counts totals and the tap adds its own counts and timing.
     """
 
     def __init__(
@@ -38,15 +39,15 @@ class MetricsTap:
         return self._own
 
     def __call__(self, source: Observable[Any]) -> Observable[Any]:
-        return fuse(self._stage)(source)
+        return fuse(self._link)(source)
 
-    def _stage(self, scheduler: abc.SchedulerBase | None) -> Prepared:
+    def _link(self, scheduler: abc.SchedulerBase | None) -> Prepared:
         scope = current_scope()
         if self._explicit is None and scope is not None and scope.metrics is not None:
             metrics, totals = scope.metrics, False
         else:
             metrics, totals = self._own, True
-        stage = metrics.stage(self.name)
+        counters = metrics.operator(self.name)
         now = clock_of(metrics.scheduler)
         width = metrics.rate_bucket
         lock = threading.Lock()
@@ -71,13 +72,16 @@ class MetricsTap:
                 metrics.record_batch(
                     pending, spent - flushed_busy, slowest, boundary - width / 2, totals=totals
                 )
-                stage.received += pending
-                stage.emitted += pending
+                counters.received += pending
+                counters.emitted += pending
                 flushed_count, flushed_busy = flushed_count + pending, spent
 
         def wire(forward: OnNext) -> OnNext:
             def on_next(value: Any) -> None:
                 nonlocal count, busy, slowest, boundary
+                if type(value) is Watermark:  # event-time progress: passed on, unmeasured
+                    forward(value)
+                    return
                 started = now()
                 if started >= boundary:
                     flush()
@@ -93,7 +97,7 @@ class MetricsTap:
 
         def on_error(error: Exception) -> None:
             flush()
-            stage.errors += 1
+            counters.errors += 1
             metrics.record_error()
 
         source = metrics.register_source(flush)

@@ -10,7 +10,7 @@ from loguru import logger
 from reactivex import Observable, abc
 
 from .._clock import clock_of, positive_seconds
-from .._model import Context, Envelope, Err, Ok
+from .._model import Context, Envelope, Err, Ok, Watermark
 from .._model.context import make_envelope
 from ..checkpoint import current_scope
 from ..metrics import StreamMetrics
@@ -51,7 +51,7 @@ def process(
         else None
     )
 
-    def stage(subscribe_scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(subscribe_scheduler: abc.SchedulerBase | None) -> Prepared:
         sched = scheduler or subscribe_scheduler
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=sched)
         return Prepared(lambda forward: _wire(forward, reporter, sched))
@@ -97,6 +97,10 @@ def process(
             try:
                 outcome = step(envelope.event, envelope.context, state)
             except Exception as exc:
+                if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                    reporter.received(-1)  # the count taken on entry, given back
+                    forward(envelope)
+                    return
                 if timed:
                     finish_timing(started, envelope)
                 if not isinstance(envelope, Envelope):
@@ -130,7 +134,7 @@ def process(
 
         return on_next
 
-    return fuse(stage)
+    return fuse(link)
 
 
 class _ProcessorState:

@@ -6,6 +6,12 @@ when it was subscribed (a [`pfrx.Stream`][] opens one around its pipeline's subs
 otherwise drops are logged at debug level under ``pfrx``, nothing is counted, and the first
 drop of each subscription issues a [`pfrx.UnobservedDropWarning`][]. A [`Dropped`][pfrx.Dropped]
 record is built only when someone receives it (an ``on_drop`` handler, explicit or scoped).
+
+Fusion: pfrx's synchronous operators are *links* of one chain of plain calls
+(`FusedObservable`); a `Link` is one operator's per-subscription factory, returning its
+`Prepared` wiring. The word is "link", not "stage", because a stage is something else in
+pfrx: a named operator sequence whose errors name it ([`pfrx.stage`][]); per-operator counts
+are *operator* counters (`Reporter.counters`).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from .._clock import Clock, clock_of
 from .._logging import would_log
 from .._model import Dropped, UnobservedDropWarning
 from .._model.records import dropped_builder, make_dropped
-from ..metrics import StageCounters, StreamMetrics
+from ..metrics import OperatorCounters, StreamMetrics
 
 DropHandler = Callable[[Dropped], None]
 _new_dropped, _set_item, _set_reason, _set_operator, _set_timestamp = dropped_builder
@@ -99,12 +105,21 @@ class Reporter:
 
     ``totals`` is true when the operator owns its metrics (``metrics=`` was given): then it
     counts received and emitted items into the metrics' totals too. Inside a stream it
-    counts only its own stage, and the stream counts what enters and leaves it.
+    counts only its own operator counters, and the stream counts what enters and leaves it.
     ``observed`` is false when no ``on_drop=``, no ``metrics=`` and no reporting scope were
     found: the first drop then warns ([`pfrx.UnobservedDropWarning`][]).
     """
 
-    __slots__ = ("_on_drop", "_warned", "metrics", "now", "observed", "operator", "stage", "totals")
+    __slots__ = (
+        "_on_drop",
+        "_warned",
+        "counters",
+        "metrics",
+        "now",
+        "observed",
+        "operator",
+        "totals",
+    )
 
     def __init__(
         self,
@@ -122,7 +137,7 @@ class Reporter:
         self.totals = totals
         self.observed = observed
         self._warned = False
-        self.stage: StageCounters | None = metrics.stage(operator) if metrics else None
+        self.counters: OperatorCounters | None = metrics.operator(operator) if metrics else None
 
     @classmethod
     def resolve(
@@ -151,6 +166,12 @@ class Reporter:
         return self._on_drop is not None
 
     @property
+    def drop_handler(self) -> DropHandler | None:
+        """The ``on_drop`` handler (explicit or scoped) `notify` calls, if any: for drop paths
+        that build the record themselves (then `handler_failed` when it raises)."""
+        return self._on_drop
+
+    @property
     def quiet(self) -> bool:
         """True when `notify` has nobody to tell: drops are observed (counted in
         metrics), no ``on_drop`` receives them, and the debug log is off."""
@@ -158,18 +179,35 @@ class Reporter:
 
     def drop(self, item: Any, reason: str) -> None:
         """Report ``item`` as lost, exactly once."""
-        stage = self.stage
-        if stage is not None:
-            stage.dropped += 1
+        counters = self.counters
+        if counters is not None:
+            counters.dropped += 1
             self.metrics.record_drop(reason)  # type: ignore[union-attr]
         self.notify(item, reason)
+
+    def drop_missed(self, item: Any, reason: str, windows: tuple[tuple[Any, Any], ...]) -> None:
+        """`drop`, the record naming the windows the item missed (``Dropped.windows``)."""
+        handler = self._on_drop
+        if handler is None or not windows:
+            self.drop(item, reason)
+            return
+        counters = self.counters
+        if counters is not None:
+            counters.dropped += 1
+            self.metrics.record_drop(reason)  # type: ignore[union-attr]
+        try:
+            handler(Dropped(item, reason, self.operator, self.now(), windows))
+        except Exception:
+            logger.exception("on_drop handler of {} failed", self.operator)
+            if self.metrics is not None:
+                self.metrics.record_error()
 
     def count_drops(self, reason: str, n: int) -> None:
         """Count ``n`` drops with ``reason`` that `notify` already reported (for
         operators that count locally and flush)."""
-        stage = self.stage
-        if stage is not None:
-            stage.dropped += n
+        counters = self.counters
+        if counters is not None:
+            counters.dropped += n
             self.metrics.record_drop(reason, n)  # type: ignore[union-attr]
 
     def notify(self, item: Any, reason: str) -> None:
@@ -200,26 +238,30 @@ class Reporter:
         try:
             handler(record)
         except Exception:
-            # The drop is recorded; a failing handler must not take the stream down with it.
-            logger.exception("on_drop handler of {} failed", self.operator)
-            if self.metrics is not None:
-                self.metrics.record_error()
+            self.handler_failed()
+
+    def handler_failed(self) -> None:
+        """The ``on_drop`` handler raised (call inside its ``except``): the drop is recorded;
+        a failing handler must not take the stream down with it, so log and count it."""
+        logger.exception("on_drop handler of {} failed", self.operator)
+        if self.metrics is not None:
+            self.metrics.record_error()
 
     def received(self, n: int = 1) -> None:
-        if self.stage is not None:
-            self.stage.received += n
+        if self.counters is not None:
+            self.counters.received += n
             if self.totals:
                 self.metrics.record_received(n)  # type: ignore[union-attr]
 
     def emitted(self, n: int = 1) -> None:
-        if self.stage is not None:
-            self.stage.emitted += n
+        if self.counters is not None:
+            self.counters.emitted += n
             if self.totals:
                 self.metrics.record_emitted(n)  # type: ignore[union-attr]
 
     def error(self, n: int = 1) -> None:
-        if self.stage is not None:
-            self.stage.errors += n
+        if self.counters is not None:
+            self.counters.errors += n
         if self.metrics is not None:
             self.metrics.record_error(n)
 
@@ -230,21 +272,21 @@ class Reporter:
             self.metrics.record_processing_time(seconds, slow=slow, at=at)
 
 
-# -- fusion of per-item stages ---------------------------------------------------------------
+# -- fusion of per-item links ----------------------------------------------------------------
 OnNext = Callable[[Any], None]
 OnBatch = Callable[[list[Any]], None]
 
 
 class Prepared:
-    """One stage of a fused pipeline, ready for one subscription.
+    """One link of a fused chain, ready for one subscription.
 
-    ``wire(forward)`` returns the stage's ``on_next`` given the next stage's. The optional
+    ``wire(forward)`` returns the link's ``on_next`` given the next link's. The optional
     hooks see the terminal notifications on their way through, in pipeline order:
     ``on_completed`` may still emit through its ``forward`` (a window flushing), ``on_error``
     may report what it held; ``dispose`` runs when the subscription is disposed.
-    ``wire_batch(forward_batch)``, when given, returns the stage's batch entry: it takes a
+    ``wire_batch(forward_batch)``, when given, returns the link's batch entry: it takes a
     list of items and passes a list on (never an empty one), with the same effect as its
-    ``on_next`` on each item in turn. A stage is wired once, one way or the other.
+    ``on_next`` on each item in turn. A link is wired once, one way or the other.
     """
 
     __slots__ = ("dispose", "on_completed", "on_error", "wire", "wire_batch")
@@ -264,14 +306,15 @@ class Prepared:
         self.wire_batch = wire_batch
 
 
-Stage = Callable[[abc.SchedulerBase | None], Prepared]
+#: One fused operator's factory: called once per subscription, it prepares the link.
+Link = Callable[[abc.SchedulerBase | None], Prepared]
 
 
 def collecting(wire: Callable[[OnNext], OnNext]) -> Callable[[OnBatch], OnBatch]:
-    """A stage's batch entry made from its per-item ``wire``: each item of a batch goes
+    """A link's batch entry made from its per-item ``wire``: each item of a batch goes
     through the one ``on_next`` path; what it forwards is gathered and passed on as one list.
 
-    For stages whose ``on_next`` does not care how long its ``forward`` takes (not for one
+    For links whose ``on_next`` does not care how long its ``forward`` takes (not for one
     that times downstream work, as ``metrics_tap`` does).
     """
 
@@ -296,7 +339,7 @@ class BatchSource(Observable[Any]):
     """A source that can hand a fused pipeline its items a list at a time.
 
     Subscribed like any observable it emits one item per ``on_next``; a fused pipeline
-    calls ``subscribe_batches`` instead, and its leading stages that can take lists
+    calls ``subscribe_batches`` instead, and its leading links that can take lists
     (``Prepared.wire_batch``) run once per list. The items, their order and the ledger are
     the same either way.
     """
@@ -393,35 +436,35 @@ def _subscribe_direct(
 
 
 class FusedObservable(Observable[Any]):
-    """A source followed by per-item stages that run as one chain of plain calls.
+    """A source followed by per-item links that run as one chain of plain calls.
 
     pfrx's synchronous operators (capability_filter, transform, process, metrics_tap,
     window_count) compose into one of these instead of one RxPY observable each: the same
-    semantics with one subscription and no per-stage observer wrapper, so an item costs
-    fewer calls. When the source is a `BatchSource`, the leading stages that take
-    lists run once per list, and the first stage that does not gets the items one by one.
+    semantics with one subscription and no per-operator observer wrapper, so an item costs
+    fewer calls. When the source is a `BatchSource`, the leading links that take
+    lists run once per list, and the first link that does not gets the items one by one.
     """
 
-    def __init__(self, source: Observable[Any], stages: tuple[Stage, ...]) -> None:
+    def __init__(self, source: Observable[Any], links: tuple[Link, ...]) -> None:
         self._fused_source = source
-        self._stages = stages
+        self._links = links
         super().__init__(self._subscribe_fused)
 
     def _subscribe_fused(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        # Prepare from the last stage back, as RxPY subscribes unfused operators (metrics list
-        # stages in pipeline order that way); then wire from the last stage back.
-        prepared = [stage(scheduler) for stage in reversed(self._stages)][::-1]
+        # Prepare from the last link back, as RxPY subscribes unfused operators (metrics list
+        # operators in pipeline order that way); then wire from the last link back.
+        prepared = [link(scheduler) for link in reversed(self._links)][::-1]
         source = self._fused_source
         batched = 0
         if isinstance(source, BatchSource):
             while batched < len(prepared) and prepared[batched].wire_batch is not None:
                 batched += 1
         on_next: OnNext = observer.on_next
-        for stage in reversed(prepared[batched:]):
-            on_next = stage.wire(on_next)
-        error_hooks = [stage.on_error for stage in prepared if stage.on_error is not None]
+        for link in reversed(prepared[batched:]):
+            on_next = link.wire(on_next)
+        error_hooks = [link.on_error for link in prepared if link.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
         if error_hooks:
 
@@ -435,7 +478,7 @@ class FusedObservable(Observable[Any]):
         if completion_hooks:
 
             def on_completed() -> None:
-                # In pipeline order: what a stage flushes passes through the stages after it.
+                # In pipeline order: what a link flushes passes through the links after it.
                 for hook in completion_hooks:
                     hook()
                 observer.on_completed()
@@ -448,9 +491,9 @@ class FusedObservable(Observable[Any]):
                     each(item)
 
             on_batch: OnBatch = one_by_one
-            for stage in reversed(prepared[:batched]):
-                assert stage.wire_batch is not None
-                on_batch = stage.wire_batch(on_batch)
+            for link in reversed(prepared[:batched]):
+                assert link.wire_batch is not None
+                on_batch = link.wire_batch(on_batch)
             subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
         elif isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
             subscription = _subscribe_direct(source, on_next, on_error, on_completed, scheduler)
@@ -462,12 +505,12 @@ class FusedObservable(Observable[Any]):
         return CompositeDisposable(subscription, *disposers)
 
 
-def fuse(stage: Stage) -> Callable[[Observable[Any]], Observable[Any]]:
-    """An operator that appends ``stage`` to a fused pipeline (or starts one)."""
+def fuse(link: Link) -> Callable[[Observable[Any]], Observable[Any]]:
+    """An operator that appends ``link`` to a fused chain (or starts one)."""
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         if type(source) is FusedObservable:
-            return FusedObservable(source._fused_source, (*source._stages, stage))
-        return FusedObservable(source, (stage,))
+            return FusedObservable(source._fused_source, (*source._links, link))
+        return FusedObservable(source, (link,))
 
     return operator

@@ -7,8 +7,8 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from .._model import Context, Envelope, Reject
-from .._model.context import envelope_builder
+from .._model import Context, Envelope, Reject, Watermark
+from .._model.context import EnvelopeDraft, new_draft
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
 from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
@@ -41,7 +41,7 @@ def transform(
     accepts(fn, 2, "transform calls fn(event, context)")
     reporting(on_drop, metrics, name)
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         return Prepared(
             lambda forward: _wire(forward, reporter),
@@ -51,9 +51,8 @@ def transform(
     def _wire_batch(forward: OnBatch, reporter: Reporter) -> OnBatch:
         # The per-item path below, run in one loop per list (one frame per list, not per item).
         drop = reporter.drop
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
-        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
@@ -66,6 +65,11 @@ def transform(
                     result = fn(envelope.event, context)
                 except Exception as exc:
                     if not isinstance(envelope, Envelope):
+                        if type(envelope) is Watermark:  # event-time progress: uncounted
+                            if counting:
+                                received(-1)  # the count taken on entry, given back
+                            keep(envelope)
+                            continue
                         drop(envelope, "not_an_envelope")
                         continue
                     error()
@@ -76,10 +80,11 @@ def transform(
                     continue
                 if counting:
                     emitted()
-                out = new(Envelope)
-                set_event(out, result)
-                set_context(out, context)
-                set_timestamp(out, envelope.timestamp)
+                out = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+                out.event = result
+                out.context = context
+                out.timestamp = envelope.timestamp
+                out.__class__ = Envelope  # type: ignore[assignment]
                 keep(out)
             if kept:
                 forward(kept)
@@ -88,9 +93,8 @@ def transform(
 
     def _wire(forward: OnNext, reporter: Reporter) -> OnNext:
         drop = reporter.drop
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
         received, emitted, error = reporter.received, reporter.emitted, reporter.error
-        new, set_event, set_context, set_timestamp = envelope_builder
 
         def on_next(envelope: Any) -> None:
             if counting:
@@ -100,6 +104,11 @@ def transform(
                 result = fn(envelope.event, context)
             except Exception as exc:
                 if not isinstance(envelope, Envelope):
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        if counting:
+                            received(-1)  # the count taken on entry, given back
+                        forward(envelope)
+                        return
                     drop(envelope, "not_an_envelope")
                     return
                 error()
@@ -110,13 +119,13 @@ def transform(
                 return
             if counting:
                 emitted()
-            # make_envelope without its __init__ frame: the slots filled directly.
-            out = new(Envelope)
-            set_event(out, result)
-            set_context(out, context)
-            set_timestamp(out, envelope.timestamp)
+            out = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+            out.event = result
+            out.context = context
+            out.timestamp = envelope.timestamp
+            out.__class__ = Envelope  # type: ignore[assignment]
             forward(out)
 
         return on_next
 
-    return fuse(stage)
+    return fuse(link)

@@ -32,7 +32,7 @@ def window_count(
     step = size if slide is None else positive_int(slide, "slide")
     reporting(on_drop, metrics, name)
 
-    def stage(scheduler: abc.SchedulerBase | None) -> Prepared:
+    def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
         state: _Tumbling | _Sliding = (
             _Tumbling(size, reporter) if step == size else _Sliding(size, step, reporter)
@@ -54,12 +54,12 @@ def window_count(
         batch = state.wire_batch if isinstance(state, _Tumbling) else None
         return Prepared(state.wire, state.on_error, state.on_completed, dispose, batch)
 
-    # A fused stage: per item, one plain call from the stage before (see _shared.fuse).
-    return fuse(stage)
+    # A fused link: per item, one plain call from the link before (see _shared.fuse).
+    return fuse(link)
 
 
 def _unwired(_: Any) -> None:
-    raise RuntimeError("window_count stage used before it was wired")
+    raise RuntimeError("window_count link used before it was wired")
 
 
 class _CountWindows(ABC):
@@ -100,13 +100,13 @@ class _Tumbling(_CountWindows):
 
     def wire(self, forward: OnNext) -> OnNext:
         self.forward = forward
-        return self._counting if self.reporter.stage is not None else self._fast
+        return self._counting if self.reporter.counters is not None else self._fast
 
     def wire_batch(self, forward: OnBatch) -> OnBatch:
         """From a batched source: one call per batch, the windows it completes as one list."""
         self.forward = lambda window: forward([window])  # the flush on completion
         reporter, size = self.reporter, self.size
-        counting = reporter.stage is not None
+        counting = reporter.counters is not None
 
         def on_batch(items: list[Any]) -> None:
             if counting:

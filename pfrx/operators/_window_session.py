@@ -361,6 +361,9 @@ class _EventSessions(_Sessions):
     def _schedule(self, key: Any, window: _SessionWindow) -> None:
         if window.end <= self.clock.value:
             self._fire(key, window)
+            # A merge cut by max_duration can end behind the watermark by more than the
+            # allowed lateness: purge it now, not at the next watermark move.
+            self._close_until(self.clock.value)
         else:
             heapq.heappush(
                 self.fire_heap, (window.end, window.order, next(self.counter), key, window)
@@ -401,7 +404,8 @@ class _EventSessions(_Sessions):
                 return
             accepted, window = self._merge(key, ts, [next(self.counter), item, False])
             if not accepted:
-                reporter.drop(item, "late")
+                out = clock.out
+                reporter.drop_missed(item, "late", ((out(ts), out(self._end_of(ts, ts))),))
                 if event.on_late is not None:
                     event.on_late(item)
                 return

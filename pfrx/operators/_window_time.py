@@ -30,6 +30,7 @@ from ._windowing import (
     LateHandler,
     TimedWindows,
     check_common,
+    hashable_key,
     pack_items,
     split,
     timed_operator,
@@ -49,11 +50,19 @@ def window_time(
     allowed_lateness: Duration = 0.0,
     idle_timeout: Duration | None = None,
     on_late: LateHandler | None = None,
+    watermark: str = "shared",
     on_drop: DropHandler | None = None,
     metrics: StreamMetrics | None = None,
     name: str = "window_time",
 ) -> Callable[[Observable[Any]], Observable[Window]]:
     check_common(scheduler, on_drop, metrics, name, key=key, timestamp=timestamp)
+    if not isinstance(watermark, str):
+        raise TypeError(f'watermark must be "shared" or "per_key", not {watermark!r}')
+    if watermark not in ("shared", "per_key"):
+        raise ValueError(f'watermark must be "shared" or "per_key", not {watermark!r}')
+    per_key = watermark == "per_key"
+    if per_key and (key is None or timestamp is None):
+        raise ValueError('watermark="per_key" needs key= and timestamp= (event time per key)')
     span_s = positive_seconds(span, "span")
     slide_s = span_s if slide is None else positive_seconds(slide, "slide")
     windows_per_item(span_s, slide_s)
@@ -63,7 +72,8 @@ def window_time(
     def make_state(
         sched: abc.SchedulerBase, observer: abc.ObserverBase[Window], reporter: Reporter
     ) -> TimedWindows:
-        return _TimeWindows(span_s, slide_s, offset_s, key, event, sched, observer, reporter)
+        cls = _PerKeyTimeWindows if per_key else _TimeWindows
+        return cls(span_s, slide_s, offset_s, key, event, sched, observer, reporter)
 
     return timed_operator(name, scheduler, on_drop, metrics, make_state)
 
@@ -140,6 +150,14 @@ class _TimeWindows(TimedWindows):
             ks.append(k)
             k -= 1
         return ks
+
+    def _bounds(self, t: float) -> tuple[tuple[Any, Any], ...]:
+        """``(start, end)`` of every window holding time ``t``, earliest first, as reported."""
+        out, span, offset, slide = self.clock.out, self.span, self.offset, self.slide
+        ks = self._indices(t) if self.sliding else [self._index(t)]
+        return tuple(
+            (out(offset + k * slide), out(offset + k * slide + span)) for k in reversed(ks)
+        )
 
     def _count(self, added: int) -> None:
         self.slots += added
@@ -286,7 +304,7 @@ class _TimeWindows(TimedWindows):
                 self._on_watermark(item)
                 return
             reporter = self.reporter
-            if reporter.stage is not None:
+            if reporter.counters is not None:
                 reporter.received()
             key = None
             key_of = self.key_of
@@ -342,8 +360,11 @@ class _TimeWindows(TimedWindows):
             else:
                 reason = self._place_event(ts, key, item)
                 if reason is not None:
-                    reporter.drop(item, reason)
-                    if reason == "late" and self.event.on_late is not None:
+                    if reason != "late":
+                        reporter.drop(item, reason)
+                        return
+                    reporter.drop_missed(item, reason, self._bounds(ts))
+                    if self.event.on_late is not None:
                         self.event.on_late(item)
                     return
             if self.event.idle_timeout is None:
@@ -468,3 +489,333 @@ class _TimeWindows(TimedWindows):
                 self.timer.wake_at(self._end(self.heap[0]))
         else:
             self._wake_for_idle()
+
+
+class _KeyWindows:
+    """One key's windows under per-key watermarks: open and fired windows by index (as in
+    `_TimeWindows`), heaps of their indices, and the key's highest timestamp."""
+
+    __slots__ = ("fired", "heap", "max_ts", "open", "purge")
+
+    def __init__(self) -> None:
+        self.open: dict[int, Any] = {}
+        self.heap: list[int] = []
+        self.fired: dict[int, list[Any]] = {}
+        self.purge: list[int] = []
+        self.max_ts = -math.inf
+
+
+class _PerKeyTimeWindows(_TimeWindows):
+    """Event-time windows where each key has its own watermark: the highest timestamp of
+    that key minus ``out_of_orderness``, and at least the shared one (explicit watermarks,
+    the idle clock). An item moves only its key's watermark; a shared move visits every key.
+    Window arithmetic, emission and lateness are those of `_TimeWindows`.
+
+    ``open_ends`` / ``fired_ends`` count, per window index, the keys with that window open
+    (fired and kept), with lazy heaps of those indices: the next deadline for the idle clock
+    without visiting every key.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.keys: dict[Any, _KeyWindows] = {}
+        self.open_ends: dict[int, int] = {}
+        self.open_heap: list[int] = []
+        self.fired_ends: dict[int, int] = {}
+        self.fired_heap: list[int] = []
+
+    def settings(self) -> tuple[Any, ...]:
+        return (*super().settings(), "per_key")
+
+    def _watermark_of(self, windows: _KeyWindows) -> float:
+        own = windows.max_ts - self.event.out_of_orderness
+        shared = self.clock.value
+        return own if own > shared else shared
+
+    @staticmethod
+    def _up(counts: dict[int, int], heap: list[int], k: int) -> None:
+        n = counts.get(k, 0)
+        counts[k] = n + 1
+        if not n:
+            heapq.heappush(heap, k)
+
+    @staticmethod
+    def _down(counts: dict[int, int], k: int) -> None:
+        n = counts[k] - 1
+        if n:
+            counts[k] = n
+        else:
+            del counts[k]
+
+    # -- items ---------------------------------------------------------------------------
+    def on_next(self, item: Any) -> None:
+        with self.lock:
+            if self.done:
+                return
+            if type(item) is Watermark:
+                self._on_watermark(item)
+                return
+            reporter = self.reporter
+            reporter.received()
+            ok, key = hashable_key(reporter, self.key_of, item)  # type: ignore[arg-type]
+            if not ok:
+                return
+            clock = self.clock
+            ts, reason, failed = clock.read(item)
+            if ts is None:
+                if failed:
+                    reporter.error()
+                reporter.drop(item, reason or "invalid_timestamp")
+                return
+            windows = self.keys.get(key)
+            if windows is None:
+                windows = _KeyWindows()
+            wm = self._watermark_of(windows)
+            offset, slide = self.offset, self.slide
+            k = int((ts - offset) // slide)
+            if (
+                not self.sliding
+                and ts >= wm
+                and offset + k * slide <= ts < offset + (k + 1) * slide
+            ):
+                # On time, tumbling: the common case, inline (see _put).
+                window = windows.open.get(k)
+                if window is None:
+                    windows.open[k] = [item]
+                    heapq.heappush(windows.heap, k)
+                    self._up(self.open_ends, self.open_heap, k)
+                else:
+                    window.append(item)
+                self.slots += 1
+                if self.slots > self.peak:
+                    self.peak = self.slots
+            else:
+                reason = self._put(windows, key, ts, item, wm)
+                if reason is not None:
+                    if reason == "late":
+                        reporter.drop_missed(item, reason, self._bounds(ts))
+                        if self.event.on_late is not None:
+                            self.event.on_late(item)
+                    else:
+                        reporter.drop(item, reason)
+                    return
+            self.keys[key] = windows
+            if ts > windows.max_ts:
+                windows.max_ts = ts
+                wm = self._watermark_of(windows)
+                if (windows.heap and self._end(windows.heap[0]) <= wm) or (
+                    windows.purge and self._end(windows.purge[0]) + self.lateness <= wm
+                ):
+                    emitted: list[tuple[int, int, Any, Any]] = []
+                    self._due(key, windows, wm, 0, emitted)
+                    self._emit_all(emitted)
+            if self.event.idle_timeout is not None:
+                # Items move only their key's watermark; the idle clock starts from the
+                # highest any key reached.
+                clock.arrive(ts, self.now())
+                self._wake_for_idle()
+
+    def _put(self, windows: _KeyWindows, key: Any, ts: float, item: Any, wm: float) -> str | None:
+        """`_TimeWindows._place_event` against the key's own watermark."""
+        ks = self._indices(ts) if self.sliding else [self._index(ts)]
+        if not ks:
+            return "between_windows"
+        end, lateness = self._end, self.lateness
+        live = [k for k in ks if end(k) + lateness > wm]
+        if not live:
+            return "late"
+        lowest = live[-1]
+        for k in reversed(live):
+            first = k == lowest
+            if end(k) <= wm:  # fired, kept for its lateness: it fires again, whole
+                window = windows.fired.get(k)
+                if window is None:
+                    window = windows.fired[k] = [[item], [first], 0]
+                    heapq.heappush(windows.purge, k)
+                    self._up(self.fired_ends, self.fired_heap, k)
+                else:
+                    window[0].append(item)
+                    if window[1] is not None:
+                        window[1].append(first)
+                    window[2] += 1
+                self._emit(k, key, window[0], window[2])
+                continue
+            window = windows.open.get(k)
+            if window is None:
+                windows.open[k] = [[item], [first]] if self.sliding else [item]
+                heapq.heappush(windows.heap, k)
+                self._up(self.open_ends, self.open_heap, k)
+            elif self.sliding:
+                window[0].append(item)
+                window[1].append(first)
+            else:
+                window.append(item)
+        self._count(len(live))
+        return None
+
+    # -- firing --------------------------------------------------------------------------
+    def _due(
+        self,
+        key: Any,
+        windows: _KeyWindows,
+        wm: float,
+        order: int,
+        out: list[tuple[int, int, Any, Any]],
+    ) -> None:
+        """Take the key's windows that fire at ``wm`` (into ``out``, to be emitted) and
+        purge those past their lateness; forget the key once it holds nothing."""
+        end, lateness, sliding = self._end, self.lateness, self.sliding
+        heap = windows.heap
+        while heap and end(heap[0]) <= wm:
+            k = heapq.heappop(heap)
+            window = windows.open.pop(k)
+            self._down(self.open_ends, k)
+            items = window[0] if sliding else window
+            out.append((k, order, key, items))
+            if lateness > 0 and end(k) + lateness > wm:
+                windows.fired[k] = [window[0], window[1], 0] if sliding else [window, None, 0]
+                heapq.heappush(windows.purge, k)
+                self._up(self.fired_ends, self.fired_heap, k)
+            else:
+                self.slots -= len(items)
+        purge = windows.purge
+        while purge and end(purge[0]) + lateness <= wm:
+            k = heapq.heappop(purge)
+            self.slots -= len(windows.fired.pop(k)[0])
+            self._down(self.fired_ends, k)
+        if not windows.open and not windows.fired:
+            # Safe to forget: its last window fired on the shared watermark, which then
+            # stands above anything the key's own could say.
+            self.keys.pop(key, None)
+
+    def _emit_all(self, out: list[tuple[int, int, Any, Any]]) -> None:
+        out.sort(key=lambda entry: (entry[0], entry[1]))  # by end, then key order
+        for k, _, key, items in out:
+            self._emit(k, key, items, 0)
+
+    def _fire_shared(self) -> None:
+        """The shared watermark moved: every key may fire."""
+        out: list[tuple[int, int, Any, Any]] = []
+        for order, (key, windows) in enumerate(list(self.keys.items())):
+            self._due(key, windows, self._watermark_of(windows), order, out)
+        self._emit_all(out)
+
+    def _on_watermark(self, mark: Watermark) -> None:
+        clock = self.clock
+        moved = clock.on_mark(mark, self.now())
+        clock.reanchor()
+        if moved:
+            self._fire_shared()
+        self._wake_for_idle()
+
+    def on_wake(self, at: float) -> None:
+        if self.done:
+            return
+        if self.clock.on_idle_wake(at):
+            self._fire_shared()
+        self._wake_for_idle()
+
+    def _wake_for_idle(self) -> None:
+        if self.event.idle_timeout is None:
+            return
+        due = []
+        for counts, heap, extra in (
+            (self.open_ends, self.open_heap, 0.0),
+            (self.fired_ends, self.fired_heap, self.lateness),
+        ):
+            while heap and heap[0] not in counts:
+                heapq.heappop(heap)
+            if heap:
+                due.append(self._end(heap[0]) + extra)
+        if due:
+            self.timer.wake_at(self.clock.idle_wake(min(due)))
+
+    def flush(self) -> None:
+        out: list[tuple[int, int, Any, Any]] = []
+        for order, (key, windows) in enumerate(self.keys.items()):
+            for k, window in windows.open.items():
+                out.append((k, order, key, window[0] if self.sliding else window))
+        self.keys = {}
+        self.open_ends, self.open_heap, self.fired_ends, self.fired_heap = {}, [], {}, []
+        self.slots = 0
+        self._emit_all(out)
+
+    def lose(self, reason: str) -> None:
+        keys, self.keys = self.keys, {}
+        self.open_ends, self.open_heap, self.fired_ends, self.fired_heap = {}, [], {}, []
+        self.slots = 0
+        for windows in keys.values():
+            for k in sorted(windows.open):
+                window = windows.open[k]
+                if not self.sliding:
+                    for item in window:
+                        self.reporter.drop(item, reason)
+                    continue
+                for item, first in zip(window[0], window[1], strict=True):
+                    if first:
+                        self.reporter.drop(item, reason)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        sliding = self.sliding
+        rows: list[tuple[int, Any, int]] = []
+        flat: list[Any] = []
+        counts: list[int] = []
+        firsts: list[bool] = []
+        for key, windows in self.keys.items():
+            for k in sorted(windows.open):
+                window = windows.open[k]
+                items = window[0] if sliding else window
+                rows.append((k, key, -1))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(window[1])
+            for k in sorted(windows.fired):
+                items, flags, revision = windows.fired[k]
+                rows.append((k, key, revision))
+                counts.append(len(items))
+                flat.extend(items)
+                if sliding:
+                    firsts.extend(flags)
+        return {
+            "clock": self.clock.snapshot(),
+            "maxes": [(key, windows.max_ts) for key, windows in self.keys.items()],
+            "rows": rows,
+            "counts": counts,
+            "items": pack_items(flat),
+            "firsts": firsts,
+            "slots": self.slots,
+            "peak": self.peak,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.clock.restore(state["clock"])
+        sliding = self.sliding
+        keys: dict[Any, _KeyWindows] = {}
+        for key, max_ts in state["maxes"]:
+            windows = keys[key] = _KeyWindows()
+            windows.max_ts = max_ts
+        counts = state["counts"]
+        item_lists = split(unpack_items(state["items"]), counts)
+        flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
+        self.open_ends, self.open_heap, self.fired_ends, self.fired_heap = {}, [], {}, []
+        for (k, key, revision), items, flags in zip(
+            state["rows"], item_lists, flag_lists, strict=True
+        ):
+            windows = keys[key]
+            if revision < 0:
+                windows.open[k] = [items, flags] if sliding else items
+                windows.heap.append(k)
+                self._up(self.open_ends, self.open_heap, k)
+            else:
+                windows.fired[k] = [items, flags, revision]
+                windows.purge.append(k)
+                self._up(self.fired_ends, self.fired_heap, k)
+        for windows in keys.values():
+            heapq.heapify(windows.heap)
+            heapq.heapify(windows.purge)
+        self.keys = keys
+        self.slots = state["slots"]
+        self.peak = state["peak"]
+        self._wake_for_idle()

@@ -261,6 +261,20 @@ class EventClock:
         self.anchor = self.value
         return moved
 
+    def arrive(self, ts: float, now: float) -> None:
+        """Record an accepted item without moving the watermark (per-key watermarks: items
+        move only their key's own)."""
+        self.last_arrival = now
+        if ts > self.max_ts:
+            self.max_ts = ts
+        self.reanchor()
+
+    def reanchor(self) -> None:
+        """Per-key watermarks: an idle input's watermark follows the clock from the highest
+        any key has reached (``max_ts - out_of_orderness``), or from this one if higher."""
+        reached = self.max_ts - self.ooo
+        self.anchor = reached if reached > self.value else self.value
+
     def on_mark(self, mark: Watermark, now: float) -> bool:
         """Take an explicit watermark; True when the watermark moved."""
         self.last_arrival = now

@@ -15,7 +15,12 @@ operator function, a drain thread) would wait on itself. Instead this is RxJava'
   is reported lost, exactly once, so the stream makes it one ``Dropped``;
 - nobody ever waits on the role. Only a producer outside the stream that finds the queue
   full waits, without holding anything, for the emitter to make room; a send from inside
-  the stream never waits: it is queued, or refused with reason ``"full"``.
+  the stream never waits: it is queued, or refused with reason ``"full"``;
+- the emitter takes everything queued at once and counts it in one go, so producers that
+  wait for room are woken once per run, not once per item;
+- a ``send_many`` batch is one hand-off: handed over in one loop by a thread that takes
+  the role (each item keeps its own result, and the results the pipeline gives back on
+  that thread are published as one list, see ``gather``), or queued as **one** entry.
 
 `SerializedInput.quiescent` runs a callable while no item is being handed over,
 which is the consistent point a checkpoint needs.
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -60,6 +65,26 @@ class Refusal:
         self.item = item
         self.reason = reason
         self.operator = operator
+
+
+class Passing:
+    """Something that is no send (a watermark): handed over in order with the sends, but
+    never counted nor reported lost (see `SerializedInput.offer_passing`)."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+
+class Batch:
+    """The items of one ``send_many`` call waiting in the queue: one entry, handed over in
+    order. A queued batch counts as one queued send against ``capacity``."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
 
 
 class SerializedInput(Observable[Any]):
@@ -113,6 +138,10 @@ class SerializedInput(Observable[Any]):
         self._ending = False
         self._completed = False
         self._subscribed = False
+        #: ``gather(True)``: results given back on this thread are gathered from now on;
+        #: ``gather(False)``: publish them (the stream's, set once it has its pipeline).
+        self.gather: Callable[[bool], None] | None = None
+        self._gathering = False
 
     # -- the pipeline's side -----------------------------------------------------------------
     def _subscribe_core(
@@ -181,53 +210,75 @@ class SerializedInput(Observable[Any]):
         if not self._queue and not self._paused and self._role.acquire(False):
             self.thread = threading.get_ident()
             try:
-                result = self._hand_over(item, direct=True)
+                result = self._hand_over(item)
                 if self._queue or self._ending:
                     self._drain()
             finally:
                 self.thread = None
                 self._role.release()
-            self._after_release()
+            if self._queue or self._ending:  # queued after our drain, or ending: see there
+                self._after_release()
             return result
         return self._enqueue(item)
 
-    def offer_many(self, items: Iterable[Any]) -> list[SendResult]:
-        """`offer` for each item, in order, taking the emitter role once if free.
+    def offer_many(self, items: list[Any]) -> list[SendResult]:
+        """`offer` for each item, in order, with one hand-off for the whole list.
 
-        The batch is handed over in one tight loop and counted once at the end (or before
-        a re-entrant send queued meanwhile is handed over), so each item costs the
-        pipeline's own work and little more.
+        If nobody is emitting, this thread takes the emitter role once and hands the items
+        over in one tight loop, counted once (or before re-entrant sends queued meanwhile
+        are handed over): each item gets its own result, as from `offer` (a ``block``
+        timeout refuses that item only; once the input stops, the rest are refused).
+        Otherwise the list is queued as **one** entry (one queue operation, one wait for
+        room at most) and every item is accepted: the emitter hands them over in order
+        later, and reports any it cannot hand over as lost, one by one.
         """
+        if not items:
+            return []
         if self._refusing is not None:
-            return [refusal(self._refusing) for _ in items]
+            return [refusal(self._refusing)] * len(items)
         if self._queue or self._paused or not self._role.acquire(False):
-            return [self._enqueue(item) for item in items]
+            return [self._enqueue(Batch(items))] * len(items)
         self.thread = threading.get_ident()
-        results: list[SendResult] = []
-        append = results.append
+        try:
+            results = self._hand_over_many(items)
+            if self._queue or self._ending:
+                self._drain()
+        finally:
+            self.thread = None
+            self._role.release()
+        self._after_release()
+        return results
+
+    def _hand_over_many(self, items: list[Any]) -> list[SendResult]:
+        """Hand ``items`` over directly (holding the role); one result each."""
+        results = [ACCEPTED] * len(items)
+        observer = self._observer
+        if observer is None:
+            return [refusal(self._dropping or self._refusing or FAILED)] * len(items)
+        on_next = observer.on_next
         queue = self._queue
         counted = 0
+        gather = self._start_gathering()
         try:
-            for item in items:
-                observer = self._observer
-                if self._refusing is not None or observer is None or self._dropping is not None:
-                    append(refusal(self._refusing or self._dropping or FAILED))
-                    continue
+            for index, item in enumerate(items):
+                if self._refusing is not None:  # closed, or the pipeline let go, meanwhile
+                    rest = refusal(self._dropping or self._refusing)
+                    results[index:] = [rest] * (len(items) - index)
+                    break
                 self.current = item
                 try:
-                    observer.on_next(item)
+                    on_next(item)
                 except BackpressureTimeout:
-                    append(refusal(TIMEOUT))
+                    self.current = NOTHING
+                    results[index] = refusal(TIMEOUT)
                     continue
                 except Exception as error:
                     self.current = NOTHING
-                    self._broke(error)
-                    append(refusal(FAILED))
+                    self._broke(error)  # the input stops: the next item finds it refusing
+                    results[index] = refusal(FAILED)
                     continue
-                finally:
-                    self.current = NOTHING
+                self.current = NOTHING
                 counted += 1
-                append(ACCEPTED)
                 if queue:  # re-entrant sends go after the item in progress
                     self._accepted(counted)
                     counted = 0
@@ -235,17 +286,72 @@ class SerializedInput(Observable[Any]):
         finally:
             if counted:
                 self._accepted(counted)
-            if self._queue or self._ending:
-                try:
-                    self._drain()
-                finally:
-                    self.thread = None
-                    self._role.release()
-            else:
-                self.thread = None
-                self._role.release()
-        self._after_release()
+            if gather is not None:
+                self._gathering = False
+                gather(False)
         return results
+
+    def offer_passing(self, item: Any) -> SendResult:
+        """Queue ``item``, which is no send, behind the sends made before it: handed over in
+        order, uncounted; if the pipeline can no longer take it, it is forgotten."""
+        if self._refusing is not None:
+            return refusal(self._refusing)
+        self._queue.append(Passing(item))
+        self._after_release()
+        return ACCEPTED
+
+    def _pass(self, item: Any) -> None:
+        observer = self._observer
+        if observer is None or self._completed or self._dropping is not None:
+            return
+        try:
+            observer.on_next(item)
+        except BackpressureTimeout:
+            pass  # a blocked buffer gave up on it: event time moves on with what follows
+        except Exception as error:
+            self._broke(error)
+
+    def _start_gathering(self) -> Callable[[bool], None] | None:
+        """Gather the results of a batch (unless an outer batch on this thread does)."""
+        gather = self.gather
+        if gather is None or self._gathering:
+            return None
+        self._gathering = True
+        gather(True)
+        return gather
+
+    def _hand_over_batch(self, items: list[Any]) -> None:
+        """Hand over a queued batch (holding the role; counted by `_drain`), its results
+        gathered; an item that cannot be handed over is reported lost on its own."""
+        gather = self._start_gathering()
+        try:
+            self._hand_over_queued(items)
+        finally:
+            if gather is not None:
+                self._gathering = False
+                gather(False)
+
+    def _hand_over_queued(self, items: Sequence[Any]) -> None:
+        """Hand over queued items (accepted and counted already); report each one that
+        cannot be handed over as lost."""
+        for item in items:
+            observer = self._observer
+            if observer is None or self._completed or self._dropping is not None:
+                self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
+                continue
+            self.current = item
+            try:
+                observer.on_next(item)
+            except BackpressureTimeout:
+                self.current = NOTHING
+                self._lost(item, TIMEOUT, STREAM)
+                continue
+            except Exception as error:
+                self.current = NOTHING
+                self._broke(error)
+                self._lost(item, FAILED, STREAM)
+                continue
+            self.current = NOTHING
 
     def refuse(self, item: Any, reason: str, operator: str) -> None:
         """Count ``item`` as received and lost with ``reason``, in line with the sends."""
@@ -298,51 +404,56 @@ class SerializedInput(Observable[Any]):
                 self._room.notify_all()
 
     # -- the emitter ---------------------------------------------------------------------------
-    def _hand_over(self, item: Any, *, direct: bool) -> SendResult:
+    def _hand_over(self, item: Any) -> SendResult:
+        """Hand a send's own item over (holding the role); the result is the pipeline's."""
         observer = self._observer
         if observer is None or self._completed or self._dropping is not None:
-            reason = self._dropping or self._refusing or FAILED
-            if direct:
-                return refusal(reason)
-            self._accepted(1)  # a queued item was accepted: counted, then lost
-            self._lost(item, reason, STREAM)
-            return ACCEPTED
-        if not direct:
-            self._accepted(1)
+            return refusal(self._dropping or self._refusing or FAILED)
         self.current = item
         try:
             observer.on_next(item)
         except BackpressureTimeout:
             self.current = NOTHING
-            if direct:
-                return refusal(TIMEOUT)
-            self._lost(item, TIMEOUT, STREAM)
-            return ACCEPTED
+            return refusal(TIMEOUT)
         except Exception as error:
             self.current = NOTHING
             self._broke(error)
-            if direct:
-                return refusal(FAILED)
-            self._lost(item, FAILED, STREAM)
-            return ACCEPTED
+            return refusal(FAILED)
         self.current = NOTHING
-        if direct:
-            self._accepted(1)
+        self._accepted(1)
         return ACCEPTED
 
     def _drain(self) -> None:
-        """Hand over what is queued (holding the emitter role), then complete if ending."""
+        """Hand over what is queued (holding the emitter role), then complete if ending.
+
+        Everything queued is taken at once and counted in one go (queued sends were
+        accepted already), so producers waiting for room are woken once per run and refill
+        the queue while the run is handed over. A `quiescent` caller waits for the run.
+        """
         queue = self._queue
-        low = self.capacity // 2
+        popleft = queue.popleft
         while queue and not self._paused:
-            item = queue.popleft()
-            if self._waiters and (len(queue) == low or not queue):
+            taken = [popleft() for _ in range(len(queue))]
+            if self._waiters:
                 self._wake_waiters()
-            if type(item) is Refusal:
-                self._accepted(1)
-                self._lost(item.item, item.reason, item.operator)
-                continue
-            self._hand_over(item, direct=False)
+            count = 0
+            for entry in taken:
+                kind = type(entry)
+                if kind is Batch:
+                    count += len(entry.items)
+                elif kind is not Passing:  # a watermark is no send: never counted
+                    count += 1
+            self._accepted(count)
+            for entry in taken:
+                kind = type(entry)
+                if kind is Batch:
+                    self._hand_over_batch(entry.items)
+                elif kind is Refusal:
+                    self._lost(entry.item, entry.reason, entry.operator)
+                elif kind is Passing:
+                    self._pass(entry.item)
+                else:
+                    self._hand_over_queued((entry,))
         if self._ending and not self._completed and not queue and not self._paused:
             self._completed = True
             observer = self._observer

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from reactivex import Observable, abc
 from reactivex.scheduler import VirtualTimeScheduler
 
 from .._clock import clock_of
-from .._model import Context, Dropped, Envelope, SendResult
+from .._model import Context, Dropped, Envelope, SendResult, Watermark
 from .._model.context import make_envelope
 from .._model.records import make_dropped
 from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
@@ -42,6 +43,9 @@ R = TypeVar("R")
 
 #: How many sends may wait behind the one in progress (see `Stream`).
 DEFAULT_QUEUE_SIZE = 1024
+#: The most results a ``send_many`` hand-off gathers before it publishes them.
+GATHER_LIMIT = 1024
+get_ident = threading.get_ident
 
 
 class Stream:
@@ -61,9 +65,10 @@ class Stream:
             built with the same operators: its stateful operators (windows, sessions,
             ``process``) start from the recorded state instead of empty.
         queue_size: how many sends may wait behind the one being handed to the pipeline
-            (default 1024). A producer that finds the queue full waits for room; a send from
-            inside the stream (a subscriber, an operator function) is refused with reason
-            ``"full"`` instead, since waiting could mean waiting on itself.
+            (default 1024; a queued ``send_many`` batch counts as one). A producer that finds
+            the queue full waits for room; a send from inside the stream (a subscriber, an
+            operator function) is refused with reason ``"full"`` instead, since waiting could
+            mean waiting on itself.
 
     Any number of threads may send: one send at a time is handed to the pipeline (the Rx
     grammar), the others queue behind it without waiting on a lock (see
@@ -148,14 +153,48 @@ class Stream:
                 self._boundaries.append(pipeline)
         record_emitted = self._metrics.record_emitted
         publish = self._results.emit
+        publish_many = self._results.emit_many
         switch = self._switch
+        # While a thread hands a send_many batch over, the results the pipeline gives back on
+        # that same thread are gathered and published as one list when the batch is in
+        # (counted once): see `_gather`.
+        gathered: list[Any] | None = None
+        gathering = 0
 
         def on_result(value: Any) -> None:
+            if type(value) is Watermark:
+                return  # no window operator took it: event time ends here
             if switch.stopped:
                 self._lost_in_pipeline(value)
                 return
+            if gathered is not None and get_ident() == gathering:
+                gathered.append(value)
+                if len(gathered) >= GATHER_LIMIT:
+                    publish_gathered()
+                return
             record_emitted()
             publish(value)
+
+        def publish_gathered() -> None:
+            nonlocal gathered
+            values = gathered
+            if values:
+                gathered = []
+                record_emitted(len(values))
+                publish_many(values)
+
+        def gather(start: bool) -> None:
+            nonlocal gathered, gathering
+            if start:
+                gathering = get_ident()
+                gathered = []
+            else:
+                try:
+                    publish_gathered()
+                finally:
+                    gathered = None
+
+        self._input.gather = gather
 
         with reporting_into(self._metrics, self._dropped.emit), checkpointing(restore) as members:
             self._subscription = pipeline.subscribe(
@@ -192,17 +231,32 @@ class Stream:
     def send_many(self, events: Iterable[Any], context: Context) -> list[SendResult]:
         """Send each of ``events`` with ``context``, in order; one `SendResult` each.
 
-        Cheaper per event than `send`: the stream is entered once for the batch.
-        Each result means what it means for `send`; a batch may be accepted in part
-        (say the stream is closed from another thread half-way).
+        Cheaper per event than `send`: the batch enters the stream in one hand-off. If
+        nobody is handing items to the pipeline, this thread hands the whole batch over in
+        one loop, and each result means what it means for `send` (a ``block`` backpressure
+        timeout refuses that event only; once the stream stops taking input, the rest are
+        refused). If another thread is handing items over, the batch is queued as one
+        entry (it counts as one send against ``queue_size``) and every event is accepted:
+        each then ends on `results` or as one `Dropped` (reason ``"timeout"`` for one
+        that a ``block`` buffer had no room for in time). Never half-accepted by mistake:
+        ``events`` is read in full (and each envelope built) before anything is sent, so
+        an iterator that raises sends nothing.
+
+        The results the pipeline gives back on the thread handing the batch over (no
+        thread boundary such as ``backpressure`` in between) are gathered and published
+        on `results` together when the batch is in (at most `GATHER_LIMIT` at a time),
+        in order and counted once: subscribers see them a little later, and a
+        ``metrics_tap`` does not time them.
 
         Raises:
-            TypeError: ``context`` is not a `Context`.
+            TypeError: ``context`` is not a `Context`, or ``events`` is not iterable.
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         now = self._now()
-        return self._input.offer_many([make_envelope(event, context, now) for event in events])
+        return self._input.offer_many(
+            list(map(make_envelope, events, repeat(context), repeat(now)))
+        )
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
         """Send a ready-made `Envelope` (its timestamp is kept).
@@ -242,6 +296,29 @@ class Stream:
         except RuntimeError:
             # The executor was shut down: the stream ended meanwhile.
             return refusal(self._input.refusing or CLOSED)
+
+    def send_watermark(
+        self, time: Any, source: Hashable | None = None, *, idle: bool = False
+    ) -> SendResult:
+        """Advance event time: send ``pfrx.Watermark(time, source, idle)`` into the pipeline.
+
+        It goes in order with the sends (behind those made before it) and is no item: it is
+        never counted as received, emitted or dropped. The per-item pfrx operators pass it
+        on untouched (``window_count`` would count it: keep it out of such a pipeline);
+        ``window_time`` and ``window_session`` consume it: in event time (``timestamp=``)
+        their watermark becomes at least ``time`` (with ``source``, the minimum over the
+        named sources; ``idle=True`` stops that source holding the others back). If none
+        takes it, it ends at the stream's end (never on `results`); if the pipeline fails
+        first, it is forgotten.
+
+        Returns:
+            ``SendResult(ok=True)`` once queued; ``ok=False`` with reason ``"closed"`` after
+            `close`, ``"failed"`` once the pipeline can no longer take input.
+
+        Raises:
+            TypeError, ValueError: ``time`` is not seconds nor an aware datetime, or is NaN.
+        """
+        return self._input.offer_passing(Watermark(time, source, idle))
 
     def refused(self, item: Any, reason: str, operator: str = "connect") -> None:
         """Count ``item``, refused on its way into this stream, as received and dropped.
@@ -413,6 +490,8 @@ class Stream:
 
     def _lost(self, item: Any, reason: str, operator: str = STREAM) -> None:
         """An accepted item the stream itself could not deliver: one Dropped."""
+        if type(item) is Watermark:
+            return  # no item (see send_watermark): nothing lost
         self._metrics.record_drop(reason)
         self._dropped.emit(make_dropped(item, reason, operator, self._now()))
 

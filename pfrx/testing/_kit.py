@@ -14,7 +14,7 @@ from reactivex.testing import TestScheduler
 from .._model import Context, Dropped, Envelope
 from ..metrics import StreamMetrics
 from ..operators._shared import reporting_into
-from ._marbles import Note, _symbol_table, default_project, parse, render
+from ._marbles import Note, Symbols, default_project, parse, render
 from ._render import Diagram, align, as_envelopes, diagram
 
 _GRAMMAR = frozenset("-()|#^ ")
@@ -123,12 +123,12 @@ def _cells(
     notes: Sequence[Note], start: float, tick: float, lookup: Mapping[str, Any] | None
 ) -> tuple[dict[int, list[str]], list[tuple[str, Any]]]:
     """Marks per column for one row of a mismatch drawing, and its invented symbols."""
-    symbol = _symbol_table((n.value for n in notes if n.kind == "next"), lookup)
+    symbol = Symbols(lookup, (n.value for n in notes if n.kind == "next"))
     cells: dict[int, list[str]] = {}
     for note in notes:
         mark = symbol(note.value) if note.kind == "next" else "|#"[note.kind == "error"]
         cells.setdefault(max(0, round((note.time - start) / tick)), []).append(mark)
-    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.legend]  # type: ignore[attr-defined]
+    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.assigned]
     return cells, legend
 
 

@@ -112,32 +112,77 @@ def default_project(value: Any) -> Any:
     return value
 
 
-def _symbol_table(values: Iterable[Any], lookup: Mapping[str, Any] | None) -> Callable[[Any], str]:
-    reverse: list[tuple[Any, str]] = [(v, k) for k, v in (lookup or {}).items()]
-    spare = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-    assigned: list[tuple[Any, str]] = []
+#: Characters with a meaning in marble text: a one-character string among them is not drawn
+#: as itself but gets an invented symbol.
+MARBLE_SYNTAX = frozenset("-()|#^ ")
+#: The symbols invented for values that have none, in the order they are handed out.
+SPARE_SYMBOLS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-    def symbol(value: Any) -> str:
-        for known, key in reverse:
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class Symbols:
+    """The symbol each value is drawn with: the one allocator of marble strings
+    (`render`, the mismatch drawings) and of marble pictures (``_render.Diagram``).
+
+    The user's symbols are kept: a value ``lookup`` names gets its key, and a one-character
+    string (not in ``reserved``) stands for itself. Any other value gets an invented symbol
+    (`invent`; ``?`` once `SPARE_SYMBOLS` run out), never one the lookup or ``values``
+    already show, so a symbol means one thing in one drawing. Values are compared after
+    ``project`` (the lookup also against the value itself). ``assigned`` lists the
+    invented symbols as ``(projected value, symbol)``, in the order handed out.
+    """
+
+    def __init__(
+        self,
+        lookup: Mapping[str, Any] | None,
+        values: Iterable[Any],
+        *,
+        project: Callable[[Any], Any] = _same,
+        reserved: frozenset[str] = MARBLE_SYNTAX,
+    ) -> None:
+        self.reverse = [(v, k) for k, v in (lookup or {}).items()]
+        self.assigned: list[tuple[Any, str]] = []
+        self.used = {k for _, k in self.reverse}
+        self.project = project
+        self.reserved = reserved
+        values = list(values)
+        for value in values:
+            projected = project(value)
+            if self._single(projected):
+                self.used.add(projected)
+        for value in values:
+            self(value)
+
+    def _single(self, value: Any) -> bool:
+        return isinstance(value, str) and len(value) == 1 and value not in self.reserved
+
+    def __call__(self, value: Any) -> str:
+        projected = self.project(value)
+        for known, key in self.reverse:
             try:
-                if known == value:
+                if known in (projected, value):
+                    return key
+            except Exception:  # a value whose == raises is not that lookup entry
+                continue
+        if self._single(projected):
+            return str(projected)
+        for known, key in self.assigned:
+            try:
+                if known == projected:
                     return key
             except Exception:
                 continue
-        if isinstance(value, str) and len(value) == 1 and value not in "-()|#^ ":
-            return value
-        for known, key in assigned:
-            if known == value:
-                return key
-        used = {k for _, k in reverse} | {k for _, k in assigned}
-        key = next(s for s in spare if s not in used)
-        assigned.append((value, key))
-        return key
+        chosen = self.invent(value, projected)
+        self.used.add(chosen)
+        self.assigned.append((projected, chosen))
+        return chosen
 
-    for value in values:
-        symbol(value)
-    symbol.legend = assigned  # type: ignore[attr-defined]
-    return symbol
+    def invent(self, value: Any, projected: Any) -> str:
+        """A fresh symbol for a value that has none (a subclass may remember choices)."""
+        return next((s for s in SPARE_SYMBOLS if s not in self.used), "?")
 
 
 def lay_out(marks: Mapping[int, Sequence[str]]) -> str:
@@ -178,7 +223,7 @@ def render(
     Values found in ``lookup`` use their key; one-character strings stand for themselves;
     anything else gets a fresh letter, listed in the returned legend.
     """
-    symbol = _symbol_table((n.value for n in notes if n.kind == "next"), lookup)
+    symbol = Symbols(lookup, (n.value for n in notes if n.kind == "next"))
     marks: dict[int, list[str]] = {}
     for note in notes:
         mark = (
@@ -188,5 +233,5 @@ def render(
         )
         marks.setdefault(round((note.time - start) / tick), []).append(mark)
     drawn = lay_out(marks)
-    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.legend]  # type: ignore[attr-defined]
+    legend: list[tuple[str, Any]] = [(k, v) for v, k in symbol.assigned]
     return drawn, legend

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from .._model import Context, Dropped, Envelope, Window
-from ._marbles import Note, default_project, lay_out, parse
+from ._marbles import MARBLE_SYNTAX, Note, Symbols, default_project, lay_out, parse
 
 if TYPE_CHECKING:
     from reactivex import Observable
@@ -47,8 +47,8 @@ PALETTE = (
 REASON_PALETTE = ("#e15759", "#f28e2b", "#b07aa1", "#9c755f", "#edc948", "#ff9da7", "#bab0ac")
 ERROR_COLOUR = "#d62728"
 
-_SPARE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_RESERVED = set("-()|#^ []")
+# Besides marble syntax, pictures draw windows with brackets.
+_RESERVED = MARBLE_SYNTAX | frozenset("[]")
 
 
 @attrs.frozen(slots=True)
@@ -139,57 +139,24 @@ class _Book:
 BOOK = _Book()
 
 
-class _Symbols:
-    """Symbols for values, shared by all lanes of a diagram.
-
-    A value the lookup names gets its key; a one-character string stands for itself; any
-    other value gets the symbol it had in earlier pictures (the book), else a fresh one. A
-    fresh symbol is never one the lookup or the picture's own values already use, so a
-    symbol always means one thing in one picture.
+class _Symbols(Symbols):
+    """The shared allocator (`Symbols`) for pictures: values are projected as marbles
+    compare them, ``[`` and ``]`` draw windows, and an invented symbol is the one the value
+    had in earlier pictures (the book) when this picture does not already use it.
     """
 
     def __init__(self, lookup: Mapping[str, Any] | None, values: Iterable[Any]) -> None:
-        self.reverse = [(v, k) for k, v in (lookup or {}).items()]
-        self.assigned: list[tuple[Any, str]] = []
         self.windows: dict[str, Window] = {}
-        self.used = {k for _, k in self.reverse}
-        values = list(values)
-        for value in values:
-            projected = default_project(value)
-            if self._single(projected):
-                self.used.add(projected)
-        for value in values:
-            self(value)
+        super().__init__(lookup, values, project=default_project, reserved=_RESERVED)
 
-    @staticmethod
-    def _single(value: Any) -> bool:
-        return isinstance(value, str) and len(value) == 1 and value not in _RESERVED
-
-    def __call__(self, value: Any) -> str:
-        projected = default_project(value)
-        for known, key in self.reverse:
-            try:
-                if known in (projected, value):
-                    return key
-            except Exception:  # a value whose == raises is not that lookup entry
-                continue
-        if self._single(projected):
-            return str(projected)
-        for known, key in self.assigned:
-            try:
-                if known == projected:
-                    return key
-            except Exception:
-                continue
+    def invent(self, value: Any, projected: Any) -> str:
         identity = _identity(projected)
         remembered = BOOK.get(BOOK.symbols, identity)
         if remembered is not None and remembered not in self.used:
             chosen = remembered
         else:
-            chosen = next((s for s in _SPARE if s not in self.used), "?")
+            chosen = super().invent(value, projected)
             BOOK.remember(BOOK.symbols, identity, chosen)
-        self.used.add(chosen)
-        self.assigned.append((projected, chosen))
         if isinstance(value, Window):
             self.windows[chosen] = value
         return chosen
@@ -698,7 +665,7 @@ def draw(
 
 def _name(operator: Any, depth: int = 0) -> str:
     """A readable name for an operator function made by a pfrx or RxPY factory: the factory
-    that made it (looked for through one closure level for pfrx's fused stages)."""
+    that made it (looked for through one closure level for pfrx's fused links)."""
     qualname = getattr(operator, "__qualname__", "") or type(operator).__name__
     head = qualname.split(".<locals>")[0].split(".")[-1]
     if head in ("fuse", "curry_flip", "") and depth == 0:

@@ -137,6 +137,8 @@ def test_side_output_due_to_lateness_tumbling() -> None:
         flink_wm(h, 3999)
         assert h.take() == [("key2", 1, 2000, 4000)]
         assert [(d.item.event[1], d.reason) for d in h.dropped] == [(1998, "late")]
+        # The side output says which window the item missed (Dropped.windows).
+        assert h.dropped[0].windows == ((0, 2000),)
 
 
 def test_side_output_due_to_lateness_sliding() -> None:
@@ -169,6 +171,8 @@ def test_side_output_due_to_lateness_sliding() -> None:
         flink_wm(h, 25000)
         assert h.take() == []
         assert [d.reason for d in h.dropped] == ["late"]
+        # 3001 missed every sliding window holding it, earliest first.
+        assert h.dropped[0].windows == ((1000, 4000), (2000, 5000), (3000, 6000))
 
 
 def session_prefix(h: Harness) -> None:
@@ -206,6 +210,8 @@ def test_side_output_due_to_lateness_session_zero_lateness() -> None:
         flink_wm(h, 100000)
         assert h.take() == []
         assert [d.reason for d in h.dropped] == ["late", "late"]
+        # Each missed the session it alone would have made: [t, t + gap).
+        assert [d.windows for d in h.dropped] == [((10000, 13000),), ((10100, 13100),)]
 
 
 def test_session_with_lateness_a_late_element_merges_and_refires() -> None:

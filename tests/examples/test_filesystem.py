@@ -287,7 +287,7 @@ def test_file_processing_pipeline_as_one_stream(tmp_path: Path) -> None:
     ]
     snap = stream.metrics()
     assert dict(snap.drops_by_reason) == {"not_found": 1}
-    assert {s.name for s in snap.stages} >= {"backpressure", "process", "window_time"}
+    assert {s.name for s in snap.operators} >= {"backpressure", "process", "window_time"}
 
 
 def test_file_processing_pipeline_as_connected_streams(tmp_path: Path) -> None:

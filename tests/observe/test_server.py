@@ -69,7 +69,7 @@ def test_api_streams_lists_each_stream_with_name_health_and_snapshot(
     for field in ("processing_rate", "buffer_utilization", "avg_processing_time", "error_rate"):
         assert item["metrics"][field] == getattr(snap, field)
     assert item["metrics"]["drops_by_reason"] == dict(snap.drops_by_reason)
-    assert [s["name"] for s in item["metrics"]["stages"]] == [
+    assert [s["name"] for s in item["metrics"]["operators"]] == [
         "capability_filter",
         "transform",
         "backpressure",

@@ -355,8 +355,8 @@ def test_reports_into_the_stream_scope_without_explicit_targets() -> None:
         assert result.drop_reasons() == ["overflow", "overflow"]
         snapshot = m.metrics.snapshot()
         assert snapshot.backpressure_events == 2
-        stage = next(s for s in snapshot.stages if s.name == "backpressure")
-        assert (stage.received, stage.emitted, stage.dropped) == (4, 2, 2)
+        counts = next(s for s in snapshot.operators if s.name == "backpressure")
+        assert (counts.received, counts.emitted, counts.dropped) == (4, 2, 2)
 
 
 def test_run_on_the_default_threads() -> None:

@@ -472,8 +472,8 @@ def test_metrics_are_exact_across_the_local_flushes(count: int, batch: int) -> N
     snap = metrics.snapshot()
     assert (snap.received, snap.emitted, snap.dropped) == (count, len(out), denied)
     assert len(out) == count - denied
-    stage = next(s for s in snap.stages if s.name == "capability_filter")
-    assert (stage.received, stage.emitted, stage.dropped) == (count, len(out), denied)
+    counts = next(s for s in snap.operators if s.name == "capability_filter")
+    assert (counts.received, counts.emitted, counts.dropped) == (count, len(out), denied)
 
 
 def test_every_argument_is_checked_when_built() -> None:
@@ -483,3 +483,41 @@ def test_every_argument_is_checked_when_built() -> None:
         pf.capability_filter(FileCap.read, metrics=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="name"):
         pf.capability_filter(FileCap.read, name=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("form", ["computed", "resource", "resource batches", "metrics only"])
+def test_a_subscription_follows_logger_enable_between_denials(form: str) -> None:
+    # Whether the denial log is on is remembered per loguru settings: an enable or disable
+    # in the middle of a subscription is noticed at the next denial (next batch).
+    from collections.abc import Iterator
+
+    from pfrx.sources import batches
+
+    def denials() -> Iterator[pfrx.Envelope]:
+        for enabled in (False, False, True, True, False, False):
+            if enabled:
+                logger.enable("pfrx")
+            else:
+                logger.disable("pfrx")
+            yield pfrx.Envelope("/etc/passwd", READER, 0.0)
+
+    lost: list[pfrx.Dropped] = []
+    if form == "metrics only":
+        check = pf.capability_filter(read_path, metrics=pfrx.StreamMetrics())
+    elif form == "computed":
+        check = pf.capability_filter(read_path, on_drop=lost.append)
+    else:
+        check = pf.capability_filter(FileCap.read, on_drop=lost.append)
+    source = (
+        batches(denials(), 1) if form == "resource batches" else reactivex.from_iterable(denials())
+    )
+    lines: list[str] = []
+    handler = logger.add(lines.append, level="WARNING", format="{message}")
+    try:
+        out = source.pipe(check, ops.to_list()).run()
+    finally:
+        logger.remove(handler)
+        logger.disable("pfrx")
+    assert out == []
+    assert len(lines) == 2
+    assert all("/etc/passwd" in line for line in lines)

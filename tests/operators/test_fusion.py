@@ -1,4 +1,4 @@
-"""Fused stages: the chain of plain calls behaves as the unfused RxPY pipeline would."""
+"""Fused links: the chain of plain calls behaves as the unfused RxPY pipeline would."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def test_window_count_takes_batches_whole_with_the_same_windows_and_counts() -> 
             )
             .run()
         )
-        stage = next(s for s in metrics.snapshot().stages if s.name == "window_count")
-        return out, (stage.received, stage.emitted)
+        counts = next(s for s in metrics.snapshot().operators if s.name == "window_count")
+        return out, (counts.received, counts.emitted)
 
     expected = run(1)
     assert expected[0][-1] == (9, 11, (9, 10))  # the partial window, on completion

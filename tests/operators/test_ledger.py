@@ -54,16 +54,16 @@ def run(operator: Any, items: list[tuple[int, int, str, str]], end: str) -> tupl
             ops.map(lambda env: pfrx.Envelope(env.event, CONTEXTS[env.event[1]], env.timestamp))
         )
         result = m.run(per_context.pipe(operator))
-        stage = next(s for s in m.metrics.snapshot().stages if s.name == "under_test")
-        return result, stage
+        counts = next(s for s in m.metrics.snapshot().operators if s.name == "under_test")
+        return result, counts
 
 
-def check_ledger(result: Any, stage: Any, items: list[Any], end: str) -> None:
+def check_ledger(result: Any, counts: Any, items: list[Any], end: str) -> None:
     """Every item left or was dropped at most once; the counters agree with the records."""
     passed = [value[0] for value in result.values]
     dropped = [d.item.event[0] for d in result.dropped]
-    assert stage.received == len(items)
-    assert stage.dropped == len(dropped)
+    assert counts.received == len(items)
+    assert counts.dropped == len(dropped)
     assert len(set(passed)) == len(passed) and len(set(dropped)) == len(dropped)
     assert not set(passed) & set(dropped)
     if end == "|":
@@ -77,9 +77,9 @@ def check_ledger(result: Any, stage: Any, items: list[Any], end: str) -> None:
 def test_capability_filter_ledger(case: tuple[list[Any], str]) -> None:
     items, end = case
     op = pf.capability_filter(lambda e: FileCap.read(e[2]), name="under_test")
-    result, stage = run(op, items, end)
-    check_ledger(result, stage, items, end)
-    assert stage.received == stage.emitted + stage.dropped
+    result, counts = run(op, items, end)
+    check_ledger(result, counts, items, end)
+    assert counts.received == counts.emitted + counts.dropped
     assert len(result.values) + len(result.dropped) == len(items)
     for value in result.raw_values:
         assert value.context.has_capability(FileCap.read(value.event[2]))
@@ -100,13 +100,13 @@ def outcome_of_transform(event: tuple[str, int, str, str], context: pfrx.Context
 @given(timeline)
 def test_transform_ledger(case: tuple[list[Any], str]) -> None:
     items, end = case
-    result, stage = run(pf.transform(outcome_of_transform, name="under_test"), items, end)
-    check_ledger(result, stage, items, end)
-    assert stage.received == stage.emitted + stage.dropped
+    result, counts = run(pf.transform(outcome_of_transform, name="under_test"), items, end)
+    check_ledger(result, counts, items, end)
+    assert counts.received == counts.emitted + counts.dropped
     assert len(result.values) + len(result.dropped) == len(items)
     expected_drops = sum(1 for *_, outcome in items if outcome in ("reject", "raise", "err"))
-    assert stage.dropped == expected_drops
-    assert stage.errors == sum(1 for *_, outcome in items if outcome in ("raise", "err"))
+    assert counts.dropped == expected_drops
+    assert counts.errors == sum(1 for *_, outcome in items if outcome in ("raise", "err"))
 
 
 class Scripted:
@@ -130,19 +130,19 @@ class Scripted:
 @given(timeline)
 def test_process_ledger(case: tuple[list[Any], str]) -> None:
     items, end = case
-    result, stage = run(pf.process(Scripted(), name="under_test"), items, end)
-    check_ledger(result, stage, items, end)
+    result, counts = run(pf.process(Scripted(), name="under_test"), items, end)
+    check_ledger(result, counts, items, end)
     absorbed = sum(1 for *_, outcome in items if outcome == "absorb")
     # received = emitted + dropped + absorbed by design (an Ok without effects)
-    assert stage.received == stage.emitted + stage.dropped + absorbed
-    assert stage.dropped == sum(1 for *_, o in items if o in ("raise", "err", "reject"))
+    assert counts.received == counts.emitted + counts.dropped + absorbed
+    assert counts.dropped == sum(1 for *_, o in items if o in ("raise", "err", "reject"))
 
 
 @settings(max_examples=500)
 @given(timeline)
 def test_metrics_tap_ledger(case: tuple[list[Any], str]) -> None:
     items, end = case
-    result, stage = run(pf.metrics_tap(name="under_test"), items, end)
-    check_ledger(result, stage, items, end)
-    assert stage.received == stage.emitted == len(items)
+    result, counts = run(pf.metrics_tap(name="under_test"), items, end)
+    check_ledger(result, counts, items, end)
+    assert counts.received == counts.emitted == len(items)
     assert result.dropped == []

@@ -49,7 +49,7 @@ def test_without_metrics_it_makes_its_own() -> None:
     assert reactivex.of(1, 2).pipe(tap, ops.to_list()).run() == [1, 2]
     snap = tap.metrics.snapshot()
     assert snap.emitted == 2
-    assert snap.stages[0].name == "edge"
+    assert snap.operators[0].name == "edge"
 
 
 def test_counts_upstream_errors() -> None:
@@ -67,7 +67,7 @@ def test_inside_a_reporting_scope_it_records_only_its_stage() -> None:
         m.expect(result, "-a-b-|")
         snap = m.metrics.snapshot()
         assert snap.received == 0  # totals belong to the stream that owns the scope
-        assert snap.stages[0].received == 2 and snap.stages[0].emitted == 2
+        assert snap.operators[0].received == 2 and snap.operators[0].emitted == 2
 
 
 @pytest.mark.parametrize(

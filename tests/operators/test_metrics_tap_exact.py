@@ -11,7 +11,7 @@ from reactivex.testing import TestScheduler
 
 import pfrx
 from pfrx import operators as pf
-from pfrx.metrics import StageSnapshot
+from pfrx.metrics import OperatorSnapshot
 
 
 def test_a_bad_scheduler_is_refused_even_when_metrics_are_given() -> None:
@@ -25,7 +25,7 @@ def test_the_default_stage_name_is_metrics_tap() -> None:
     assert tap.name == "metrics_tap"
     assert tap.metrics.name == "metrics_tap"
     reactivex.of(1, 2, 3).pipe(tap).run()
-    assert tap.metrics.snapshot().stages == (StageSnapshot("metrics_tap", 3, 3, 0, 0),)
+    assert tap.metrics.snapshot().operators == (OperatorSnapshot("metrics_tap", 3, 3, 0, 0),)
 
 
 def test_its_own_metrics_carry_its_name_and_run_on_its_scheduler() -> None:
@@ -85,7 +85,7 @@ def test_an_error_counts_once_in_the_stage_and_the_metrics() -> None:
     subject.on_error(ValueError("boom"))
     snap = metrics.snapshot()
     assert snap.errors == 1
-    assert snap.stages == (StageSnapshot("t", 1, 1, 0, 1),)
+    assert snap.operators == (OperatorSnapshot("t", 1, 1, 0, 1),)
 
 
 def test_counts_are_in_the_metrics_when_downstream_sees_completion() -> None:

@@ -70,7 +70,7 @@ def test_many_effects_from_one_event() -> None:
     with marbles() as m:
         result = m.run(m.hot("-a-|").pipe(pf.process(Fanout())))
         assert result.values == ["a", "aa"]
-        assert m.metrics.snapshot().stages[0].emitted == 2
+        assert m.metrics.snapshot().operators[0].emitted == 2
 
 
 def test_an_envelope_effect_is_rewrapped_with_the_inputs_context() -> None:

@@ -41,7 +41,7 @@ def test_reject_drops_with_its_reason_and_exceptions_with_their_text() -> None:
         assert [d.item.event for d in result.dropped] == ["b", "c", "d"]
         snap = m.metrics.snapshot()
         assert snap.errors == 2  # a Reject is a decision, not an error
-        assert snap.stages[0].received == 5 and snap.stages[0].emitted == 2
+        assert snap.operators[0].received == 5 and snap.operators[0].emitted == 2
 
 
 def test_upstream_error_and_completion_pass_through() -> None:

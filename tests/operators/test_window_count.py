@@ -165,8 +165,8 @@ def test_reports_into_the_marble_kit_scope() -> None:
     with marbles() as m:
         result = m.run(m.hot("-a-b-c-|").pipe(pf.window_count(2, slide=3)))
         assert result.drop_reasons() == ["between_windows"]
-        stage = m.metrics.snapshot().stages[0]
-        assert (stage.name, stage.received, stage.emitted, stage.dropped) == (
+        counts = m.metrics.snapshot().operators[0]
+        assert (counts.name, counts.received, counts.emitted, counts.dropped) == (
             "window_count",
             3,
             1,

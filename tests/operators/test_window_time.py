@@ -140,8 +140,8 @@ def test_scheduler_argument_wins_over_the_subscribe_scheduler() -> None:
 def test_metrics_count_items_and_windows() -> None:
     with marbles() as m:
         m.run(m.hot("-a-b---c-|").pipe(pf.window_time(4)))
-        stage = m.metrics.snapshot().stages[0]
-        assert (stage.name, stage.received, stage.emitted, stage.dropped) == (
+        counts = m.metrics.snapshot().operators[0]
+        assert (counts.name, counts.received, counts.emitted, counts.dropped) == (
             "window_time",
             3,
             2,

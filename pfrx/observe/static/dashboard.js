@@ -102,7 +102,7 @@
       changed.classList.remove("recent");
     }
     renderReasons(field(el, "reasons"), m.drops_by_reason || {});
-    renderStages(field(el, "stages"), m.stages || []);
+    renderOperators(field(el, "operators"), m.operators || []);
     renderCharts(entry, now);
   }
 
@@ -153,19 +153,19 @@
     }
   }
 
-  function renderStages(table, stages) {
-    table.hidden = stages.length === 0;
+  function renderOperators(table, operators) {
+    table.hidden = operators.length === 0;
     const body = table.tBodies[0];
-    while (body.rows.length > stages.length) body.deleteRow(-1);
-    stages.forEach((stage, i) => {
+    while (body.rows.length > operators.length) body.deleteRow(-1);
+    operators.forEach((op, i) => {
       const row = body.rows[i] || body.insertRow();
       while (row.cells.length < 4) row.insertCell();
-      const values = [stage.name, count(stage.received), count(stage.emitted), count(stage.dropped)];
+      const values = [op.name, count(op.received), count(op.emitted), count(op.dropped)];
       values.forEach((text, j) => {
         if (row.cells[j].textContent !== text) row.cells[j].textContent = text;
       });
-      row.cells[0].title = stage.name;
-      row.classList.toggle("lossy", stage.dropped > 0);
+      row.cells[0].title = op.name;
+      row.classList.toggle("lossy", op.dropped > 0);
     });
   }
 
