@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 import reactivex
+from reactivex import Observable
 from reactivex import operators as ops
+from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 from reactivex.testing.subscription import Subscription
 
@@ -169,3 +171,70 @@ def test_disposing_the_connection_stops_the_forwarding() -> None:
     assert [env.event for env in results] == [1]
     assert second.state == "open"
     second.close()
+
+
+def _raising_op(error: Exception) -> Any:
+    """An operator whose on_next raises (an operator bug) instead of signalling on_error."""
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(value: Any) -> None:
+                raise error
+
+            return source.subscribe(on_next, observer.on_error, observer.on_completed)
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def test_an_exception_raised_inside_a_stage_leaves_it_as_a_stage_error() -> None:
+    cause = KeyError("operator bug")
+    source: Subject[Any] = Subject()
+    source.pipe(stage("parse", ops.map(lambda x: x), _raising_op(cause))).subscribe(lambda v: None)
+    with pytest.raises(StageError) as caught:
+        source.on_next(1)
+    error = caught.value
+    assert (error.stage, error.error, error.__cause__) == ("parse", cause, cause)
+
+
+def test_a_stage_error_raised_inside_a_stage_keeps_its_stage() -> None:
+    inner = StageError("inner", ValueError("v"))
+    source: Subject[Any] = Subject()
+    source.pipe(stage("outer", _raising_op(inner))).subscribe(lambda v: None)
+    with pytest.raises(StageError) as caught:
+        source.on_next(1)
+    assert caught.value is inner
+
+
+def test_an_inner_stage_error_signalled_keeps_the_inner_stage() -> None:
+    seen: list[Any] = []
+    nested = stage("outer", stage("inner", ops.map(int)))
+    reactivex.of("1", "x").pipe(nested).subscribe(seen.append, seen.append)
+    assert seen[0] == 1
+    error = seen[1]
+    assert isinstance(error, StageError) and error.stage == "inner"
+    assert isinstance(error.error, ValueError)
+
+
+def test_the_sources_error_and_completion_pass_through_a_stage() -> None:
+    source: Subject[Any] = Subject()
+    seen: list[Any] = []
+    source.pipe(stage("s", ops.map(lambda x: x * 2))).subscribe(
+        seen.append, lambda e: seen.append(("error", e)), lambda: seen.append("completed")
+    )
+    source.on_next(2)
+    cause = OSError("source broke")
+    source.on_error(cause)
+    assert seen[0] == 4
+    error = seen[1][1]
+    assert isinstance(error, StageError) and (error.stage, error.error) == ("s", cause)
+
+    other: Subject[Any] = Subject()
+    ended: list[Any] = []
+    other.pipe(stage("s", ops.map(lambda x: x))).subscribe(
+        ended.append, lambda e: ended.append(("error", e)), lambda: ended.append("completed")
+    )
+    other.on_next(1)
+    other.on_completed()
+    assert ended == [1, "completed"]
