@@ -169,3 +169,25 @@ def test_dropped_pickles_with_and_without_windows() -> None:
         Dropped("x", "late", "w", 1.0, ((0.0, 1.0),)),
     ):
         assert pickle.loads(pickle.dumps(record)) == record
+
+
+def test_drop_records_built_as_drafts_are_genuine_frozen_dropped() -> None:
+    from reactivex import operators as ops
+
+    from pfrx import operators as pf
+    from pfrx.sources import batches
+
+    fam = pfrx.CapabilityFamily("file", actions=("read",))
+    kept: list[Dropped] = []
+    envs = [pfrx.Envelope(f"/x/{i}", pfrx.Context("u"), float(i)) for i in range(3)]
+    op = pf.capability_filter(fam.read, on_drop=kept.append)
+    batches(envs, 2).pipe(op, ops.to_list()).run()
+    assert [type(d) for d in kept] == [Dropped] * 3
+    first = kept[0]
+    assert first == Dropped(
+        envs[0], "insufficient_capabilities", "capability_filter", first.timestamp
+    )
+    assert hash(first) == hash(attrs.evolve(first))
+    assert kept[0].windows == ()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        kept[0].reason = "x"  # type: ignore[misc]

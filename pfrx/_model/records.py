@@ -22,8 +22,15 @@ def _reason(_instance: Any, _attribute: Any, value: Any) -> None:
         raise TypeError(f"reason must be a non-empty str, not {value!r}")
 
 
+class _DroppedSlots:
+    """The base of `Dropped`, holding its ``__weakref__`` slot, so that `DroppedDraft`
+    shares its layout exactly (as `Envelope` and `EnvelopeDraft` do)."""
+
+    __slots__ = ("__weakref__",)
+
+
 @attrs.frozen(slots=True, init=False)
-class Dropped:
+class Dropped(_DroppedSlots):
     """An item that entered an operator and will never leave it.
 
     Every operator that can lose an item reports it exactly once, to its ``on_drop``.
@@ -77,6 +84,28 @@ class Dropped:
         if name == "windows":
             return ()
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class DroppedDraft(_DroppedSlots):
+    """A drop record being built, for drop paths that make one record per lost item: the
+    mutable twin of `Dropped` (see `EnvelopeDraft`). Its slots are filled by plain attribute
+    stores, then it *becomes* a genuine `Dropped`:
+
+    ```python
+    record = new_draft(DroppedDraft)
+    record.item, record.reason, record.operator, record.timestamp = item, reason, op, now
+    record.__class__ = Dropped  # windows may stay unset: it reads as ()
+    ```
+
+    ``reason`` must already be a non-empty ``str``. Nothing else may hold a draft.
+    """
+
+    __slots__ = ("item", "operator", "reason", "timestamp", "windows")
+
+    item: Any
+    reason: str
+    operator: str
+    timestamp: float
 
 
 def _bounds(windows: Iterable[tuple[Any, Any]]) -> tuple[tuple[Any, Any], ...]:

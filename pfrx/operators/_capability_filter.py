@@ -19,7 +19,7 @@ from reactivex import Observable, abc
 from .._logging import log_settings, would_log
 from .._model import Capability, Context, Dropped, Envelope, Watermark
 from .._model.capability import action_key, family_action
-from .._model.records import dropped_builder
+from .._model.records import DroppedDraft
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
@@ -289,7 +289,7 @@ class _Filter:
         notify = reporter.notify
         handler = reporter.drop_handler
         operator, now = reporter.operator, reporter.now
-        new, set_item, set_reason, set_operator, set_timestamp = dropped_builder
+        new = object.__new__
         counting = reporter.counters is not None
         # Only a log can keep the subscription from being quiet (see quiet_in).
         may_quiet = counting and handler is None and reporter.observed
@@ -324,11 +324,12 @@ class _Filter:
                 denied[reason] = denied.get(reason, 0) + 1
             if handler is not None:
                 # Reporter.notify's record, built here: one frame less per denial.
-                record = new(Dropped)
-                set_item(record, envelope)
-                set_reason(record, reason)
-                set_operator(record, operator)
-                set_timestamp(record, now())
+                record: Any = new(DroppedDraft)  # see DroppedDraft: a Dropped, cheaper
+                record.item = envelope
+                record.reason = reason
+                record.operator = operator
+                record.timestamp = now()
+                record.__class__ = Dropped
                 try:
                     handler(record)
                 except Exception:
