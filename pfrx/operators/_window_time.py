@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reactivex import Observable, abc
@@ -425,34 +425,13 @@ class _TimeWindows(TimedWindows):
 
     # -- checkpoints ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        # Columns of plain data: one row per window, its items flattened (fast to pickle).
-        sliding = self.sliding
-        rows: list[tuple[int, Any, int]] = []  # (k, key, revision or -1 if open)
-        flat: list[Any] = []
-        counts: list[int] = []
-        firsts: list[bool] = []
-        for k in sorted(self.open):
-            for key, window in self.open[k].items():
-                items = window[0] if sliding else window
-                rows.append((k, key, -1))
-                counts.append(len(items))
-                flat.extend(items)
-                if sliding:
-                    firsts.extend(window[1])
-        for k in sorted(self.fired):
-            for key, (items, flags, revision) in self.fired[k].items():
-                rows.append((k, key, revision))
-                counts.append(len(items))
-                flat.extend(items)
-                if sliding:
-                    firsts.extend(flags)
+        open_, fired = self.open, self.fired
+        rows = [(k, key, -1, window) for k in sorted(open_) for key, window in open_[k].items()]
+        rows += [(k, key, w[2], w) for k in sorted(fired) for key, w in fired[k].items()]
         return {
             "clock": self.clock.snapshot(),
             "horizon": self.horizon,
-            "rows": rows,
-            "counts": counts,
-            "items": pack_items(flat),
-            "firsts": firsts,
+            **_window_columns(rows, self.sliding),
             "slots": self.slots,
             "peak": self.peak,
         }
@@ -461,14 +440,9 @@ class _TimeWindows(TimedWindows):
         self.clock.restore(state["clock"])
         self.horizon = state["horizon"]
         sliding = self.sliding
-        counts = state["counts"]
-        item_lists = split(unpack_items(state["items"]), counts)
-        flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
         opened: dict[int, dict[Any, Any]] = {}
         fired: dict[int, dict[Any, list[Any]]] = {}
-        for (k, key, revision), items, flags in zip(
-            state["rows"], item_lists, flag_lists, strict=True
-        ):
+        for k, key, revision, items, flags in _window_rows(state, sliding):
             if revision < 0:
                 bucket = opened.get(k)
                 if bucket is None:
@@ -757,34 +731,20 @@ class _PerKeyTimeWindows(_TimeWindows):
 
     # -- checkpoints -----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        sliding = self.sliding
-        rows: list[tuple[int, Any, int]] = []
-        flat: list[Any] = []
-        counts: list[int] = []
-        firsts: list[bool] = []
-        for key, windows in self.keys.items():
-            for k in sorted(windows.open):
-                window = windows.open[k]
-                items = window[0] if sliding else window
-                rows.append((k, key, -1))
-                counts.append(len(items))
-                flat.extend(items)
-                if sliding:
-                    firsts.extend(window[1])
-            for k in sorted(windows.fired):
-                items, flags, revision = windows.fired[k]
-                rows.append((k, key, revision))
-                counts.append(len(items))
-                flat.extend(items)
-                if sliding:
-                    firsts.extend(flags)
+        rows = [
+            (k, key, -1, windows.open[k])
+            for key, windows in self.keys.items()
+            for k in sorted(windows.open)
+        ]
+        rows += [
+            (k, key, windows.fired[k][2], windows.fired[k])
+            for key, windows in self.keys.items()
+            for k in sorted(windows.fired)
+        ]
         return {
             "clock": self.clock.snapshot(),
             "maxes": [(key, windows.max_ts) for key, windows in self.keys.items()],
-            "rows": rows,
-            "counts": counts,
-            "items": pack_items(flat),
-            "firsts": firsts,
+            **_window_columns(rows, self.sliding),
             "slots": self.slots,
             "peak": self.peak,
         }
@@ -796,13 +756,8 @@ class _PerKeyTimeWindows(_TimeWindows):
         for key, max_ts in state["maxes"]:
             windows = keys[key] = _KeyWindows()
             windows.max_ts = max_ts
-        counts = state["counts"]
-        item_lists = split(unpack_items(state["items"]), counts)
-        flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
         self.open_ends, self.open_heap, self.fired_ends, self.fired_heap = {}, [], {}, []
-        for (k, key, revision), items, flags in zip(
-            state["rows"], item_lists, flag_lists, strict=True
-        ):
+        for k, key, revision, items, flags in _window_rows(state, sliding):
             windows = keys[key]
             if revision < 0:
                 windows.open[k] = [items, flags] if sliding else items
@@ -819,3 +774,39 @@ class _PerKeyTimeWindows(_TimeWindows):
         self.slots = state["slots"]
         self.peak = state["peak"]
         self._wake_for_idle()
+
+
+def _window_columns(rows: list[tuple[int, Any, int, Any]], sliding: bool) -> dict[str, Any]:
+    """A checkpoint's windows as columns of plain data (fast to pickle): one row
+    ``(k, key, revision or -1 while open)`` per window, its items flattened.
+
+    ``rows`` holds ``(k, key, revision, window)``: an open window is its items (with their
+    first-window flags when sliding, ``[items, flags]``), a fired one ``[items, flags, revision]``.
+    """
+    flat: list[Any] = []
+    counts: list[int] = []
+    firsts: list[bool] = []
+    for _k, _key, revision, window in rows:
+        opened = revision < 0
+        items = window[0] if sliding or not opened else window
+        counts.append(len(items))
+        flat.extend(items)
+        if sliding:
+            firsts.extend(window[1])
+    return {
+        "rows": [(k, key, revision) for k, key, revision, _ in rows],
+        "counts": counts,
+        "items": pack_items(flat),
+        "firsts": firsts,
+    }
+
+
+def _window_rows(
+    state: dict[str, Any], sliding: bool
+) -> Iterator[tuple[int, Any, int, list[Any], Any]]:
+    """The windows `_window_columns` wrote: ``(k, key, revision, items, flags)`` each."""
+    counts = state["counts"]
+    item_lists = split(unpack_items(state["items"]), counts)
+    flag_lists = split(state["firsts"], counts) if sliding else [None] * len(counts)
+    for (k, key, revision), items, flags in zip(state["rows"], item_lists, flag_lists, strict=True):
+        yield k, key, revision, items, flags
