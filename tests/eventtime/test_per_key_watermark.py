@@ -186,9 +186,12 @@ STEPS = [
 ]
 
 
+@pytest.mark.parametrize("slide", [5, None], ids=["sliding", "tumbling"])
 @pytest.mark.parametrize("restore_at", range(1, len(STEPS)))
-def test_checkpoint_at_any_step_gives_the_uninterrupted_output(restore_at: int) -> None:
-    factory = per_key(10, slide=5, allowed_lateness=3)
+def test_checkpoint_at_any_step_gives_the_uninterrupted_output(
+    restore_at: int, slide: int | None
+) -> None:
+    factory = per_key(10, slide=slide, allowed_lateness=3)
     assert run_all(factory, STEPS, restore_at) == run_all(factory, STEPS, None)
 
 
