@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from loguru import logger
+from reactivex.testing import TestScheduler
 
 import pfrx
 from pfrx import operators as pf
@@ -60,3 +63,88 @@ def test_the_default_name_is_stream_in_the_stream_and_its_metrics() -> None:
     assert repr(stream) == "<pfrx.Stream 'stream' open>"
     assert stream.stream_metrics.name == "stream"
     stream.close()
+
+
+# -- whose clock --------------------------------------------------------------------------
+
+
+def _stamps(stream: Stream) -> list[float]:
+    stamps: list[float] = []
+    stream.results.subscribe(lambda e: stamps.append(e.timestamp))
+    assert stream.send("a", ALICE).ok
+    return stamps
+
+
+def test_the_stream_scheduler_stamps_envelopes_and_clocks_the_default_metrics() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(3.0)
+    stream = Stream(scheduler=scheduler)
+    assert stream.scheduler is scheduler
+    assert stream.stream_metrics.scheduler is scheduler
+    assert _stamps(stream) == [3.0]
+    scheduler.advance_to(4.5)
+    assert stream.metrics().timestamp == 4.5
+    # one item over the 1.5 s since it came (more than one 1 s bucket, less than the 10 s)
+    assert stream.metrics().input_rate == 1 / (4.5 - 3.0)
+
+
+def test_the_stream_scheduler_wins_over_the_clock_of_given_metrics() -> None:
+    ours, theirs = TestScheduler(), TestScheduler()
+    ours.advance_to(3.0)
+    theirs.advance_to(9.0)
+    stream = Stream(scheduler=ours, metrics=pfrx.StreamMetrics(theirs))
+    assert _stamps(stream) == [3.0]
+    assert stream.metrics().timestamp == 9.0  # the metrics keep their own clock
+
+
+def test_without_a_scheduler_envelopes_are_stamped_on_the_metrics_clock() -> None:
+    theirs = TestScheduler()
+    theirs.advance_to(9.0)
+    stream = Stream(metrics=pfrx.StreamMetrics(theirs))
+    assert stream.scheduler is None
+    assert _stamps(stream) == [9.0]
+
+
+@pytest.mark.timeout(20)
+def test_join_on_a_virtual_time_scheduler_only_reports() -> None:
+    # Nothing moves while we wait on virtual time: join says where the stream is and returns.
+    scheduler = TestScheduler()
+    stream = Stream(pf.backpressure(), scheduler=scheduler)
+    assert stream.send("a", ALICE).ok
+    stream.close()
+    assert stream.join() is False  # the buffered item waits for the scheduler
+    scheduler.advance_by(1.0)
+    assert stream.join() is True
+
+
+# -- what the stream logs -----------------------------------------------------------------
+
+
+@pytest.fixture
+def lines() -> Iterator[list[str]]:
+    caught: list[str] = []
+    handler = logger.add(lambda m: caught.append(m.record["message"]), level="ERROR")
+    logger.enable("pfrx")
+    try:
+        yield caught
+    finally:
+        logger.disable("pfrx")
+        logger.remove(handler)
+
+
+def test_a_raising_subscriber_is_logged_under_the_observable_it_subscribed(
+    lines: list[str],
+) -> None:
+    def boom(_value: Any) -> None:
+        raise RuntimeError("subscriber bug")
+
+    with Stream(pf.transform(lambda e, _c: pfrx.Reject("no") if e == "x" else e)) as stream:
+        stream.results.subscribe(boom)
+        stream.dropped.subscribe(boom)
+        assert stream.send("a", ALICE).ok
+        assert stream.send("x", ALICE).ok
+    assert lines == [
+        "a subscriber of results raised; the stream goes on",
+        "a subscriber of dropped raised; the stream goes on",
+    ]
+    assert stream.metrics().errors == 2
