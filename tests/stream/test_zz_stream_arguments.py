@@ -148,3 +148,18 @@ def test_a_raising_subscriber_is_logged_under_the_observable_it_subscribed(
         "a subscriber of dropped raised; the stream goes on",
     ]
     assert stream.metrics().errors == 2
+
+
+def test_an_operator_that_returns_no_observable_is_named() -> None:
+    def broken(_source: Any) -> Any:
+        return [1, 2]
+
+    with pytest.raises(TypeError) as caught:
+        Stream(broken)
+    assert str(caught.value) == f"operator {broken!r} did not return an Observable"
+
+
+def test_an_operator_that_is_not_callable_is_named() -> None:
+    with pytest.raises(TypeError) as caught:
+        Stream(pf.transform(lambda e, _c: e), 42)  # type: ignore[arg-type]
+    assert str(caught.value) == "Stream operators must be callables, not 42"
