@@ -163,3 +163,15 @@ def test_an_operator_that_is_not_callable_is_named() -> None:
     with pytest.raises(TypeError) as caught:
         Stream(pf.transform(lambda e, _c: e), 42)  # type: ignore[arg-type]
     assert str(caught.value) == "Stream operators must be callables, not 42"
+
+
+def test_a_watermark_no_operator_takes_ends_at_the_stream_never_on_results() -> None:
+    results: list[Any] = []
+    with Stream(pf.transform(lambda e, _c: e)) as stream:
+        stream.results.subscribe(lambda v: results.append(v.event))
+        assert stream.send("a", ALICE).ok
+        assert stream.send_watermark(5.0).ok
+        assert stream.send("b", ALICE).ok
+    assert results == ["a", "b"]
+    snapshot = stream.metrics()
+    assert (snapshot.received, snapshot.emitted, snapshot.dropped) == (2, 2, 0)
