@@ -11,6 +11,7 @@ from reactivex.testing import TestScheduler
 
 import pfrx
 from pfrx import operators as pf
+from pfrx.checkpoint import CheckpointMismatch
 from pfrx.stream import Stream
 
 ALICE = pfrx.Context("alice", "s1")
@@ -175,3 +176,24 @@ def test_a_watermark_no_operator_takes_ends_at_the_stream_never_on_results() -> 
     assert results == ["a", "b"]
     snapshot = stream.metrics()
     assert (snapshot.received, snapshot.emitted, snapshot.dropped) == (2, 2, 0)
+
+
+class _Keep:
+    """A processor that keeps its state and emits nothing."""
+
+    def initial_state(self) -> int:
+        return 0
+
+    def process_event(self, _event: Any, _context: pfrx.Context, state: int) -> pfrx.Ok:
+        return pfrx.Ok(state)
+
+
+def test_a_checkpoint_of_another_pipeline_is_refused_naming_both_counts_and_the_operators() -> None:
+    with Stream(pf.window_count(2)) as first:
+        checkpoint = first.checkpoint()
+    with pytest.raises(CheckpointMismatch) as caught:
+        Stream(pf.window_count(2), pf.process(_Keep()), restore=checkpoint)
+    assert str(caught.value) == (
+        "the checkpoint holds 1 operator states; this stream's pipeline has 2 stateful "
+        "operators (window_count, process)"
+    )
