@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.subject import Subject
@@ -174,3 +175,20 @@ def test_an_item_reaching_the_pipeline_after_the_failure_is_dropped_never_delive
     ]
     snapshot = stream.metrics()
     assert (snapshot.received, snapshot.emitted, snapshot.dropped) == (1, 0, 2)
+
+
+def test_a_pipeline_signalling_a_base_exception_completes_results_and_join_raises_it() -> None:
+    # Rx observers take Exceptions: a KeyboardInterrupt signalled through the pipeline fails
+    # the stream (join re-raises it) while results and dropped complete.
+    scheduler = TestScheduler()
+    side: Subject[Any] = Subject()
+    stream = Stream(ops.merge(side), name="s", scheduler=scheduler)
+    scheduler.advance_to(1.0)
+    log: list[Any] = []
+    _log_ends(stream, log)
+    interrupt = KeyboardInterrupt()
+    side.on_error(interrupt)  # type: ignore[arg-type]
+    assert log == [("completed",), ("drops completed",)]
+    assert stream.error is interrupt and stream.state == "failed"
+    with pytest.raises(KeyboardInterrupt):
+        stream.join()
