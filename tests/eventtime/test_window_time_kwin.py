@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from reactivex import abc
+from reactivex.disposable import Disposable
+from reactivex.scheduler.scheduler import Scheduler
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
@@ -204,3 +206,233 @@ def test_half_a_second_of_lateness_keeps_the_fired_window_for_a_revision(per_key
         (3.0, key, 10.0, 20.0, ("w", "v"), 0),
     ]
     assert [(d.item, d.reason, d.timestamp) for d in rig.drops] == [(env("gone", 4.0), "late", 2.0)]
+
+
+# -- per-key watermarks ---------------------------------------------------------------------------
+
+
+def per_key(span: float = 10, **kw: Any) -> Rig:
+    return Rig(span, key=key_of, timestamp=stamp, watermark="per_key", **kw)
+
+
+def test_per_key_items_whose_key_fails_are_dropped_with_the_reason() -> None:
+    def key(e: Any) -> Any:
+        if e.event[0] == "raise":
+            raise LookupError("no key")
+        return e.event[2]
+
+    rig = Rig(10, key=key, timestamp=stamp, watermark="per_key")
+    rig.at(1, env("raise", 1.0), env("list", 1.0, [1]), env("ok", 1.0)).complete_at(2).run_to(3)  # type: ignore[arg-type]
+    assert [(d.item, d.reason) for d in rig.drops] == [
+        (env("raise", 1.0), "no key"),
+        (env("list", 1.0, [1]), "unhashable_key"),  # type: ignore[arg-type]
+    ]
+    assert rig.fired() == [(2.0, "k", 0.0, 10.0, ("ok",), 0)]
+
+
+def test_per_key_items_without_a_valid_time_are_dropped_with_the_reason() -> None:
+    def when(e: Any) -> Any:
+        if e.event[0] == "raise":
+            raise ArithmeticError("no time")
+        return e.event[1]
+
+    rig = Rig(10, key=lambda e: "k", timestamp=when, watermark="per_key")
+    naive = env("naive", datetime(2026, 1, 1))
+    rig.at(1, "stray", env("raise", 1.0), naive, env("ok", 1.0)).complete_at(2).run_to(3)
+    assert [(d.item, d.reason) for d in rig.drops] == [
+        ("stray", "not_an_envelope"),
+        (env("raise", 1.0), "no time"),
+        (naive, "invalid_timestamp"),
+    ]
+    assert rig.metrics.snapshot().errors == 1
+
+
+def test_per_key_an_item_between_sliding_windows_is_dropped_as_such() -> None:
+    rig = per_key(2, slide=4)
+    rig.at(1, env("a", 1.0), env("gap", 3.0)).complete_at(2).run_to(3)
+    assert [(d.item, d.reason, d.timestamp) for d in rig.drops] == [
+        (env("gap", 3.0), "between_windows", 1.0)
+    ]
+    assert rig.fired() == [(2.0, "k", 0.0, 2.0, ("a",), 0)]
+
+
+def test_per_key_a_window_fires_when_its_keys_watermark_reaches_its_end_exactly() -> None:
+    rig = per_key()
+    rig.at(1, env("a", 1.0)).at(2, env("b", 10.0)).complete_at(5).run_to(6)
+    assert rig.fired() == [(2.0, "k", 0.0, 10.0, ("a",), 0), (5.0, "k", 10.0, 20.0, ("b",), 0)]
+
+
+def test_per_key_items_behind_the_shared_watermark_fill_an_open_window() -> None:
+    rig = per_key()
+    rig.at(1, pfrx.Watermark(15.0)).at(2, env("a", 12.0), env("b", 13.0), env("c", 11.0))
+    rig.complete_at(3).run_to(4)
+    assert rig.fired() == [(3.0, "k", 10.0, 20.0, ("a", "b", "c"), 0)]
+
+
+def test_per_key_late_items_within_the_lateness_refire_with_rising_revisions() -> None:
+    rig = per_key(allowed_lateness=5)
+    rig.at(1, env("a", 1.0), env("b", 10.0))  # [0, 10) fires at the key's watermark 10
+    rig.at(2, env("c", 2.0)).at(3, env("d", 3.0)).complete_at(4).run_to(5)
+    assert rig.fired() == [
+        (1.0, "k", 0.0, 10.0, ("a",), 0),
+        (2.0, "k", 0.0, 10.0, ("a", "c"), 1),
+        (3.0, "k", 0.0, 10.0, ("a", "c", "d"), 2),
+        (4.0, "k", 10.0, 20.0, ("b",), 0),
+    ]
+
+
+def test_per_key_a_late_sliding_item_refires_its_fired_window_and_joins_the_open_one() -> None:
+    rig = per_key(4, slide=2, allowed_lateness=10)
+    rig.at(1, env("a", 1.0)).at(2, env("b", 5.0))  # fires [-2, 2) and [0, 4)
+    rig.at(3, env("c", 3.5)).complete_at(4).run_to(5)
+    assert rig.fired() == [
+        (2.0, "k", -2.0, 2.0, ("a",), 0),
+        (2.0, "k", 0.0, 4.0, ("a",), 0),
+        (3.0, "k", 0.0, 4.0, ("a", "c"), 1),
+        (4.0, "k", 2.0, 6.0, ("b", "c"), 0),
+        (4.0, "k", 4.0, 8.0, ("b",), 0),
+    ]
+
+
+def test_per_key_an_error_reports_each_never_emitted_sliding_item_once() -> None:
+    rig = per_key(4, slide=2, out_of_orderness=0.5)
+    # a sits in [-2, 2) and [0, 4); the watermark 2.5 - 0.5 = 2 fires [-2, 2): a was emitted
+    rig.at(1, env("a", 1.0)).at(2, env("b", 2.5)).at(3, env("c", 3.0)).fail_at(4).run_to(5)
+    assert rig.fired() == [(2.0, "k", -2.0, 2.0, ("a",), 0)]
+    assert rig.dropped() == [
+        (("b", 2.5, "k"), "upstream_error", 4.0),
+        (("c", 3.0, "k"), "upstream_error", 4.0),
+    ]
+
+
+def test_per_key_an_error_reports_every_open_window_of_every_key() -> None:
+    rig = per_key(out_of_orderness=5)
+    rig.at(1, env("a", 1.0), env("b", 12.0), env("x", 3.0, "j")).fail_at(2).run_to(3)
+    assert rig.fired() == []
+    assert rig.dropped() == [
+        (("a", 1.0, "k"), "upstream_error", 2.0),
+        (("b", 12.0, "k"), "upstream_error", 2.0),
+        (("x", 3.0, "j"), "upstream_error", 2.0),
+    ]
+    assert [d.item for d in rig.drops] == [env("a", 1.0), env("b", 12.0), env("x", 3.0, "j")]
+    assert rig.state()["state"]["slots"] == 0
+
+
+def test_per_key_nothing_is_held_after_completion() -> None:
+    rig = per_key()
+    rig.at(1, env("a", 1.0), env("x", 3.0, "j")).complete_at(2).run_to(3)
+    assert rig.fired() == [(2.0, "k", 0.0, 10.0, ("a",), 0), (2.0, "j", 0.0, 10.0, ("x",), 0)]
+    inner = rig.state()["state"]
+    assert (inner["rows"], inner["maxes"], inner["slots"], inner["peak"]) == ([], [], 0, 2)
+
+
+@pytest.mark.timeout(20)
+def test_per_key_an_idle_input_fires_and_purges_on_the_idle_clock() -> None:
+    rig = per_key(idle_timeout=5, allowed_lateness=5)
+    rig.at(100, env("a", 1.0)).at(101, pfrx.Watermark(2.0))
+    # idle from 101: the watermark 2 + (x - 101) reaches 10 at 109
+    # "late" at 113 re-fires [0, 10) and makes the input active again: the watermark stays 10
+    # until idle from 118, and reaches 15 (the purge) at 118
+    rig.at(113, env("late", 3.0)).at(119, env("gone", 4.0)).run_to(200)
+    assert rig.fired() == [
+        (109.0, "k", 0.0, 10.0, ("a",), 0),
+        (113.0, "k", 0.0, 10.0, ("a", "late"), 1),
+    ]
+    assert rig.dropped() == [(("gone", 4.0, "k"), "late", 119.0)]
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_fired_window_is_purged_when_the_watermark_reaches_end_plus_lateness(keyed: bool) -> None:
+    rig = per_key(allowed_lateness=5) if keyed else Rig(10, timestamp=stamp, allowed_lateness=5)
+    held: list[int] = []
+    rig.at(1, env("a", 1.0), env("b", 10.0))  # [0, 10) fired, kept; [10, 20) holds b
+    rig.at(2, env("c", 15.0))  # watermark 15 = 10 + 5: [0, 10) is purged
+    for t in (1.5, 2.5):
+        rig.scheduler.schedule_absolute(t, lambda *_: held.append(rig.buffered()))
+    rig.run_to(3)
+    assert held == [2, 2]
+    rows = rig.state()["state"]["rows"]
+    assert rows == [(1, "k" if keyed else None, -1)]
+
+
+def test_the_checkpoint_names_the_per_key_watermark_in_its_settings() -> None:
+    rig = per_key(allowed_lateness=2)
+    assert rig.state()["settings"] == (
+        "window_time",
+        10.0,
+        10.0,
+        0.0,
+        True,
+        True,
+        0.0,
+        2.0,
+        "per_key",
+    )
+    saved = checkpoint.loads(checkpoint.dumps(rig.scope.snapshot()))
+    shared = Rig(10, restore=saved, key=key_of, timestamp=stamp, allowed_lateness=2)
+    assert shared.notes == [
+        (
+            0.0,
+            "error window_time: checkpoint taken with "
+            "('window_time', 10.0, 10.0, 0.0, True, True, 0.0, 2.0, 'per_key'), restored into "
+            "('window_time', 10.0, 10.0, 0.0, True, True, 0.0, 2.0)",
+        )
+    ]
+
+
+def test_a_fresh_window_operator_has_held_nothing() -> None:
+    for rig in (Rig(10), Rig(10, timestamp=stamp), per_key()):
+        inner = rig.state()["state"]
+        assert (inner["slots"], inner["peak"]) == (0, 0)
+
+
+# -- a processing clock that steps back --------------------------------------------------------
+
+
+class SteppingClock(Scheduler):
+    """A real-time-like scheduler (not virtual) whose clock the test sets, even backwards (a
+    wall clock corrected by NTP); timers run when the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+        self.timers: list[Any] = []
+
+    @property
+    def now(self) -> datetime:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=self.seconds)
+
+    def schedule(self, action: Any, state: Any = None) -> abc.DisposableBase:
+        return self.schedule_relative(0.0, action, state)
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
+        entry = [action, state, True]
+        self.timers.append(entry)
+        return Disposable(lambda: entry.__setitem__(2, False))
+
+    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> abc.DisposableBase:
+        return self.schedule_relative(0.0, action, state)
+
+    def run_timers(self) -> None:
+        timers, self.timers = self.timers, []
+        for action, state, live in timers:
+            if live:
+                action(self, state)
+
+
+def test_a_processing_clock_stepping_back_never_reopens_a_closed_window() -> None:
+    clock = SteppingClock()
+    subject: Subject[Any] = Subject()
+    out: list[tuple[float, float, tuple[Any, ...]]] = []
+    subject.pipe(pf.window_time(1.0, scheduler=clock)).subscribe(
+        lambda w: out.append((w.start, w.end, tuple(e.event[0] for e in w.items)))
+    )
+    clock.seconds = 0.5
+    subject.on_next(env("a"))
+    clock.seconds = 1.2  # the timer for [0, 1) runs late
+    clock.run_timers()
+    clock.seconds = 0.9  # the clock is set back: [0, 1) has closed, b goes to [1, 2)
+    subject.on_next(env("b"))
+    clock.seconds = 2.0
+    clock.run_timers()
+    assert out == [(0.0, 1.0, ("a",)), (1.0, 2.0, ("b",))]
