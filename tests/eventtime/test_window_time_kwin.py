@@ -436,3 +436,20 @@ def test_a_processing_clock_stepping_back_never_reopens_a_closed_window() -> Non
     clock.seconds = 2.0
     clock.run_timers()
     assert out == [(0.0, 1.0, ("a",)), (1.0, 2.0, ("b",))]
+
+
+@pytest.mark.timeout(20)
+def test_per_key_the_idle_clock_starts_from_the_highest_time_less_the_out_of_orderness() -> None:
+    rig = per_key(idle_timeout=5, out_of_orderness=2)
+    # idle from 100 at 1 - 2 = -1: the watermark reaches 10 at 100 + 11
+    rig.at(100, env("a", 1.0)).run_to(200)
+    assert rig.fired() == [(111.0, "k", 0.0, 10.0, ("a",), 0)]
+
+
+def test_per_key_a_non_envelope_is_dropped_as_such_by_the_key_function() -> None:
+    rig = per_key()
+    rig.at(1, "stray", env("a", 1.0)).complete_at(2).run_to(3)
+    assert [(d.item, d.reason, d.timestamp) for d in rig.drops] == [
+        ("stray", "not_an_envelope", 1.0)
+    ]
+    assert rig.metrics.snapshot().errors == 0
