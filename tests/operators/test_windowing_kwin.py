@@ -241,3 +241,21 @@ def test_a_virtual_timer_never_closes_a_window_before_its_end() -> None:
     # RxPY's virtual clock keeps whole microseconds: the end 3.5 us is reached at 4 us (a timer
     # set 2.5 us after 1 us would round its delay down and fire at 3 us, before the end)
     assert seen == [(4e-6, 3.5e-6)]
+
+
+@pytest.mark.parametrize("kind", ["time", "session"])
+def test_after_disposal_the_checkpoint_records_the_operator_done(kind: str) -> None:
+    lost: list[pfrx.Dropped] = []
+    op = (
+        pf.window_time(10, on_drop=lost.append)
+        if kind == "time"
+        else pf.window_session(10, on_drop=lost.append)
+    )
+    subject: Subject[Any] = Subject()
+    with checkpoint.checkpointing() as scope:
+        subscription = subject.pipe(op).subscribe(scheduler=TestScheduler())
+    subject.on_next(env("a"))
+    subscription.dispose()
+    ((_, saved),) = scope.snapshot().states
+    assert [(d.item, d.reason) for d in lost] == [(env("a"), "disposed")]
+    assert saved["done"] is True
