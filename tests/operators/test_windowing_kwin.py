@@ -37,6 +37,10 @@ def stamp(e: pfrx.Envelope) -> Any:
 
 
 REFUSED = [
+    ({"name": ""}, TypeError, "name must be a non-empty str, not ''"),
+    ({"on_drop": 5}, TypeError, "on_drop must be callable, not 5"),
+    ({"scheduler": 5}, TypeError, "scheduler must be a reactivex scheduler, not 5"),
+    ({"metrics": "m"}, TypeError, "metrics must be a pfrx.StreamMetrics, not 'm'"),
     ({"timestamp": 5}, TypeError, "timestamp must be callable, not 5"),
     (
         {"watermark": "per_key"},
