@@ -135,3 +135,38 @@ def test_restored_after_completion_a_window_operator_completes_again(kind: str) 
     first, second = run_to_completion_and_restore(MAKERS[kind], [env("a", 1.0)])
     assert first == [("a",), "completed"]
     assert second == ["completed"]  # nothing emitted twice, and the completion passes
+
+
+def test_watermarks_in_batches_never_fill_a_count_window() -> None:
+    from pfrx.sources import batches
+
+    wm = pfrx.Watermark(1.0)
+    metrics = pfrx.StreamMetrics(TestScheduler())
+    items = [env("a"), wm, env("b"), wm, wm, wm, env("c"), env("d")]
+    # read 3 at a time: the fused window takes [a, W, b], [W, W, W] and [c, d] as lists
+    out = (
+        batches(items, 3)
+        .pipe(pf.window_count(2, metrics=metrics), reactivex.operators.to_list())
+        .run()
+    )
+    assert [events(w) for w in out] == [("a", "b"), ("c", "d")]
+    assert [(w.start, w.end) for w in out] == [(0, 2), (2, 4)]
+    assert metrics.snapshot().received == 4
+
+
+@pytest.mark.parametrize("kind", ["time", "session_event"])
+def test_restored_after_completion_a_window_operator_passes_an_error_on(kind: str) -> None:
+    first: Subject[Any] = Subject()
+    with checkpoint.checkpointing() as scope:
+        first.pipe(MAKERS[kind]()).subscribe(scheduler=TestScheduler())
+    first.on_completed()
+    saved = scope.snapshot()
+    notes: list[Any] = []
+    second: Subject[Any] = Subject()
+    with checkpoint.checkpointing(saved):
+        second.pipe(MAKERS[kind]()).subscribe(
+            notes.append, lambda e: notes.append(f"error {e}"), scheduler=TestScheduler()
+        )
+    second.on_next(env("late", 1.0))  # the input had ended: taken by no window
+    second.on_error(ValueError("boom"))
+    assert notes == ["error boom"]
