@@ -284,7 +284,13 @@ def test_per_key_late_items_within_the_lateness_refire_with_rising_revisions() -
 def test_per_key_a_late_sliding_item_refires_its_fired_window_and_joins_the_open_one() -> None:
     rig = per_key(4, slide=2, allowed_lateness=10)
     rig.at(1, env("a", 1.0)).at(2, env("b", 5.0))  # fires [-2, 2) and [0, 4)
-    rig.at(3, env("c", 3.5)).complete_at(4).run_to(5)
+    rig.at(3, env("c", 3.5)).run_to(3.5)
+    inner = rig.state()["state"]
+    assert inner["rows"] == [(1, "k", -1), (2, "k", -1), (-1, "k", 0), (0, "k", 1)]
+    assert [e[0] for e in inner["items"][0]] == ["b", "c", "b", "a", "a", "c"]
+    # an item's lowest live window is its first: b in [2, 6), a in [-2, 2), c in [0, 4)
+    assert inner["firsts"] == [True, False, False, True, False, True]
+    rig.complete_at(4).run_to(5)
     assert rig.fired() == [
         (2.0, "k", -2.0, 2.0, ("a",), 0),
         (2.0, "k", 0.0, 4.0, ("a",), 0),
