@@ -112,15 +112,18 @@ def rxpy_keeping_denials(items: list[pfrx.Envelope]) -> int:
 
 
 def pfrx_pipeline(items: list[pfrx.Envelope], tap: bool, *, keep: bool = True) -> int:
-    """pfrx as the README teaches; ``keep``: every denial kept through ``on_drop``, else
-    counted into the metrics only."""
+    """pfrx as the README teaches; ``keep``: every drop kept through ``on_drop``, else the
+    denials counted into the metrics (``annotate`` never fails, so ``transform`` needs
+    neither)."""
     metrics = pfrx.StreamMetrics()
     dropped: list[pfrx.Dropped] = []
-    drops: dict[str, Any] = {"on_drop": dropped.append} if keep else {"metrics": metrics}
-    stages: list[Any] = [
-        pf.capability_filter(required, **drops),
-        pf.transform(annotate, **drops),
-    ]
+    if keep:
+        stages: list[Any] = [
+            pf.capability_filter(required, on_drop=dropped.append),
+            pf.transform(annotate, on_drop=dropped.append),
+        ]
+    else:
+        stages = [pf.capability_filter(required, metrics=metrics), pf.transform(annotate)]
     if tap:
         stages.append(pf.metrics_tap(metrics))
     count = [0]
