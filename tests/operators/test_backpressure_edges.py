@@ -315,3 +315,18 @@ def test_restoring_only_watermarks_receives_nothing_so_the_input_rate_starts_lat
     m = metrics.snapshot()
     # Ten items in the first second anything was received (one bucket wide): 10 per second.
     assert (m.received, m.input_rate) == (10, 10.0)
+
+
+def test_the_defaults_are_a_buffer_of_10_000_and_turns_of_100() -> None:
+    scheduler = TestScheduler()
+    metrics = pfrx.StreamMetrics(scheduler)
+    source: Subject[Any] = Subject()
+    got: list[Any] = []
+    source.pipe(pf.backpressure(metrics=metrics)).subscribe(got.append, scheduler=scheduler)
+    for item in range(250):
+        source.on_next(item)
+    assert metrics.snapshot().buffer_utilization == 250 / 10_000
+    scheduler.advance_to(1.0)
+    assert got == list(range(250))
+    drain = metrics.snapshot().info["backpressure.drain"]
+    assert (drain["turns"], drain["max_batch"], drain["last_batch"]) == (3, 100, 50)
