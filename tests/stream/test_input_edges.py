@@ -117,6 +117,27 @@ class Watched:
         assert not self.thread.is_alive(), "still running after 5 s: a hang"
 
 
+def _at_first_lock(action: Callable[[], Any], hook: Callable[[], None]) -> Any:
+    """Run ``action`` on this thread; just before its first call of a lock's ``acquire``,
+    run ``hook`` (once): a race provoked at a known point. A profile hook already set on
+    this thread (`Watched`) goes on seeing every call."""
+    armed = [True]
+    outer = sys.getprofile()
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if outer is not None:
+            outer(frame, event, arg)
+        if event == "c_call" and armed[0] and getattr(arg, "__name__", "") == "acquire":
+            armed[0] = False
+            hook()
+
+    sys.setprofile(profile)
+    try:
+        return action()
+    finally:
+        sys.setprofile(outer)
+
+
 # -- before the pipeline has subscribed to the input ----------------------------------------------
 
 
@@ -464,23 +485,77 @@ def test_a_send_racing_close_is_refused_closed() -> None:
     assert inside.wait(10)
     closed: list[bool] = []
 
-    def close_at_first_lock(frame: FrameType, event: str, arg: Any) -> None:
+    def close() -> None:
         # The producer is about to try for the emitter role (held by the sender): the stream
         # is closed right then, after the producer found it open.
-        if event == "c_call" and getattr(arg, "__name__", "") == "acquire" and not closed:
-            closed.append(True)
-            stream.close()
+        closed.append(True)
+        stream.close()
 
-    def send_racing_close() -> pfrx.SendResult:
-        sys.setprofile(close_at_first_lock)
-        try:
-            return stream.send("b", ALICE)
-        finally:
-            sys.setprofile(None)
-
-    assert bounded(send_racing_close, 5.0) == pfrx.SendResult(False, "closed")
+    sent = bounded(lambda: _at_first_lock(lambda: stream.send("b", ALICE), close), 5.0)
+    assert sent == pfrx.SendResult(False, "closed")
     assert closed == [True]
     gate.set()
     sender.join(5.0)
     assert stream.done
     assert log == [("result", "a"), ("completed",)]
+
+
+def test_a_producer_finding_room_after_its_check_does_not_wait() -> None:
+    at_a, gate_a, at_b, gate_b = (threading.Event() for _ in range(4))
+
+    def act(value: Any, observer: Any) -> bool:
+        if value.event == "a":
+            at_a.set()
+            assert gate_a.wait(10)
+        elif value.event == "b":
+            at_b.set()
+            assert gate_b.wait(10)
+        return False
+
+    stream = Stream(_operator(act), name="s", queue_size=1)
+    log = _record(stream)
+    sender = threading.Thread(target=stream.send, args=("a", ALICE), daemon=True)
+    sender.start()
+    assert at_a.wait(10)
+    assert stream.send("b", ALICE) == OK  # the queue is full
+
+    def make_room() -> None:
+        # The producer found the queue full and is about to try for the role: the sender
+        # takes the queue now (and holds the role, handing "b" over).
+        gate_a.set()
+        assert at_b.wait(10)
+
+    producer = Watched(lambda: _at_first_lock(lambda: stream.send("c", ALICE), make_room))
+    try:
+        producer.join()
+    finally:
+        gate_b.set()
+    sender.join(5.0)
+    assert producer.result == OK
+    assert not producer.waited.is_set()  # room was there when it looked again: no wait
+    assert log == [("result", "a"), ("result", "b"), ("result", "c")]
+
+
+def test_a_batch_racing_close_then_fail_is_refused_failed() -> None:
+    def swallow_end(source: Observable[Any]) -> Observable[Any]:
+        # A pipeline that does not complete when its input does.
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            return source.subscribe(
+                observer.on_next, observer.on_error, lambda: None, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    stream = Stream(swallow_end, name="s")
+    log = _record(stream)
+    boom = RuntimeError("upstream failed")
+
+    def close_then_fail() -> None:
+        # After the batch found the stream open, before it takes the emitter role.
+        stream.close()
+        stream.fail(boom)
+
+    sent = _at_first_lock(lambda: stream.send_many(["a", "b"], ALICE), close_then_fail)
+    assert sent == [pfrx.SendResult(False, "failed")] * 2
+    assert stream.error is boom
+    assert log == [("error", boom)]
