@@ -330,3 +330,13 @@ def test_the_defaults_are_a_buffer_of_10_000_and_turns_of_100() -> None:
     assert got == list(range(250))
     drain = metrics.snapshot().info["backpressure.drain"]
     assert (drain["turns"], drain["max_batch"], drain["last_batch"]) == (3, 100, 50)
+
+
+def test_latest_keeps_one_pending_item_whatever_the_buffer_size() -> None:
+    run = Buffered("latest", buffer_size=5)
+    run.send("a", "b", "c")
+    assert run.metrics.snapshot().buffer_utilization == 1.0  # one item of a capacity of one
+    run.scheduler.advance_to(1.0)
+    assert run.got == ["c"]
+    assert run.lost == [("a", "overwritten"), ("b", "overwritten")]
+    assert run.counts() == (3, 1, 2, 2)
