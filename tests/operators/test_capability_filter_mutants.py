@@ -486,3 +486,39 @@ def test_the_function_form_logs_every_denial_once_the_log_is_on_even_mid_batch()
         f"capability denied: user=bob session=s2 capability=file.read resource=/etc/{n}"
         for n in (2, 3)
     ]
+
+
+# -- a subscription turns quiet only when neither of the modules it logs from would log --------
+
+
+def drop_lines(enable: str | None, disable: str | None) -> tuple[list[str], pfrx.MetricsSnapshot]:
+    lines: list[str] = []
+    logger.disable("pfrx")  # fresh loguru settings: nothing settled yet
+    if enable is not None:
+        logger.enable(enable)
+    if disable is not None:
+        logger.disable(disable)
+    handler = logger.add(lambda m: lines.append(str(m).rstrip("\n")), level=0, format="{message}")
+    try:
+        items = [ev(f"/etc/{n}", bob()) for n in range(4)]
+        out, _, metrics = run(FORMS["computed"], items, 0, on_drop=False)
+    finally:
+        logger.remove(handler)
+        logger.disable("pfrx")
+    assert out == []
+    return lines, metrics.snapshot()
+
+
+def test_with_only_the_generic_drop_log_on_every_denial_is_logged() -> None:
+    lines, snap = drop_lines("pfrx", "pfrx.operators._capability_filter")
+    assert lines == ["capability_filter dropped an item: insufficient_capabilities"] * 4
+    assert dict(snap.drops_by_reason) == {INSUFFICIENT: 4}
+
+
+def test_with_only_the_denial_log_on_every_denial_is_logged() -> None:
+    lines, snap = drop_lines("pfrx.operators._capability_filter", None)
+    assert lines == [
+        f"capability denied: user=bob session=s2 capability=file.read resource=/etc/{n}"
+        for n in range(4)
+    ]
+    assert dict(snap.drops_by_reason) == {INSUFFICIENT: 4}
