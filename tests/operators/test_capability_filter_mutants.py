@@ -412,8 +412,7 @@ def test_passed_items_are_pushed_into_the_metrics_every_256(form: str) -> None:
     assert snap.recent_received == 256
 
 
-@pytest.mark.parametrize("form", list(FORMS))
-def test_a_disposed_subscription_leaves_nothing_in_the_metrics(form: str) -> None:
+def test_a_disposed_subscription_leaves_nothing_in_the_metrics() -> None:
     class Need:
         def __call__(self, event: Any) -> pfrx.Capability:
             return FileCap.read(event)
