@@ -57,7 +57,7 @@ from ._backpressure_policy import (
     make_strategy,
 )
 from ._checks import an_int, optional_scheduler, positive_int, reporting
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, Gate, Reporter, batch_entry, current_gate
 
 DISPOSED = "disposed"
 DOWNSTREAM_ERROR = "downstream_error"
@@ -117,8 +117,12 @@ def backpressure(
                 owned = EventLoopScheduler()
                 chosen = owned
             reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=chosen)
+            made = make_strategy(strategy, buffer_size, batch_size, policy)
+            # Gather a stream's send_many batches only where an item's own outcome can never
+            # be a refusal (no block timeout, no failing on overflow): see _Run.gather.
+            gate = current_gate() if made.full is not Full.FAIL and wait_limit is None else None
             run = _Run(
-                make_strategy(strategy, buffer_size, batch_size, policy),
+                made,
                 buffer_size,
                 batch_size,
                 wait_limit,
@@ -127,12 +131,17 @@ def backpressure(
                 chosen,
                 owned,
                 reporter,
+                batch_entry(observer),
+                gate,
             )
             scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
             if scope is not None:
                 scope.register(name, run)
             run.upstream.disposable = source.subscribe(
-                run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
+                run.on_next if gate is not None else run.take,
+                run.on_error,
+                run.on_completed,
+                scheduler=subscribe_scheduler,
             )
             return Disposable(run.dispose)
 
@@ -227,7 +236,10 @@ class _Run:
         "evicts",
         "fails",
         "finished",
+        "forward_batch",
         "full",
+        "gate",
+        "gathered",
         "gauge",
         "inflight",
         "label",
@@ -263,8 +275,18 @@ class _Run:
         scheduler: abc.SchedulerBase,
         owned: EventLoopScheduler | None,
         reporter: Reporter,
+        forward_batch: Callable[[list[Any]], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.strategy = strategy
+        # Downstream's list entry (a stream's boundary): a drain turn is delivered as one list.
+        self.forward_batch = forward_batch
+        # A stream's batch gate, and what this subscription gathered from the thread
+        # handing a send_many batch over (see gather).
+        self.gate = gate
+        self.gathered: list[Any] = []
+        if gate is not None:
+            gate.flushers.append(self.flush_gathered)
         # Read once: the producer path asks these per item.
         self.full = strategy.full
         self.evicts = strategy.full is Full.EVICT_OLDEST
@@ -356,6 +378,18 @@ class _Run:
 
     # -- the producer: one path for every strategy -------------------------------------------
     def on_next(self, item: Any) -> None:
+        gate = self.gate
+        if (
+            gate is not None
+            and gate.thread is not None
+            and gate.thread == get_ident()
+            and self.gather(item)
+        ):
+            return
+        self.take(item)
+
+    def take(self, item: Any) -> None:
+        """One item from upstream, whatever the strategy says (see the module docstring)."""
         if type(item) is Watermark:
             self._watermark(item)
             return
@@ -416,6 +450,81 @@ class _Run:
                 logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
         if wake:
             self._wake()
+
+    # -- send_many batches: gathered, then taken in one go ---------------------------------
+    def gather(self, item: Any) -> bool:
+        """On the thread handing a stream's ``send_many`` batch over: keep ``item`` for
+        `on_batch` (True), or, for a watermark, hand on what was kept first (False: the
+        caller takes the watermark itself, in its place).
+
+        Only where no item's outcome can be a refusal the sender must see (the strategy
+        never fails on overflow, and ``block`` has no timeout): the stream accepts each
+        item when its turn comes, and taking them a little later, in order, changes nothing
+        else. The stream flushes (`flush_gathered`) before any drop it reports on that
+        thread and at the batch's end, so drops and deliveries keep the order of one by one.
+        """
+        if type(item) is Watermark:
+            self.flush_gathered()
+            return False
+        gathered = self.gathered
+        gathered.append(item)
+        if len(gathered) >= _GATHER_LIMIT:
+            self.flush_gathered()
+        return True
+
+    def flush_gathered(self) -> None:
+        """Take what `gather` kept (on the gathering thread)."""
+        items = self.gathered
+        if items:
+            self.gathered = []
+            self.on_batch(items)
+
+    def on_batch(self, items: list[Any]) -> None:
+        """`on_next` for each of ``items`` (no watermark among them), in order: those that
+        find room go in under one lock, counted once, with one wake of the drain; the first
+        that finds the buffer full (or arrives at an ``adaptive`` buffer) and those after it
+        take `on_next` one by one, with every effect of the strategy.
+
+        Raises:
+            Exception: whatever broke, once each item that did not get in is reported lost.
+        """
+        entered = 0
+        wake = False
+        try:
+            with self.lock:
+                buf = self.buf
+                room = self.capacity - len(buf) + self.marks
+                if self.closed_reason is None and self.arrival is None and room > 0:
+                    if room >= len(items):
+                        self.received(len(items))
+                        buf.extend(items)
+                        entered = len(items)
+                    else:
+                        self.received(room)
+                        buf.extend(items[:room])
+                        entered = room
+                    wake = self._accepted(buf)
+            if wake:
+                wake = False
+                self._wake()
+            take = self.take
+            while entered < len(items):
+                take(items[entered])
+                entered += 1
+        except Exception:
+            self._lose_rest(items, entered)
+            raise
+
+    def _lose_rest(self, items: list[Any], entered: int) -> None:
+        """``on_batch`` broke at ``items[entered]``: report each item that did not get in."""
+        if entered >= len(items):
+            return
+        with self.lock:
+            held = {id(item) for item in (*self.buf, *self.inflight)}
+        first = items[entered]
+        rest = items[entered + 1 :] if id(first) in held else items[entered:]
+        for item in rest:
+            self._lost(item, BROKEN, event=False)
 
     def _watermark(self, mark: Watermark) -> None:
         """Event-time progress: it queues in order with the items but is none. It takes no
@@ -576,6 +685,8 @@ class _Run:
         inflight = self.inflight
         forward = self.observer.on_next
         count = 0
+        if self.forward_batch is not None and not self.marks and len(inflight) > 1:
+            return self._deliver_batch(self.forward_batch)
         try:
             if self.marks:
                 count = self._deliver_counting(inflight, forward)
@@ -594,6 +705,26 @@ class _Run:
             for item in left:
                 self._lost(item, reason, event=False)
         return count
+
+    def _deliver_batch(self, forward_batch: Callable[[list[Any]], None]) -> int:
+        """The drain's turn as one list, to a downstream that takes lists (a stream's
+        boundary, which reports each item itself if it cannot deliver them)."""
+        with self.lock:  # taken from inflight at once: a close reports what is left there
+            items = list(self.inflight)
+            self.inflight.clear()
+            stopped = self.stopped
+        if stopped:
+            reason = self.closed_reason or DISPOSED
+            for item in items:
+                self._lost(item, reason, event=False)
+            return 0
+        try:
+            forward_batch(items)
+        except Exception:
+            self._downstream_failed()
+            return 0
+        self.reporter.emitted(len(items))
+        return len(items)
 
     def _deliver_counting(self, inflight: deque[Any], forward: Callable[[Any], None]) -> int:
         """The drain's loop while watermarks wait: they pass uncounted."""
@@ -720,5 +851,10 @@ class _Run:
 
 
 _NOTHING: Any = object()
+#: The reason of an item a broken buffer lost while taking a batch (see _Run.on_batch).
+BROKEN = "failed"
+#: The most items `_Run.gather` keeps before handing them on.
+_GATHER_LIMIT = 1024
+get_ident = threading.get_ident
 # Module constants: cheaper per item than looking members up on the enum class.
 _DROP_INCOMING, _FAIL = Full.DROP_INCOMING, Full.FAIL

@@ -287,9 +287,16 @@ class Prepared:
     ``wire_batch(forward_batch)``, when given, returns the link's batch entry: it takes a
     list of items and passes a list on (never an empty one), with the same effect as its
     ``on_next`` on each item in turn. A link is wired once, one way or the other.
+
+    ``pass_batch(forward_batch)``, when given, is a batch entry of a link that passes every
+    item on and reports nothing per item (no drop, no item held back), so a list through it
+    has exactly the effects of its items one by one, in the same order with anything else
+    the pipeline reports: it is wired *in addition to* ``wire`` (both share the link's
+    state; the source calls one or the other, serialized) when the observer downstream takes
+    lists too (see `subscribe_with_batches`).
     """
 
-    __slots__ = ("dispose", "on_completed", "on_error", "wire", "wire_batch")
+    __slots__ = ("dispose", "on_completed", "on_error", "pass_batch", "wire", "wire_batch")
 
     def __init__(
         self,
@@ -298,12 +305,14 @@ class Prepared:
         on_completed: Callable[[], None] | None = None,
         dispose: Callable[[], None] | None = None,
         wire_batch: Callable[[OnBatch], OnBatch] | None = None,
+        pass_batch: Callable[[OnBatch], OnBatch] | None = None,
     ) -> None:
         self.wire = wire
         self.on_error = on_error
         self.on_completed = on_completed
         self.dispose = dispose
         self.wire_batch = wire_batch
+        self.pass_batch = pass_batch
 
 
 #: One fused operator's factory: called once per subscription, it prepares the link.
@@ -371,19 +380,26 @@ class _DirectObserver(AutoDetachObserver[Any]):
     """RxPY's auto-detaching observer, minus its per-item frame: until the sequence stops,
     ``on_next`` *is* the fused pipeline's first function (an instance attribute shadowing
     the guarded method); stopping swaps in a function that ignores items, so nothing passes
-    after a terminal notification or a dispose, as with the plain observer."""
+    after a terminal notification or a dispose, as with the plain observer.
+
+    ``on_batch`` (None unless the subscriber takes lists, see `subscribe_with_batches`) is
+    guarded the same way."""
 
     def __init__(
         self,
         on_next: OnNext,
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
+        on_batch: OnBatch | None = None,
     ) -> None:
         super().__init__(on_next, on_error, on_completed)
         self.on_next = on_next  # type: ignore[method-assign,assignment]
+        self.on_batch = on_batch
 
     def _stop(self) -> None:
         self.on_next = _ignore  # type: ignore[method-assign,assignment]
+        if self.on_batch is not None:
+            self.on_batch = _ignore
 
     def on_error(self, error: Exception) -> None:
         self._stop()
@@ -411,10 +427,11 @@ def _subscribe_direct(
     on_error: Callable[[Exception], None],
     on_completed: Callable[[], None],
     scheduler: abc.SchedulerBase | None,
+    on_batch: OnBatch | None = None,
 ) -> abc.DisposableBase:
     """``source.subscribe(on_next, on_error, on_completed)`` as RxPY's ``Observable.subscribe``
     does it (trampoline first, a failing subscribe reported once), with a `_DirectObserver`."""
-    observer = _DirectObserver(on_next, on_error, on_completed)
+    observer = _DirectObserver(on_next, on_error, on_completed, on_batch)
 
     def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
         try:
@@ -433,6 +450,75 @@ def _subscribe_direct(
     else:
         set_disposable()
     return Disposable(observer.dispose)
+
+
+def subscribe_with_batches(
+    source: Observable[Any],
+    on_next: OnNext,
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+    scheduler: abc.SchedulerBase | None,
+    on_batch: OnBatch | None,
+) -> abc.DisposableBase:
+    """Subscribe ``source`` as ``source.subscribe`` would, offering it ``on_batch`` too.
+
+    The observer ``source`` receives then has an ``on_batch`` attribute (None when not
+    offered): a source that can hand over a list of items at once may call it instead of
+    ``on_next`` for each (serialized with every other notification). A list has exactly the
+    effect of its items one by one; it is never empty and holds items only (a watermark is
+    handed over on its own with ``on_next``). A source that knows nothing of it calls
+    ``on_next`` as usual. Offered by a `pfrx.Stream` to its pipeline's end, and passed up
+    through the links that can pass lists on (``Prepared.pass_batch``) and the stream's
+    boundaries, to a ``backpressure`` drain.
+    """
+    if isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
+        return _subscribe_direct(source, on_next, on_error, on_completed, scheduler, on_batch)
+    return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+
+def batch_entry(observer: Any) -> OnBatch | None:
+    """The ``on_batch`` an observer offers (see `subscribe_with_batches`), else None."""
+    entry = getattr(observer, "on_batch", None)
+    return entry if callable(entry) else None
+
+
+class Gate:
+    """A stream's batch gate: while one thread hands a ``send_many`` batch over, operators
+    that can take the batch's items in one go (a ``backpressure`` buffer) gather what that
+    thread gives them, and hand it on when the stream flushes (see ``Stream.send_many``).
+
+    ``thread`` is the gathering thread (None when no batch is being handed over); each
+    gatherer registers its ``flush`` at subscribe time (`gathering_into`).
+    """
+
+    __slots__ = ("flushers", "thread")
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.flushers: list[Callable[[], None]] = []
+
+    def flush(self) -> None:
+        """Hand on what every gatherer holds, in pipeline order."""
+        for flush in self.flushers:
+            flush()
+
+
+_gate: ContextVar[Gate | None] = ContextVar("pfrx_batch_gate", default=None)
+
+
+@contextmanager
+def gathering_into(gate: Gate) -> Iterator[Gate]:
+    """Operators subscribed inside this block may gather into ``gate`` (see `Gate`)."""
+    token = _gate.set(gate)
+    try:
+        yield gate
+    finally:
+        _gate.reset(token)
+
+
+def current_gate() -> Gate | None:
+    """The batch gate active now, if any."""
+    return _gate.get()
 
 
 class FusedObservable(Observable[Any]):
@@ -464,6 +550,15 @@ class FusedObservable(Observable[Any]):
         on_next: OnNext = observer.on_next
         for link in reversed(prepared[batched:]):
             on_next = link.wire(on_next)
+        # Lists from the source pass through as lists when every link can pass them on
+        # and the observer takes them (see subscribe_with_batches).
+        passing = batch_entry(observer)
+        if passing is not None and not isinstance(source, BatchSource):
+            for link in reversed(prepared):
+                if link.pass_batch is None:
+                    passing = None
+                    break
+                passing = link.pass_batch(passing)
         error_hooks = [link.on_error for link in prepared if link.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
         if error_hooks:
@@ -495,10 +590,10 @@ class FusedObservable(Observable[Any]):
                 assert link.wire_batch is not None
                 on_batch = link.wire_batch(on_batch)
             subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
-        elif isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
-            subscription = _subscribe_direct(source, on_next, on_error, on_completed, scheduler)
         else:
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            subscription = subscribe_with_batches(
+                source, on_next, on_error, on_completed, scheduler, passing
+            )
         disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]
         if not disposers:
             return subscription

@@ -141,6 +141,8 @@ class SerializedInput(Observable[Any]):
         #: ``gather(True)``: results given back on this thread are gathered from now on;
         #: ``gather(False)``: publish them (the stream's, set once it has its pipeline).
         self.gather: Callable[[bool], None] | None = None
+        #: Hand on what is gathered so far, gathering on (the stream's, with ``gather``).
+        self.flush: Callable[[], None] | None = None
         self._gathering = False
 
     # -- the pipeline's side -----------------------------------------------------------------
@@ -455,6 +457,8 @@ class SerializedInput(Observable[Any]):
                 else:
                     self._hand_over_queued((entry,))
         if self._ending and not self._completed and not queue and not self._paused:
+            if self._gathering and self.flush is not None:
+                self.flush()  # what a batch in progress gave buffers goes in before the end
             self._completed = True
             observer = self._observer
             if observer is not None:

@@ -32,7 +32,13 @@ from .._model.records import make_dropped
 from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
 from ..operators import Operator, reporting_into
-from ..operators._shared import FusedObservable, pick_scheduler
+from ..operators._shared import (
+    FusedObservable,
+    Gate,
+    gathering_into,
+    pick_scheduler,
+    subscribe_with_batches,
+)
 from ._boundary import NOTHING, Boundary, Switch
 from ._card import stream_card
 from ._input import SerializedInput, refusal
@@ -157,9 +163,12 @@ class Stream:
         switch = self._switch
         # While a thread hands a send_many batch over, the results the pipeline gives back on
         # that same thread are gathered and published as one list when the batch is in
-        # (counted once): see `_gather`.
+        # (counted once): see `gather`. So are the items a ``backpressure`` buffer takes from
+        # that thread (taken in one go when flushed): see `Gate`.
         gathered: list[Any] | None = None
         gathering = 0
+        gate = Gate()
+        self._gate = gate
 
         def on_result(value: Any) -> None:
             if type(value) is Watermark:
@@ -175,6 +184,28 @@ class Stream:
             record_emitted()
             publish(value)
 
+        def on_results(values: list[Any]) -> None:
+            # A list at once (a backpressure drain's turn; items only): as on_result each.
+            if switch.stopped:
+                for value in values:
+                    self._lost_in_pipeline(value)
+                return
+            if gathered is not None and get_ident() == gathering:
+                gathered.extend(values)
+                if len(gathered) >= GATHER_LIMIT:
+                    publish_gathered()
+                return
+            record_emitted(len(values))
+            publish_many(values)
+
+        def flush_gate() -> None:
+            # What buffers gathered from this thread goes in before what comes next; a
+            # buffer that broke taking it fails the stream (each item it lost is reported).
+            try:
+                gate.flush()
+            except Exception as error:
+                self._broke(error)
+
         def publish_gathered() -> None:
             nonlocal gathered
             values = gathered
@@ -188,27 +219,49 @@ class Stream:
             if start:
                 gathering = get_ident()
                 gathered = []
+                gate.thread = gathering
             else:
                 try:
+                    flush_gate()
                     publish_gathered()
                 finally:
+                    gate.thread = None
                     gathered = None
 
+        def flush() -> None:
+            flush_gate()
+            if gathered:
+                publish_gathered()
+
         self._input.gather = gather
+        self._input.flush = flush
         emit_dropped = self._dropped.emit
 
         def dropped(record: Dropped) -> None:
             # A drop on the thread gathering results comes after the results gathered so
             # far, as it would without gathering: subscribers of both see the same order.
-            if gathered and get_ident() == gathering:
-                publish_gathered()
+            # So do the items buffers gathered from that thread: taken first, their effects
+            # (results delivered inline, items they evict) come before this drop.
+            if gate.thread is not None and get_ident() == gate.thread:
+                flush_gate()
+                if gathered:
+                    publish_gathered()
             emit_dropped(record)
 
         self._emit_dropped = dropped
 
-        with reporting_into(self._metrics, dropped), checkpointing(restore) as members:
-            self._subscription = pipeline.subscribe(
-                on_result, self._on_pipeline_error, self._on_pipeline_completed, scheduler=scheduler
+        with (
+            reporting_into(self._metrics, dropped),
+            gathering_into(gate),
+            checkpointing(restore) as members,
+        ):
+            self._subscription = subscribe_with_batches(
+                pipeline,
+                on_result,
+                self._on_pipeline_error,
+                self._on_pipeline_completed,
+                scheduler,
+                on_results,
             )
         self._members: CheckpointScope = members
         if restore is not None and len(restore.states) != len(members.names):
