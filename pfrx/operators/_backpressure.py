@@ -57,12 +57,22 @@ from ._backpressure_policy import (
     make_strategy,
 )
 from ._checks import an_int, optional_scheduler, positive_int, reporting
-from ._shared import DropHandler, Gate, Reporter, batch_entry, current_gate
+from ._shared import (
+    BatchBroken,
+    DropHandler,
+    Gate,
+    Reporter,
+    batch_entry,
+    current_gate,
+    subscribe_with_batches,
+)
 
 DISPOSED = "disposed"
 DOWNSTREAM_ERROR = "downstream_error"
 SCHEDULER_ERROR = "scheduler_error"
 
+# Schedulers that may run the drain on the producer's thread inside ``schedule``.
+_SYNCHRONOUS = (TrampolineScheduler, CurrentThreadScheduler, ImmediateScheduler)
 _NEVER_WAIT = (
     VirtualTimeScheduler,
     TrampolineScheduler,
@@ -137,11 +147,17 @@ def backpressure(
             scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
             if scope is not None:
                 scope.register(name, run)
-            run.upstream.disposable = source.subscribe(
+            # Inside a stream, where the drain never runs on the producer's thread, a
+            # send_many batch may come as one list (see _Run.take_batch).
+            whole = gate is not None and not isinstance(chosen, _SYNCHRONOUS)
+            run.upstream.disposable = subscribe_with_batches(
+                source,
                 run.on_next if gate is not None else run.take,
                 run.on_error,
                 run.on_completed,
-                scheduler=subscribe_scheduler,
+                subscribe_scheduler,
+                run.take_batch if whole else None,
+                run.batch_room if whole else None,
             )
             return Disposable(run.dispose)
 
@@ -514,6 +530,34 @@ class _Run:
         except Exception:
             self._lose_rest(items, entered)
             raise
+
+    def batch_room(self, size: int) -> bool:
+        """Whether ``size`` items handed to `take_batch` now would all go in at once, with
+        no effect but being buffered (see ``subscribe_with_batches``): only the drain takes
+        items out meanwhile, so the room can only grow until they come."""
+        return (
+            self.closed_reason is None
+            and self.arrival is None
+            and self.capacity - len(self.buf) + self.marks >= size
+        )
+
+    def take_batch(self, items: list[Any]) -> None:
+        """A stream's ``send_many`` batch, as one list after the links (see `batch_room`).
+
+        Raises:
+            BatchBroken: the buffer broke, once each item it did not take is reported lost.
+        """
+        try:
+            if self.gathered:  # what this thread gave before goes in first
+                self.flush_gathered()
+        except Exception as error:
+            for item in items:
+                self._lost(item, BROKEN, event=False)
+            raise BatchBroken(str(error)) from error
+        try:
+            self.on_batch(items)
+        except Exception as error:
+            raise BatchBroken(str(error)) from error
 
     def _lose_rest(self, items: list[Any], entered: int) -> None:
         """``on_batch`` broke at ``items[entered]``: report each item that did not get in."""

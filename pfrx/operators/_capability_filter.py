@@ -23,7 +23,16 @@ from .._model.records import DroppedDraft
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
-from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, collecting, fuse
+from ._shared import (
+    FILTER,
+    DropHandler,
+    OnBatch,
+    OnNext,
+    Prepared,
+    Reporter,
+    collecting,
+    fuse,
+)
 from ._transform import failure_reason
 
 REASON = "insufficient_capabilities"
@@ -252,7 +261,7 @@ class _Filter:
     def prepared(self) -> Prepared:
         reporter = self.reporter
         if reporter.counters is None:
-            return Prepared(self.wire, wire_batch=self.wire_batch)
+            return Prepared(self.wire, wire_batch=self.wire_batch, shape=FILTER)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
         def on_error(_error: Exception) -> None:
@@ -262,7 +271,9 @@ class _Filter:
             self.flush()
             source.dispose()
 
-        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
+        return Prepared(
+            self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch, shape=FILTER
+        )
 
     def flush(self) -> None:
         reporter = self.reporter

@@ -294,9 +294,22 @@ class Prepared:
     the pipeline reports: it is wired *in addition to* ``wire`` (both share the link's
     state; the source calls one or the other, serialized) when the observer downstream takes
     lists too (see `subscribe_with_batches`).
+
+    ``shape`` says what the link does to each item, for a stream that runs a ``send_many``
+    batch through the links' batch entries (see `FusedObservable`): `FILTER` passes on
+    the very items it takes, or reports them dropped; `MAP` passes on one new item per item
+    it takes, or reports the item it took dropped; None: anything else (a window, effects).
     """
 
-    __slots__ = ("dispose", "on_completed", "on_error", "pass_batch", "wire", "wire_batch")
+    __slots__ = (
+        "dispose",
+        "on_completed",
+        "on_error",
+        "pass_batch",
+        "shape",
+        "wire",
+        "wire_batch",
+    )
 
     def __init__(
         self,
@@ -306,6 +319,7 @@ class Prepared:
         dispose: Callable[[], None] | None = None,
         wire_batch: Callable[[OnBatch], OnBatch] | None = None,
         pass_batch: Callable[[OnBatch], OnBatch] | None = None,
+        shape: str | None = None,
     ) -> None:
         self.wire = wire
         self.on_error = on_error
@@ -313,6 +327,13 @@ class Prepared:
         self.dispose = dispose
         self.wire_batch = wire_batch
         self.pass_batch = pass_batch
+        self.shape = shape
+
+
+#: `Prepared.shape` of a link that passes on the very items it takes (or drops them).
+FILTER = "filter"
+#: `Prepared.shape` of a link that passes on one new item per item (or drops the item).
+MAP = "map"
 
 
 #: One fused operator's factory: called once per subscription, it prepares the link.
@@ -391,15 +412,18 @@ class _DirectObserver(AutoDetachObserver[Any]):
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
         on_batch: OnBatch | None = None,
+        batch_room: Callable[[int], bool] | None = None,
     ) -> None:
         super().__init__(on_next, on_error, on_completed)
         self.on_next = on_next  # type: ignore[method-assign,assignment]
         self.on_batch = on_batch
+        self.batch_room = batch_room
 
     def _stop(self) -> None:
         self.on_next = _ignore  # type: ignore[method-assign,assignment]
         if self.on_batch is not None:
             self.on_batch = _ignore
+            self.batch_room = None
 
     def on_error(self, error: Exception) -> None:
         self._stop()
@@ -428,10 +452,11 @@ def _subscribe_direct(
     on_completed: Callable[[], None],
     scheduler: abc.SchedulerBase | None,
     on_batch: OnBatch | None = None,
+    batch_room: Callable[[int], bool] | None = None,
 ) -> abc.DisposableBase:
     """``source.subscribe(on_next, on_error, on_completed)`` as RxPY's ``Observable.subscribe``
     does it (trampoline first, a failing subscribe reported once), with a `_DirectObserver`."""
-    observer = _DirectObserver(on_next, on_error, on_completed, on_batch)
+    observer = _DirectObserver(on_next, on_error, on_completed, on_batch, batch_room)
 
     def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
         try:
@@ -459,6 +484,7 @@ def subscribe_with_batches(
     on_completed: Callable[[], None],
     scheduler: abc.SchedulerBase | None,
     on_batch: OnBatch | None,
+    batch_room: Callable[[int], bool] | None = None,
 ) -> abc.DisposableBase:
     """Subscribe ``source`` as ``source.subscribe`` would, offering it ``on_batch`` too.
 
@@ -470,9 +496,18 @@ def subscribe_with_batches(
     ``on_next`` as usual. Offered by a `pfrx.Stream` to its pipeline's end, and passed up
     through the links that can pass lists on (``Prepared.pass_batch``) and the stream's
     boundaries, to a ``backpressure`` drain.
+
+    ``batch_room`` (offered by a ``backpressure`` buffer with ``on_batch``, passed up through
+    the links with it): ``batch_room(n)`` is True when a list of up to ``n`` items handed
+    to ``on_batch`` now would all go in at once, with no other effect (no item waits, is
+    evicted or dropped, nothing is delivered on the calling thread), provided nothing else
+    feeds the buffer meanwhile. A stream's input asks it before it runs a ``send_many``
+    batch through the links' batch entries (see `FusedObservable`).
     """
     if isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
-        return _subscribe_direct(source, on_next, on_error, on_completed, scheduler, on_batch)
+        return _subscribe_direct(
+            source, on_next, on_error, on_completed, scheduler, on_batch, batch_room
+        )
     return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
 
@@ -480,6 +515,17 @@ def batch_entry(observer: Any) -> OnBatch | None:
     """The ``on_batch`` an observer offers (see `subscribe_with_batches`), else None."""
     entry = getattr(observer, "on_batch", None)
     return entry if callable(entry) else None
+
+
+def batch_room_of(observer: Any) -> Callable[[int], bool] | None:
+    """The ``batch_room`` an observer offers (see `subscribe_with_batches`), else None."""
+    room = getattr(observer, "batch_room", None)
+    return room if callable(room) else None
+
+
+class BatchBroken(Exception):
+    """Raised by a batch entry that broke after it reported, each on its own, every item of
+    the list it did not take (so whoever handed the list over must not report them)."""
 
 
 class Gate:
@@ -553,12 +599,23 @@ class FusedObservable(Observable[Any]):
         # Lists from the source pass through as lists when every link can pass them on
         # and the observer takes them (see subscribe_with_batches).
         passing = batch_entry(observer)
+        room = batch_room_of(observer)
         if passing is not None and not isinstance(source, BatchSource):
-            for link in reversed(prepared):
-                if link.pass_batch is None:
-                    passing = None
-                    break
-                passing = link.pass_batch(passing)
+            if all(link.pass_batch is not None for link in prepared):
+                for link in reversed(prepared):
+                    passing = link.pass_batch(passing)  # type: ignore[misc]
+            elif (
+                room is not None
+                and getattr(source, "orders_batch_drops", False)
+                and _batch_exact(prepared)
+            ):
+                for link in reversed(prepared):
+                    wire_list = link.pass_batch or link.wire_batch
+                    passing = wire_list(passing)  # type: ignore[misc]
+            else:
+                passing = room = None
+        else:
+            room = None
         error_hooks = [link.on_error for link in prepared if link.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
         if error_hooks:
@@ -592,12 +649,31 @@ class FusedObservable(Observable[Any]):
             subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
         else:
             subscription = subscribe_with_batches(
-                source, on_next, on_error, on_completed, scheduler, passing
+                source, on_next, on_error, on_completed, scheduler, passing, room
             )
         disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]
         if not disposers:
             return subscription
         return CompositeDisposable(subscription, *disposers)
+
+
+def _batch_exact(prepared: list[Prepared]) -> bool:
+    """Whether a source that orders the drops a batch causes by the item each names (a
+    stream's input, ``orders_batch_drops``) may run a batch through these links' batch
+    entries and get the drops and items of one-by-one, in the same order.
+
+    Every item a link reports dropped must be one the source handed over (found by identity):
+    so links up to the first `MAP` are `FILTER`s (or pass lists on whole), and after it
+    only links that pass lists on whole and report nothing (``pass_batch``).
+    """
+    mapped = False
+    for link in prepared:
+        if link.pass_batch is not None:
+            continue
+        if link.wire_batch is None or mapped or link.shape not in (FILTER, MAP):
+            return False
+        mapped = link.shape == MAP
+    return True
 
 
 def fuse(link: Link) -> Callable[[Observable[Any]], Observable[Any]]:

@@ -17,7 +17,6 @@ import asyncio
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,7 +26,7 @@ from reactivex.scheduler import VirtualTimeScheduler
 
 from .._clock import clock_of
 from .._model import Context, Dropped, Envelope, SendResult, Watermark
-from .._model.context import make_envelope
+from .._model.context import EnvelopeDraft, make_envelope, new_draft
 from .._model.records import make_dropped
 from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
@@ -236,8 +235,41 @@ class Stream:
         self._input.gather = gather
         self._input.flush = flush
         emit_dropped = self._dropped.emit
+        # A send_many batch taken whole (see SerializedInput._take_whole): each link runs
+        # over the whole list in turn, so the drops it causes are held, then published in
+        # the order of the items they name, which is the order one by one.
+        ordering: list[Any] | None = None
+        held: list[Dropped] = []
+
+        def order(items: list[Any] | None, broken: bool) -> None:
+            nonlocal ordering
+            if items is not None:
+                ordering = items
+                return
+            batch, ordering = ordering, None
+            assert batch is not None
+            if broken:
+                reported = {id(record.item) for record in held}
+                for item in batch:
+                    if id(item) not in reported:
+                        self._lost(item, FAILED)  # held too, then placed like the others
+            if not held:
+                return
+            records = held[:]
+            held.clear()
+            if len(records) > 1:
+                place = {id(item): index for index, item in enumerate(batch)}
+                last = len(batch)
+                records.sort(key=lambda record: place.get(id(record.item), last))
+            for record in records:
+                dropped(record)
+
+        self._input.order = order
 
         def dropped(record: Dropped) -> None:
+            if ordering is not None and get_ident() == gathering:
+                held.append(record)
+                return
             # A drop on the thread gathering results comes after the results gathered so
             # far, as it would without gathering: subscribers of both see the same order.
             # So do the items buffers gathered from that thread: taken first, their effects
@@ -318,9 +350,16 @@ class Stream:
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         now = self._now()
-        return self._input.offer_many(
-            list(map(make_envelope, events, repeat(context), repeat(now)))
-        )
+        envelopes: list[Any] = []
+        keep = envelopes.append
+        for event in events:
+            envelope = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+            envelope.event = event
+            envelope.context = context
+            envelope.timestamp = now
+            envelope.__class__ = Envelope  # type: ignore[assignment]
+            keep(envelope)
+        return self._input.offer_many(envelopes)
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
         """Send a ready-made `Envelope` (its timestamp is kept).
