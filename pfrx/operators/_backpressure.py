@@ -27,6 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from itertools import repeat, starmap
 from typing import Any
 
 from loguru import logger
@@ -698,11 +699,8 @@ class _Run:
                 switches.append(switch)
             if len(buf) <= limit and not self.inflight:
                 self.buf, self.inflight = self.inflight, buf
-            else:
-                take = self.inflight.append
-                pop = buf.popleft
-                for _ in range(min(limit, len(buf))):
-                    take(pop())
+            else:  # the oldest ``limit`` items, moved in one C loop (no frame per item)
+                self.inflight.extend(starmap(buf.popleft, repeat((), min(limit, len(buf)))))
             self.waiting.notify()
         if not strategy.timed:
             self._end_turn(self._deliver_inflight(), switches, 0.0)

@@ -30,7 +30,6 @@ from ._shared import (
     OnNext,
     Prepared,
     Reporter,
-    collecting,
     fuse,
 )
 from ._transform import failure_reason
@@ -453,7 +452,7 @@ class _Filter:
         """One call per list: the per-item path, run in a loop, with what passed forwarded as
         one list after it (never an empty one)."""
         if self.compute is not None:
-            return collecting(self.wire)(forward)
+            return self._wire_computed_batch(forward, self.compute)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
         counting = self.reporter.counters is not None
@@ -487,6 +486,67 @@ class _Filter:
                     self.refused += 1  # all deny would do
                 else:
                     deny(envelope, verdict, None)
+            if kept:
+                if counting and len(kept) > marks:
+                    self._counted(len(kept) - marks)  # watermarks pass uncounted
+                forward(kept)
+
+        return on_batch
+
+    def _wire_computed_batch(self, forward: OnBatch, compute: Callable[[Any], Any]) -> OnBatch:
+        """`wire_batch` for the computed form: its per-item path (``on_next_computed``) run
+        in one loop per list, what passed forwarded as one list after it."""
+        counting = self.reporter.counters is not None
+        deny = self._deny()
+        check, judge = self.check, _judge
+
+        def on_batch(items: list[Any]) -> None:
+            kept: list[Any] = []
+            keep = kept.append
+            marks = refused = 0
+            # Asked once per batch: a logger.enable is noticed from the next batch on.
+            quiet = self.quiet_in is log_settings()
+            for envelope in items:
+                try:
+                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                        raise TypeError("not an envelope")
+                    context = envelope.context
+                    if type(context) is Context:
+                        need = compute(envelope.event)  # the requirement: once per item
+                        compiled = (
+                            context.compiled_coverage(need.action_key)
+                            if type(need) is Capability
+                            else None
+                        )
+                        if compiled is None:
+                            verdict = judge(context, need)
+                        else:
+                            resource = need.normalized_resource
+                            if resource is not None and (
+                                resource in compiled[0] or resource.startswith(compiled[1])
+                            ):
+                                verdict = True
+                            else:
+                                verdict = need
+                    elif isinstance(context, Context):
+                        verdict = check(context, envelope.event)
+                    else:
+                        raise TypeError("not a context")
+                except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
+                    deny(envelope, None, error)
+                    continue
+                if verdict is True:
+                    keep(envelope)
+                elif quiet and verdict is not _EMPTY:
+                    refused += 1  # all deny would do
+                else:
+                    deny(envelope, verdict, None)
+            if refused:
+                self.refused += refused
             if kept:
                 if counting and len(kept) > marks:
                     self._counted(len(kept) - marks)  # watermarks pass uncounted

@@ -171,12 +171,25 @@ class Publisher(Observable[T], Generic[T]):
         if not queue and delivering.acquire(False):
             self.thread = get_ident()
             try:
-                for value in values:
-                    for on_next in self._on_nexts:
+                index, size = 0, len(values)
+                while index < size:
+                    on_nexts = self._on_nexts
+                    if len(on_nexts) == 1:  # the common case: no inner loop, while it lasts
+                        only = on_nexts[0]
+                        while index < size and self._on_nexts is on_nexts:
+                            try:
+                                only(values[index])
+                            except Exception:
+                                self._raised()
+                            index += 1
+                        continue
+                    # Who subscribes is read for each value, as `emit` reads it.
+                    for on_next in on_nexts:
                         try:
-                            on_next(value)
+                            on_next(values[index])
                         except Exception:
                             self._raised()
+                    index += 1
             finally:
                 self.thread = None
                 delivering.release()

@@ -261,8 +261,9 @@ class Stream:
                 place = {id(item): index for index, item in enumerate(batch)}
                 last = len(batch)
                 records.sort(key=lambda record: place.get(id(record.item), last))
+            flush()  # what this thread gathered before the batch comes first
             for record in records:
-                dropped(record)
+                emit_dropped(record)
 
         self._input.order = order
 
