@@ -128,12 +128,12 @@ def backpressure(
                 owned = EventLoopScheduler()
                 chosen = owned
             reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=chosen)
-            made = make_strategy(strategy, buffer_size, batch_size, policy)
-            # Gather a stream's send_many batches only where an item's own outcome can never
-            # be a refusal (no block timeout, no failing on overflow): see _Run.gather.
-            gate = current_gate() if made.full is not Full.FAIL and wait_limit is None else None
+            # Inside a stream, a send_many batch is gathered (or comes as one list) where the
+            # buffer takes items with no other effect: never where the drain runs inside
+            # ``schedule``, on the producer's thread (see _Run.gather).
+            gate = None if isinstance(chosen, _SYNCHRONOUS) else current_gate()
             run = _Run(
-                made,
+                make_strategy(strategy, buffer_size, batch_size, policy),
                 buffer_size,
                 batch_size,
                 wait_limit,
@@ -148,9 +148,7 @@ def backpressure(
             scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
             if scope is not None:
                 scope.register(name, run)
-            # Inside a stream, where the drain never runs on the producer's thread, a
-            # send_many batch may come as one list (see _Run.take_batch).
-            whole = gate is not None and not isinstance(chosen, _SYNCHRONOUS)
+            whole = gate is not None  # see _Run.take_batch
             run.upstream.disposable = subscribe_with_batches(
                 source,
                 run.on_next if gate is not None else run.take,
@@ -471,36 +469,45 @@ class _Run:
     # -- send_many batches: gathered, then taken in one go ---------------------------------
     def gather(self, item: Any) -> bool:
         """On the thread handing a stream's ``send_many`` batch over: keep ``item`` for
-        `on_batch` (True), or, for a watermark, hand on what was kept first (False: the
-        caller takes the watermark itself, in its place).
+        `on_batch` (True) when all it would do now is wait in the buffer; else hand on
+        what was kept first and say False: the caller takes ``item`` itself, in its place,
+        with every effect of the strategy (an eviction, an overflow, a wait and its timeout,
+        an inline delivery), so the sender learns of them exactly as one by one.
 
-        Only where no item's outcome can be a refusal the sender must see (the strategy
-        never fails on overflow, and ``block`` has no timeout): the stream accepts each
-        item when its turn comes, and taking them a little later, in order, changes nothing
-        else. The stream flushes (`flush_gathered`) before any drop it reports on that
-        thread and at the batch's end, so drops and deliveries keep the order of one by one.
+        What is kept goes in silently later, in order: only the drain takes items out
+        meanwhile (the stream's input is held), so the room it found stays. The stream
+        flushes (`flush_gathered`) before any drop it reports on that thread and at the
+        batch's end.
         """
-        if type(item) is Watermark:
-            self.flush_gathered()
-            return False
         gathered = self.gathered
-        gathered.append(item)
-        if len(gathered) >= _GATHER_LIMIT:
+        if (
+            type(item) is not Watermark
+            and self.arrival is None
+            and self.closed_reason is None
+            and self.capacity - len(self.buf) + self.marks > len(gathered)
+        ):
+            gathered.append(item)
+            if len(gathered) >= _GATHER_LIMIT:
+                self.flush_gathered()
+            return True
+        if gathered:
             self.flush_gathered()
+        return False
+
+    def flush_gathered(self) -> bool:
+        """Take what `gather` kept (on the gathering thread); whether there was anything."""
+        items = self.gathered
+        if not items:
+            return False
+        self.gathered = []
+        self.on_batch(items)
         return True
 
-    def flush_gathered(self) -> None:
-        """Take what `gather` kept (on the gathering thread)."""
-        items = self.gathered
-        if items:
-            self.gathered = []
-            self.on_batch(items)
-
     def on_batch(self, items: list[Any]) -> None:
-        """`on_next` for each of ``items`` (no watermark among them), in order: those that
+        """`take` for each of ``items`` (no watermark among them), in order: those that
         find room go in under one lock, counted once, with one wake of the drain; the first
         that finds the buffer full (or arrives at an ``adaptive`` buffer) and those after it
-        take `on_next` one by one, with every effect of the strategy.
+        take `take` one by one, with every effect of the strategy.
 
         Raises:
             Exception: whatever broke, once each item that did not get in is reported lost.

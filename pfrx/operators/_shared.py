@@ -534,19 +534,27 @@ class Gate:
     thread gives them, and hand it on when the stream flushes (see ``Stream.send_many``).
 
     ``thread`` is the gathering thread (None when no batch is being handed over); each
-    gatherer registers its ``flush`` at subscribe time (`gathering_into`).
+    gatherer registers its ``flush`` at subscribe time (`gathering_into`): it hands on what
+    it holds and says whether it held anything.
     """
 
     __slots__ = ("flushers", "thread")
 
     def __init__(self) -> None:
         self.thread: int | None = None
-        self.flushers: list[Callable[[], None]] = []
+        self.flushers: list[Callable[[], bool]] = []
 
     def flush(self) -> None:
-        """Hand on what every gatherer holds, in pipeline order."""
-        for flush in self.flushers:
-            flush()
+        """Hand on what every gatherer holds, until none holds anything: what one hands on
+        may reach another gatherer downstream on this thread (a buffer delivering inline)."""
+        flushers = self.flushers
+        while True:
+            moved = False
+            # Subscribed from the last operator back: upstream ones registered last.
+            for flush in reversed(flushers):
+                moved = flush() or moved
+            if not moved:
+                return
 
 
 _gate: ContextVar[Gate | None] = ContextVar("pfrx_batch_gate", default=None)
