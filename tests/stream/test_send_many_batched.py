@@ -13,6 +13,7 @@ import reactivex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reactivex.scheduler import ImmediateScheduler
+from reactivex.scheduler.scheduler import Scheduler
 from reactivex.testing import TestScheduler
 
 import pfrx
@@ -436,3 +437,48 @@ def test_a_checkpoint_between_batches_holds_what_the_buffer_took_whole() -> None
     restored.results.subscribe(lambda env: seen.append(env.event))
     scheduler.advance_by(1.0)
     assert seen == [0, 40, 70]
+
+
+class HandOff(Scheduler):
+    """Runs each action on a thread of its own and waits for it: a drain that finishes
+    before ``schedule`` returns, yet never on the caller's thread."""
+
+    def schedule(self, action: Any, state: Any = None) -> Any:
+        done: list[Any] = []
+        thread = threading.Thread(target=lambda: done.append(self.invoke_action(action, state)))
+        thread.start()
+        thread.join(5.0)
+        return done[0] if done else None
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        return self.schedule(action, state)
+
+    def schedule_absolute(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        return self.schedule(action, state)
+
+
+def test_a_close_from_inside_a_gathered_batch_completes_after_what_the_buffer_gathered() -> None:
+    # Too many events for the room: the buffer gathers what fits, one by one. A close
+    # from inside (an operator function) ends the input in the middle of the batch: what
+    # was gathered goes in before the end (else a drain that ran at the end would have
+    # finished without it), then the rest of the batch is refused.
+    streams: list[Stream] = []
+
+    def closing(event: int, context: pfrx.Context) -> int:
+        if event == 5:
+            assert streams[0].send(100, context).ok  # queued behind the item in progress
+            streams[0].close()
+        return event
+
+    stream = Stream(
+        pf.transform(closing), pf.backpressure("block", buffer_size=50, scheduler=HandOff())
+    )
+    streams.append(stream)
+    ledger = Ledger(stream)
+    results = bounded(lambda: stream.send_many(list(range(60)), CTX))
+    assert results == [OK] * 6 + [pfrx.SendResult(False, "closed")] * 54
+    assert stream.join(5.0)
+    assert ledger.delivered == [0, 1, 2, 3, 4, 5, 100]
+    assert ledger.ends == ["completed"]
+    snap = stream.metrics()
+    assert snap.received == 7 == snap.emitted
