@@ -482,3 +482,24 @@ def test_a_close_from_inside_a_gathered_batch_completes_after_what_the_buffer_ga
     assert ledger.ends == ["completed"]
     snap = stream.metrics()
     assert snap.received == 7 == snap.emitted
+
+
+@pytest.mark.parametrize(
+    ("after", "counted"),
+    [
+        ([pf.metrics_tap()], [4] * 4),  # a turn reaches results as one list, counted once
+        ([], [4] * 4),
+        ([pf.transform(lambda e, c: e)], [1, 2, 3, 4]),  # a link that may drop: item by item
+    ],
+)
+def test_a_drain_turn_reaches_results_as_one_list_only_through_links_that_pass_lists(
+    after: list[Any], counted: list[int]
+) -> None:
+    scheduler = TestScheduler()
+    stream = Stream(pf.backpressure("block", batch_size=100), *after, scheduler=scheduler)
+    seen: list[int] = []
+    stream.results.subscribe(lambda env: seen.append(stream.metrics().emitted))
+    for event in range(4):
+        assert stream.send(event, CTX).ok
+    scheduler.advance_by(1.0)
+    assert seen == counted
