@@ -678,6 +678,12 @@ class Stream:
             for boundary in self._boundaries[: point + 1]:
                 if not boundary.ended or boundary.thread is not None:
                     return
+            # Past the failure point a boundary may never end, but one handing an item (or
+            # a list) downstream right now is waited for: what it holds is reported (on
+            # results, or as dropped once it meets the stop) before ``dropped`` completes.
+            for boundary in self._boundaries[point + 1 :]:
+                if boundary.thread is not None:
+                    return
             if not self._input.idle:
                 return
             self._finished = True
