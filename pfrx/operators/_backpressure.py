@@ -691,13 +691,20 @@ class _Run:
 
     # -- the drain -----------------------------------------------------------------------------
     def _drain(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        # On a dedicated drain thread nobody else waits for the scheduler: the next turn
+        # runs here at once instead of being scheduled (see _end_turn).
+        while self._turn():
+            pass
+
+    def _turn(self) -> bool:
+        """One drain turn; True when the next one is due and may run here at once."""
         me = threading.get_ident()
         strategy = self.strategy
         switches: list[Switch] = []
         with self.lock:
             self.scheduled = False
             if self.owner is not None or self.finished or self.stopped:
-                return
+                return False
             self.owner = me
             self.waiting.drain_thread = me
             buf = self.buf
@@ -710,11 +717,10 @@ class _Run:
                 self.inflight.extend(starmap(buf.popleft, repeat((), min(limit, len(buf)))))
             self.waiting.notify()
         if not strategy.timed:
-            self._end_turn(self._deliver_inflight(), switches, 0.0)
-            return
+            return self._end_turn(self._deliver_inflight(), switches, 0.0)
         started = self.reporter.now()
         count = self._deliver_inflight()
-        self._end_turn(count, switches, self.reporter.now() - started)
+        return self._end_turn(count, switches, self.reporter.now() - started)
 
     def _deliver_one(self, item: Any) -> bool:
         """Deliver one item taken by an inline ``block`` producer; False if delivery failed."""
@@ -796,7 +802,8 @@ class _Run:
                     self.marks -= marks
         return count
 
-    def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> None:
+    def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> bool:
+        """Close a turn; True when the next turn is due and the drain thread is our own."""
         wake = terminal = False
         with self.lock:
             self.owner = None
@@ -822,7 +829,10 @@ class _Run:
             finally:
                 self._release_resources()
         elif wake:
+            if self.owned is not None:
+                return True
             self._wake()
+        return False
 
     # -- checkpoints (pfrx.checkpoint) ------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
