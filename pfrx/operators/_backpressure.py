@@ -906,6 +906,12 @@ class _Run:
         if gauge is not None:
             gauge.dispose()
         if owned is not None:
+            # RxPY's loop checks for a dispose only before it runs what is due: disposed from
+            # inside an action (the drain ending the subscription) it would then wait for
+            # work forever, a parked thread per subscription. Told to exit once nothing is
+            # left to run, it ends either way.
+            if hasattr(owned, "_exit_if_empty"):
+                owned._exit_if_empty = True
             owned.dispose()
 
 

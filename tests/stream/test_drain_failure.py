@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -70,3 +71,25 @@ def test_a_list_mid_delivery_on_a_drain_thread_when_the_stream_fails_is_reported
     with pytest.raises(RuntimeError, match="upstream broke"):
         stream.join(5.0)
     ledger.assert_exactly_once(list(range(5)))
+
+
+@pytest.mark.parametrize("end", ["close", "fail"])
+def test_the_drain_thread_of_a_backpressure_stage_ends_with_the_stream(end: str) -> None:
+    stream = Stream(pf.backpressure("block"), pf.metrics_tap())
+    drains: set[int] = set()
+    stream.results.subscribe(lambda _: drains.add(threading.get_ident()))
+    assert stream.send_many(list(range(10)), CTX) == [pfrx.SendResult(True)] * 10
+    deadline = time.monotonic() + 5.0
+    while not drains and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if end == "close":
+        stream.close()
+        assert stream.join(5.0)
+    else:
+        stream.fail(RuntimeError("stop"))
+        with pytest.raises(RuntimeError):
+            stream.join(5.0)
+    (drain,) = drains
+    while time.monotonic() < deadline and any(t.ident == drain for t in threading.enumerate()):
+        time.sleep(0.005)
+    assert not any(t.ident == drain for t in threading.enumerate()), "the drain thread is parked"
