@@ -207,7 +207,10 @@ def capability_filter(
 
     def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return _Filter(check, reporter, computed, resource_form).prepared()
+        prepared = _Filter(check, reporter, computed, resource_form).prepared()
+        if on_drop is not None:  # its drops bypass a stream's ordering of batch drops
+            prepared.shape = None
+        return prepared
 
     return fuse(link)
 

@@ -298,7 +298,8 @@ class Prepared:
     ``shape`` says what the link does to each item, for a stream that runs a ``send_many``
     batch through the links' batch entries (see `FusedObservable`): `FILTER` passes on
     the very items it takes, or reports them dropped; `MAP` passes on one new item per item
-    it takes, or reports the item it took dropped; None: anything else (a window, effects).
+    it takes, or reports the item it took dropped; None: anything else (a window, effects,
+    or drops that go to an ``on_drop=`` of the operator's own, past a stream's ordering).
     """
 
     __slots__ = (

@@ -46,7 +46,7 @@ def transform(
         return Prepared(
             lambda forward: _wire(forward, reporter),
             wire_batch=lambda forward: _wire_batch(forward, reporter),  # batched sources
-            shape=MAP,
+            shape=MAP if on_drop is None else None,  # see Prepared.shape
         )
 
     def _wire_batch(forward: OnBatch, reporter: Reporter) -> OnBatch:

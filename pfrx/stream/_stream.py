@@ -345,6 +345,17 @@ class Stream:
         subscriber of both `results` and `dropped` sees the order `send` would give.
         Subscribers see them a little later, and a ``metrics_tap`` does not time them.
 
+        Where the pipeline starts with ``capability_filter`` links, at most one
+        ``transform`` and links that pass lists on (``metrics_tap``), then a
+        ``backpressure`` stage with room for the whole batch, the batch runs through those
+        links as one list (one call each) and into the buffer under one lock: the drops
+        they report meanwhile are published in the order of their events, as one by one
+        (so an operator given its own ``on_drop=`` keeps the per-event path). A buffer without
+        room for it all takes what fits in one go and the rest one event at a time, with
+        every effect its strategy has (an eviction, a wait, a ``block`` timeout, failing
+        on overflow) at the event that causes it. Sends from inside the stream made
+        meanwhile come after the whole batch.
+
         Raises:
             TypeError: ``context`` is not a `Context`, or ``events`` is not iterable.
         """

@@ -503,3 +503,36 @@ def test_a_drain_turn_reaches_results_as_one_list_only_through_links_that_pass_l
         assert stream.send(event, CTX).ok
     scheduler.advance_by(1.0)
     assert seen == counted
+
+
+def test_drops_to_an_operators_own_handler_keep_the_order_of_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken = spy_on_whole_batches(monkeypatch)
+
+    def drops(batched: bool) -> list[Any]:
+        seen: list[Any] = []
+
+        def handler(record: pfrx.Dropped) -> None:
+            seen.append((record.item.event, record.operator))
+
+        stream = Stream(
+            pf.capability_filter(need, on_drop=handler),
+            pf.transform(shape, on_drop=handler),
+            pf.backpressure("block"),
+            scheduler=TestScheduler(),
+        )
+        events = list(range(12))
+        if batched:
+            assert stream.send_many(events, CTX) == [OK] * 12
+        else:
+            assert all(stream.send(e, CTX).ok for e in events)
+        return seen
+
+    assert drops(batched=True) == drops(batched=False)
+    assert taken == []  # their drops bypass the stream: the per-event path
+    assert drops(batched=False)[:3] == [
+        (1, "transform"),
+        (2, "capability_filter"),
+        (3, "transform"),
+    ]
