@@ -167,7 +167,6 @@ class Stream:
         gathered: list[Any] | None = None
         gathering = 0
         gate = Gate()
-        self._gate = gate
 
         def on_result(value: Any) -> None:
             if type(value) is Watermark:
@@ -235,6 +234,7 @@ class Stream:
         self._input.gather = gather
         self._input.flush = flush
         emit_dropped = self._dropped.emit
+        emit_dropped_many = self._dropped.emit_many
         # A send_many batch taken whole (see SerializedInput._take_whole): each link runs
         # over the whole list in turn, so the drops it causes are held, then published in
         # the order of the items they name, which is the order one by one.
@@ -262,8 +262,7 @@ class Stream:
                 last = len(batch)
                 records.sort(key=lambda record: place.get(id(record.item), last))
             flush()  # what this thread gathered before the batch comes first
-            for record in records:
-                emit_dropped(record)
+            emit_dropped_many(records)
 
         self._input.order = order
 

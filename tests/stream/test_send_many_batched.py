@@ -62,7 +62,14 @@ backpressures = st.tuples(
     st.booleans(),  # block: with a timeout (the per-item path)
 )
 links = st.sampled_from(
-    [("capability_filter",), ("transform",), ("reshape",), ("metrics_tap",), ("window_count",)]
+    [
+        ("capability_filter",),
+        ("transform",),
+        ("reshape",),
+        ("metrics_tap",),
+        ("window_count",),
+        ("window_time",),
+    ]
 )
 pipelines = st.lists(st.one_of(links, backpressures), min_size=1, max_size=5)
 
@@ -81,6 +88,8 @@ def build(spec: list[Spec]) -> list[Any]:
             operators.append(pf.metrics_tap())
         elif kind == "window_count":
             operators.append(pf.window_count(3))
+        elif kind == "window_time":  # in event time: fired by the watermarks sent
+            operators.append(pf.window_time(4.0, timestamp=lambda env: float(env.event)))
         else:
             _, strategy, size, batch, timed = item
             timeout = 0.05 if timed and strategy == "block" else None
@@ -113,8 +122,11 @@ class Log:
         )
 
 
-Step = tuple[int, bool, bool]  # batch length, denied context, advance the clock afterwards
-plans = st.lists(st.tuples(st.integers(1, 12), st.booleans(), st.booleans()), min_size=1)
+# batch length, denied context, advance the clock afterwards, then send a watermark
+Step = tuple[int, bool, bool, bool]
+plans = st.lists(
+    st.tuples(st.integers(1, 12), st.booleans(), st.booleans(), st.booleans()), min_size=1
+)
 
 
 def run(spec: list[Spec], plan: list[Step], batched: bool) -> tuple[Any, ...]:
@@ -122,8 +134,9 @@ def run(spec: list[Spec], plan: list[Step], batched: bool) -> tuple[Any, ...]:
     stream = Stream(*build(spec), scheduler=scheduler)
     log = Log(stream)
     results: list[pfrx.SendResult] = []
+    marks: list[pfrx.SendResult] = []
     event = 0
-    for size, denied, advance in plan:
+    for size, denied, advance, watermark in plan:
         events = list(range(event, event + size))
         event += size
         context = NOBODY if denied else CTX
@@ -133,11 +146,13 @@ def run(spec: list[Spec], plan: list[Step], batched: bool) -> tuple[Any, ...]:
             results.extend(stream.send(e, context) for e in events)
         if advance:
             scheduler.advance_by(1.0)
+        if watermark:  # event time reaches the events sent so far: in its place
+            marks.append(stream.send_watermark(float(event)))
     stream.close()
     scheduler.advance_by(10.0)
     snap = stream.metrics()
     ledger = (snap.received, snap.emitted, snap.dropped, dict(snap.drops_by_reason))
-    return results, log.entries, ledger, stream.state
+    return results, log.entries, ledger, stream.state, marks
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,7 +165,7 @@ def test_send_many_says_and_does_exactly_what_sending_one_by_one_does(
     assert batched[0] == one_by_one[0]  # each event's own SendResult
     assert batched[1] == one_by_one[1]  # results and drops, in one order
     assert batched[2] == one_by_one[2]  # the ledger
-    assert batched[3] == one_by_one[3]
+    assert batched[3:] == one_by_one[3:]  # the end, and what each watermark was told
     assert batched[2][0] == sum(result.ok for result in batched[0])  # received: the accepted
 
 
@@ -238,7 +253,7 @@ def test_a_buffer_without_room_for_the_whole_batch_takes_it_item_by_item(
 ) -> None:
     taken = spy_on_whole_batches(monkeypatch)
     spec: list[Spec] = [("transform",), ("backpressure", "drop_oldest", 4, 100, False)]
-    plan: list[Step] = [(12, False, False)]
+    plan: list[Step] = [(12, False, False, False)]
     batched = run(spec, plan, batched=True)
     assert taken == []  # 12 events, room for 4: evictions come amid the transform's drops
     assert batched == run(spec, plan, batched=False)
