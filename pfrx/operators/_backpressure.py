@@ -484,7 +484,8 @@ class _Run:
             type(item) is not Watermark
             and self.arrival is None
             and self.closed_reason is None
-            and self.capacity - len(self.buf) + self.marks > len(gathered)
+            and not self.marks  # a watermark delivered meanwhile would take its room back
+            and self.capacity - len(self.buf) > len(gathered)
         ):
             gathered.append(item)
             if len(gathered) >= _GATHER_LIMIT:
@@ -546,7 +547,8 @@ class _Run:
         return (
             self.closed_reason is None
             and self.arrival is None
-            and self.capacity - len(self.buf) + self.marks >= size
+            and not self.marks  # see gather
+            and self.capacity - len(self.buf) >= size
         )
 
     def take_batch(self, items: list[Any]) -> None:
