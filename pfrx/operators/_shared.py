@@ -394,8 +394,10 @@ class BatchSource(Observable[Any]):
         return self._subscribe_batches(on_batch, on_error, on_completed, scheduler)
 
 
-def _ignore(_: Any) -> None:
-    pass
+def ignore_after_stop(_: Any) -> None:
+    """What a `_DirectObserver` calls for an item once its sequence stopped: nothing. A
+    source that must account for every item it hands over (a stream's input) compares the
+    entry it is about to call with this one."""
 
 
 class _DirectObserver(AutoDetachObserver[Any]):
@@ -421,9 +423,9 @@ class _DirectObserver(AutoDetachObserver[Any]):
         self.batch_room = batch_room
 
     def _stop(self) -> None:
-        self.on_next = _ignore  # type: ignore[method-assign,assignment]
+        self.on_next = ignore_after_stop  # type: ignore[method-assign,assignment]
         if self.on_batch is not None:
-            self.on_batch = _ignore
+            self.on_batch = ignore_after_stop
             self.batch_room = None
 
     def on_error(self, error: Exception) -> None:

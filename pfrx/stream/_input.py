@@ -37,7 +37,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .._model import BackpressureTimeout, SendResult
-from ..operators._shared import BatchBroken
+from ..operators._shared import BatchBroken, ignore_after_stop
 from ._boundary import NOTHING
 from .errors import CLOSED, FAILED, FULL, STREAM, TIMEOUT
 
@@ -282,6 +282,8 @@ class SerializedInput(Observable[Any]):
                     gather(False)
             return results
         on_next = observer.on_next
+        if on_next is ignore_after_stop:  # the pipeline let go just now (see _hand_over)
+            return [refusal(self._dropping or self._refusing or FAILED)] * len(items)
         queue = self._queue
         counted = 0
         gather = self._start_gathering()
@@ -340,7 +342,11 @@ class SerializedInput(Observable[Any]):
         order(items, False)
         broken = False
         try:
-            observer.on_batch(items)
+            entry = observer.on_batch
+            if entry is ignore_after_stop:  # the pipeline let go just now: none went in,
+                broken = True  # each is reported lost below
+            else:
+                entry(items)
         except BatchBroken as error:
             cause = error.__cause__
             self._broke(cause if isinstance(cause, Exception) else error)
@@ -402,9 +408,13 @@ class SerializedInput(Observable[Any]):
             if observer is None or self._completed or self._dropping is not None:
                 self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
                 continue
+            on_next = observer.on_next
+            if on_next is ignore_after_stop:  # the pipeline let go just now
+                self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
+                continue
             self.current = item
             try:
-                observer.on_next(item)
+                on_next(item)
             except BackpressureTimeout:
                 self.current = NOTHING
                 self._lost(item, TIMEOUT, STREAM)
@@ -472,9 +482,14 @@ class SerializedInput(Observable[Any]):
         observer = self._observer
         if observer is None or self._completed or self._dropping is not None:
             return refusal(self._dropping or self._refusing or FAILED)
+        on_next = observer.on_next
+        if on_next is ignore_after_stop:
+            # The pipeline let go of its input (disposed on another thread) and is about to
+            # say so: an item handed over now would vanish, counted. Refused instead.
+            return refusal(self._dropping or self._refusing or FAILED)
         self.current = item
         try:
-            observer.on_next(item)
+            on_next(item)
         except BackpressureTimeout:
             self.current = NOTHING
             return refusal(TIMEOUT)

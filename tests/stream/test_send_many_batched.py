@@ -551,3 +551,69 @@ def test_drops_to_an_operators_own_handler_keep_the_order_of_one_by_one(
         (2, "capability_filter"),
         (3, "transform"),
     ]
+
+
+# -- the pipeline letting go of its input while a send hands an item over ------------------------
+
+
+def let_go(stream: Stream) -> Any:
+    """Stop the observer the pipeline gave the stream's input, as a dispose on another
+    thread does just before the input hears of it (white-box: that moment, made to stay)."""
+    observer: Any = stream._input._observer
+    observer._stop()
+    return observer
+
+
+FAILED = pfrx.SendResult(False, "failed")
+
+
+def test_a_send_in_the_moment_the_pipeline_lets_go_is_refused_not_lost() -> None:
+    stream = Stream(pf.transform(lambda e, c: e), pf.backpressure("block"))
+    ledger = Ledger(stream)
+    let_go(stream)
+    assert stream.send(1, CTX) == FAILED
+    assert stream.send_many([2, 3], CTX) == [FAILED, FAILED]
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped) == (0, 0, 0)
+    assert ledger.delivered == [] and ledger.dropped == []
+
+
+def test_a_whole_batch_in_the_moment_the_pipeline_lets_go_is_reported_lost() -> None:
+    scheduler = TestScheduler()
+    stream = Stream(*full(), scheduler=scheduler)
+    ledger = Ledger(stream)
+    observer = let_go(stream)
+    observer.batch_room = lambda size: True  # checked just before the stop
+    events = [0, 1, 2, 4]
+    assert stream.send_many(events, CTX) == [OK] * 4  # accepted: each then reported once
+    ledger.assert_exactly_once(events)
+    assert {d.reason for d in ledger.dropped} == {"failed"}
+    snap = stream.metrics()
+    assert snap.received == 4 == snap.dropped
+
+
+def test_queued_sends_in_the_moment_the_pipeline_lets_go_are_reported_lost() -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(event: Any, context: pfrx.Context) -> Any:
+        if event == "hold":
+            inside.set()
+            assert release.wait(5.0)
+        return event
+
+    stream = Stream(pf.transform(hold), pf.backpressure("block"))
+    ledger = Ledger(stream)
+    sender = threading.Thread(target=stream.send, args=("hold", CTX), daemon=True)
+    sender.start()
+    assert inside.wait(5.0)
+    assert stream.send_many([1, 2], CTX) == [OK, OK]  # queued behind "hold"
+    assert stream.send(3, CTX) == OK
+    let_go(stream)
+    release.set()
+    sender.join(5.0)
+    deadline = time.monotonic() + 5.0
+    while len(ledger.dropped) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sorted(ledger.dropped_events()) == [1, 2, 3]
+    snap = stream.metrics()
+    assert snap.received == 4
