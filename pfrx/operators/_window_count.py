@@ -13,7 +13,7 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from .._model import Window
+from .._model import Watermark, Window
 from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
 from ._checks import positive_int, reporting
@@ -109,6 +109,10 @@ class _Tumbling(_CountWindows):
         counting = reporter.counters is not None
 
         def on_batch(items: list[Any]) -> None:
+            if Watermark in map(type, items):  # consumed: event-time progress, not an item
+                items = [item for item in items if type(item) is not Watermark]
+                if not items:
+                    return
             if counting:
                 reporter.received(len(items))
             buffer = self.buffer
@@ -133,6 +137,8 @@ class _Tumbling(_CountWindows):
         return on_batch
 
     def _fast(self, item: Any) -> None:
+        if type(item) is Watermark:  # consumed: event-time progress, not an item
+            return
         buffer = self.buffer
         buffer.append(item)
         if len(buffer) == self.size:
@@ -142,6 +148,8 @@ class _Tumbling(_CountWindows):
             self.forward(Window(None, start, start + self.size, buffer))
 
     def _counting(self, item: Any) -> None:
+        if type(item) is Watermark:  # consumed: event-time progress, not an item
+            return
         self.reporter.received()
         buffer = self.buffer
         buffer.append(item)
@@ -215,6 +223,8 @@ class _Sliding(_CountWindows):
         return self.on_next
 
     def on_next(self, item: Any) -> None:
+        if type(item) is Watermark:  # consumed: event-time progress, not an item
+            return
         reporter = self.reporter
         reporter.received()
         index = self.index

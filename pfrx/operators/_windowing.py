@@ -416,7 +416,8 @@ class TimedWindows(ABC):
         self.now = clock_of(scheduler)
         self.lock = threading.RLock()
         self.timer = Timer(scheduler, self.now, self.lock, self.on_wake)
-        self.done = False
+        self.done = False  # takes no more items (its input ended; or restored so)
+        self.ended = False  # this subscription has passed on its end, or was disposed
 
     @abstractmethod
     def on_wake(self, at: float) -> None:
@@ -469,25 +470,32 @@ class TimedWindows(ABC):
 
     def on_completed(self) -> None:
         with self.lock:
-            if self.done:
+            if self.ended:
                 return
-            self.done = True
-            self.timer.dispose()
-            self.flush()
+            self.ended = True
+            if not self.done:
+                self.done = True
+                self.timer.dispose()
+                self.flush()
+            # Restored from a checkpoint taken after its input ended, it holds nothing and
+            # takes no item, but a new subscription's observer still gets its completion.
             self.observer.on_completed()
 
     def on_error(self, error: Exception) -> None:
         with self.lock:
-            if self.done:
+            if self.ended:
                 return
-            self.done = True
-            self.timer.dispose()
-            self.lose("upstream_error")
+            self.ended = True
+            if not self.done:
+                self.done = True
+                self.timer.dispose()
+                self.lose("upstream_error")
             self.observer.on_error(error)
 
     def dispose(self) -> None:
         with self.lock:
             self.timer.dispose()
+            self.ended = True
             if not self.done:
                 self.done = True
                 self.lose("disposed")
