@@ -507,8 +507,6 @@ class _Filter:
             kept: list[Any] = []
             keep = kept.append
             marks = refused = 0
-            # Asked once per batch: a logger.enable is noticed from the next batch on.
-            quiet = self.quiet_in is log_settings()
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -544,7 +542,8 @@ class _Filter:
                     continue
                 if verdict is True:
                     keep(envelope)
-                elif quiet and verdict is not _EMPTY:
+                # Asked per denial, as per item: a logger.enable is heard from the next one.
+                elif self.quiet_in is log_settings() and verdict is not _EMPTY:
                     refused += 1  # all deny would do
                 else:
                     deny(envelope, verdict, None)

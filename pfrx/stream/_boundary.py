@@ -110,7 +110,7 @@ class Boundary(Observable[Any]):
             finally:
                 self.current = NOTHING
                 self.thread = None
-                if self.ended or switch.stopped:  # the stream may wait for this delivery
+                if self.ended:
                     self._changed()
 
         def on_error(error: Exception) -> None:
@@ -149,7 +149,7 @@ class Boundary(Observable[Any]):
             finally:
                 self.batch = []
                 self.thread = None
-                if self.ended or switch.stopped:  # the stream may wait for this delivery
+                if self.ended:
                     self._changed()
 
         subscription = subscribe_with_batches(

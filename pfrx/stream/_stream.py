@@ -168,11 +168,26 @@ class Stream:
         gathering = 0
         gate = Gate()
 
+        boundaries = self._boundaries
+
+        def settle(item: Any = NOTHING) -> None:
+            # Something came of what the boundaries on this thread hand over (a result, or
+            # ``item`` dropped): no longer theirs to report if the stream finishes meanwhile.
+            me = get_ident()
+            for boundary in boundaries:
+                if boundary.thread == me and (item is NOTHING or boundary.current is item):
+                    boundary.current = NOTHING
+                    if boundary.batch and item is NOTHING:
+                        boundary.batch = []
+
         def on_result(value: Any) -> None:
+            if boundaries:
+                settle()
             if type(value) is Watermark:
                 return  # no window operator took it: event time ends here
             if switch.stopped:
-                self._lost_in_pipeline(value)
+                if not self._finished:  # else what it came of was reported at the finish
+                    self._lost_in_pipeline(value)
                 return
             if gathered is not None and get_ident() == gathering:
                 gathered.append(value)
@@ -184,9 +199,12 @@ class Stream:
 
         def on_results(values: list[Any]) -> None:
             # A list at once (a backpressure drain's turn; items only): as on_result each.
+            if boundaries:
+                settle()
             if switch.stopped:
-                for value in values:
-                    self._lost_in_pipeline(value)
+                if not self._finished:  # else they were reported at the finish
+                    for value in values:
+                        self._lost_in_pipeline(value)
                 return
             if gathered is not None and get_ident() == gathering:
                 gathered.extend(values)
@@ -267,6 +285,8 @@ class Stream:
         self._input.order = order
 
         def dropped(record: Dropped) -> None:
+            if boundaries:
+                settle(record.item)
             if ordering is not None and get_ident() == gathering:
                 held.append(record)
                 return
@@ -688,16 +708,22 @@ class Stream:
             for boundary in self._boundaries[: point + 1]:
                 if not boundary.ended or boundary.thread is not None:
                     return
-            # Past the failure point a boundary may never end, but one handing an item (or
-            # a list) downstream right now is waited for: what it holds is reported (on
-            # results, or as dropped once it meets the stop) before ``dropped`` completes.
-            for boundary in self._boundaries[point + 1 :]:
-                if boundary.thread is not None:
-                    return
             if not self._input.idle:
                 return
             self._finished = True
             error = self._error
+            # Past the failure point nobody is waited for; what a boundary there is handing
+            # downstream right now, with nothing come of it yet (see ``settle``), would meet
+            # the stop after ``dropped`` ends: reported here, once.
+            held = [
+                item
+                for boundary in self._boundaries[point + 1 :]
+                if boundary.thread is not None
+                for item in (boundary.take_current(), *boundary.take_batch())
+                if item is not NOTHING
+            ]
+        for item in held:
+            self._lost(item, FAILED)
         self._switch.stopped = True
         if error is not None and isinstance(error, Exception):
             self._results.fail(error)

@@ -70,6 +70,10 @@ def test_a_list_mid_delivery_on_a_drain_thread_when_the_stream_fails_is_reported
     release.set()
     with pytest.raises(RuntimeError, match="upstream broke"):
         stream.join(5.0)
+    deadline = time.monotonic() + 5.0
+    while not ledger.ends and time.monotonic() < deadline:  # results ends after the list
+        time.sleep(0.005)
+    assert ledger.ends == ["error:RuntimeError"]
     ledger.assert_exactly_once(list(range(5)))
 
 
