@@ -76,20 +76,6 @@ def _log_drop(operator: str, reason: str) -> None:
         logger.debug("{} dropped an item: {}", operator, reason)
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as a count of at least one.
-
-    Raises:
-        TypeError: not an ``int`` (``bool`` included).
-        ValueError: less than 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, not {value!r}")
-    return value
-
-
 def pick_scheduler(
     *candidates: abc.SchedulerBase | None,
 ) -> abc.SchedulerBase:

@@ -451,6 +451,9 @@ class SerializedInput(Observable[Any]):
         room = self._room
         while True:
             if self._refusing is not None:
+                # The input ended meanwhile (perhaps closed while we handed the queue over
+                # ourselves): make sure somebody completes it before we are refused.
+                self._after_release()
                 return False
             if len(queue) < self.capacity:
                 return True
