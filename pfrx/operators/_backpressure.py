@@ -27,6 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from itertools import repeat, starmap
 from typing import Any
 
 from loguru import logger
@@ -57,12 +58,22 @@ from ._backpressure_policy import (
     make_strategy,
 )
 from ._checks import an_int, optional_scheduler, positive_int, reporting
-from ._shared import DropHandler, Reporter
+from ._shared import (
+    BatchBroken,
+    DropHandler,
+    Gate,
+    Reporter,
+    batch_entry,
+    current_gate,
+    subscribe_with_batches,
+)
 
 DISPOSED = "disposed"
 DOWNSTREAM_ERROR = "downstream_error"
 SCHEDULER_ERROR = "scheduler_error"
 
+# Schedulers that may run the drain on the producer's thread inside ``schedule``.
+_SYNCHRONOUS = (TrampolineScheduler, CurrentThreadScheduler, ImmediateScheduler)
 _NEVER_WAIT = (
     VirtualTimeScheduler,
     TrampolineScheduler,
@@ -117,6 +128,10 @@ def backpressure(
                 owned = EventLoopScheduler()
                 chosen = owned
             reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=chosen)
+            # Inside a stream, a send_many batch is gathered (or comes as one list) where the
+            # buffer takes items with no other effect: never where the drain runs inside
+            # ``schedule``, on the producer's thread (see _Run.gather).
+            gate = None if isinstance(chosen, _SYNCHRONOUS) else current_gate()
             run = _Run(
                 make_strategy(strategy, buffer_size, batch_size, policy),
                 buffer_size,
@@ -127,12 +142,21 @@ def backpressure(
                 chosen,
                 owned,
                 reporter,
+                batch_entry(observer),
+                gate,
             )
             scope = current_scope()  # checkpoints: the buffered items (see pfrx.checkpoint)
             if scope is not None:
                 scope.register(name, run)
-            run.upstream.disposable = source.subscribe(
-                run.on_next, run.on_error, run.on_completed, scheduler=subscribe_scheduler
+            whole = gate is not None  # see _Run.take_batch
+            run.upstream.disposable = subscribe_with_batches(
+                source,
+                run.on_next if gate is not None else run.take,
+                run.on_error,
+                run.on_completed,
+                subscribe_scheduler,
+                run.take_batch if whole else None,
+                run.batch_room if whole else None,
             )
             return Disposable(run.dispose)
 
@@ -227,7 +251,10 @@ class _Run:
         "evicts",
         "fails",
         "finished",
+        "forward_batch",
         "full",
+        "gate",
+        "gathered",
         "gauge",
         "inflight",
         "label",
@@ -263,8 +290,18 @@ class _Run:
         scheduler: abc.SchedulerBase,
         owned: EventLoopScheduler | None,
         reporter: Reporter,
+        forward_batch: Callable[[list[Any]], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.strategy = strategy
+        # Downstream's list entry (a stream's boundary): a drain turn is delivered as one list.
+        self.forward_batch = forward_batch
+        # A stream's batch gate, and what this subscription gathered from the thread
+        # handing a send_many batch over (see gather).
+        self.gate = gate
+        self.gathered: list[Any] = []
+        if gate is not None:
+            gate.flushers.append(self.flush_gathered)
         # Read once: the producer path asks these per item.
         self.full = strategy.full
         self.evicts = strategy.full is Full.EVICT_OLDEST
@@ -356,6 +393,18 @@ class _Run:
 
     # -- the producer: one path for every strategy -------------------------------------------
     def on_next(self, item: Any) -> None:
+        gate = self.gate
+        if (
+            gate is not None
+            and gate.thread is not None
+            and gate.thread == get_ident()
+            and self.gather(item)
+        ):
+            return
+        self.take(item)
+
+    def take(self, item: Any) -> None:
+        """One item from upstream, whatever the strategy says (see the module docstring)."""
         if type(item) is Watermark:
             self._watermark(item)
             return
@@ -416,6 +465,120 @@ class _Run:
                 logger.warning("{}: buffer full ({} items), failing", self.name, self.capacity)
         if wake:
             self._wake()
+
+    # -- send_many batches: gathered, then taken in one go ---------------------------------
+    def gather(self, item: Any) -> bool:
+        """On the thread handing a stream's ``send_many`` batch over: keep ``item`` for
+        `on_batch` (True) when all it would do now is wait in the buffer; else hand on
+        what was kept first and say False: the caller takes ``item`` itself, in its place,
+        with every effect of the strategy (an eviction, an overflow, a wait and its timeout,
+        an inline delivery), so the sender learns of them exactly as one by one.
+
+        What is kept goes in silently later, in order: only the drain takes items out
+        meanwhile (the stream's input is held), so the room it found stays. The stream
+        flushes (`flush_gathered`) before any drop it reports on that thread and at the
+        batch's end.
+        """
+        gathered = self.gathered
+        if (
+            type(item) is not Watermark
+            and self.arrival is None
+            and self.closed_reason is None
+            and not self.marks  # a watermark delivered meanwhile would take its room back
+            and self.capacity - len(self.buf) > len(gathered)
+        ):
+            gathered.append(item)
+            if len(gathered) >= _GATHER_LIMIT:
+                self.flush_gathered()
+            return True
+        if gathered:
+            self.flush_gathered()
+        return False
+
+    def flush_gathered(self) -> bool:
+        """Take what `gather` kept (on the gathering thread); whether there was anything."""
+        items = self.gathered
+        if not items:
+            return False
+        self.gathered = []
+        self.on_batch(items)
+        return True
+
+    def on_batch(self, items: list[Any]) -> None:
+        """`take` for each of ``items`` (no watermark among them), in order: those that
+        find room go in under one lock, counted once, with one wake of the drain; the first
+        that finds the buffer full (or arrives at an ``adaptive`` buffer) and those after it
+        take `take` one by one, with every effect of the strategy.
+
+        Raises:
+            Exception: whatever broke, once each item that did not get in is reported lost.
+        """
+        entered = 0
+        wake = False
+        try:
+            with self.lock:
+                buf = self.buf
+                room = self.capacity - len(buf) + self.marks
+                if self.closed_reason is None and self.arrival is None and room > 0:
+                    if room >= len(items):
+                        self.received(len(items))
+                        buf.extend(items)
+                        entered = len(items)
+                    else:
+                        self.received(room)
+                        buf.extend(items[:room])
+                        entered = room
+                    wake = self._accepted(buf)
+            if wake:
+                wake = False
+                self._wake()
+            take = self.take
+            while entered < len(items):
+                take(items[entered])
+                entered += 1
+        except Exception:
+            self._lose_rest(items, entered)
+            raise
+
+    def batch_room(self, size: int) -> bool:
+        """Whether ``size`` items handed to `take_batch` now would all go in at once, with
+        no effect but being buffered (see ``subscribe_with_batches``): only the drain takes
+        items out meanwhile, so the room can only grow until they come."""
+        return (
+            self.closed_reason is None
+            and self.arrival is None
+            and not self.marks  # see gather
+            and self.capacity - len(self.buf) >= size
+        )
+
+    def take_batch(self, items: list[Any]) -> None:
+        """A stream's ``send_many`` batch, as one list after the links (see `batch_room`).
+
+        Raises:
+            BatchBroken: the buffer broke, once each item it did not take is reported lost.
+        """
+        try:
+            if self.gathered:  # what this thread gave before goes in first
+                self.flush_gathered()
+        except Exception as error:
+            for item in items:
+                self._lost(item, BROKEN, event=False)
+            raise BatchBroken(str(error)) from error
+        try:
+            self.on_batch(items)
+        except Exception as error:
+            raise BatchBroken(str(error)) from error
+
+    def _lose_rest(self, items: list[Any], entered: int) -> None:
+        """``on_batch`` broke at ``items[entered]``: report each item that did not get in."""
+        if entered >= len(items):
+            return
+        with self.lock:
+            held = {id(item) for item in (*self.buf, *self.inflight)}
+        first = items[entered]
+        rest = items[entered + 1 :] if id(first) in held else items[entered:]
+        for item in rest:
+            self._lost(item, BROKEN, event=False)
 
     def _watermark(self, mark: Watermark) -> None:
         """Event-time progress: it queues in order with the items but is none. It takes no
@@ -530,13 +693,20 @@ class _Run:
 
     # -- the drain -----------------------------------------------------------------------------
     def _drain(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        # On a dedicated drain thread nobody else waits for the scheduler: the next turn
+        # runs here at once instead of being scheduled (see _end_turn).
+        while self._turn():
+            pass
+
+    def _turn(self) -> bool:
+        """One drain turn; True when the next one is due and may run here at once."""
         me = threading.get_ident()
         strategy = self.strategy
         switches: list[Switch] = []
         with self.lock:
             self.scheduled = False
             if self.owner is not None or self.finished or self.stopped:
-                return
+                return False
             self.owner = me
             self.waiting.drain_thread = me
             buf = self.buf
@@ -545,18 +715,14 @@ class _Run:
                 switches.append(switch)
             if len(buf) <= limit and not self.inflight:
                 self.buf, self.inflight = self.inflight, buf
-            else:
-                take = self.inflight.append
-                pop = buf.popleft
-                for _ in range(min(limit, len(buf))):
-                    take(pop())
+            else:  # the oldest ``limit`` items, moved in one C loop (no frame per item)
+                self.inflight.extend(starmap(buf.popleft, repeat((), min(limit, len(buf)))))
             self.waiting.notify()
         if not strategy.timed:
-            self._end_turn(self._deliver_inflight(), switches, 0.0)
-            return
+            return self._end_turn(self._deliver_inflight(), switches, 0.0)
         started = self.reporter.now()
         count = self._deliver_inflight()
-        self._end_turn(count, switches, self.reporter.now() - started)
+        return self._end_turn(count, switches, self.reporter.now() - started)
 
     def _deliver_one(self, item: Any) -> bool:
         """Deliver one item taken by an inline ``block`` producer; False if delivery failed."""
@@ -576,6 +742,8 @@ class _Run:
         inflight = self.inflight
         forward = self.observer.on_next
         count = 0
+        if self.forward_batch is not None and not self.marks and len(inflight) > 1:
+            return self._deliver_batch(self.forward_batch)
         try:
             if self.marks:
                 count = self._deliver_counting(inflight, forward)
@@ -594,6 +762,26 @@ class _Run:
             for item in left:
                 self._lost(item, reason, event=False)
         return count
+
+    def _deliver_batch(self, forward_batch: Callable[[list[Any]], None]) -> int:
+        """The drain's turn as one list, to a downstream that takes lists (a stream's
+        boundary, which reports each item itself if it cannot deliver them)."""
+        with self.lock:  # taken from inflight at once: a close reports what is left there
+            items = list(self.inflight)
+            self.inflight.clear()
+            stopped = self.stopped
+        if stopped:
+            reason = self.closed_reason or DISPOSED
+            for item in items:
+                self._lost(item, reason, event=False)
+            return 0
+        try:
+            forward_batch(items)
+        except Exception:
+            self._downstream_failed()
+            return 0
+        self.reporter.emitted(len(items))
+        return len(items)
 
     def _deliver_counting(self, inflight: deque[Any], forward: Callable[[Any], None]) -> int:
         """The drain's loop while watermarks wait: they pass uncounted."""
@@ -616,7 +804,8 @@ class _Run:
                     self.marks -= marks
         return count
 
-    def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> None:
+    def _end_turn(self, count: int, switches: list[Switch], elapsed: float) -> bool:
+        """Close a turn; True when the next turn is due and the drain thread is our own."""
         wake = terminal = False
         with self.lock:
             self.owner = None
@@ -642,7 +831,10 @@ class _Run:
             finally:
                 self._release_resources()
         elif wake:
+            if self.owned is not None:
+                return True
             self._wake()
+        return False
 
     # -- checkpoints (pfrx.checkpoint) ------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -716,9 +908,20 @@ class _Run:
         if gauge is not None:
             gauge.dispose()
         if owned is not None:
+            # RxPY's loop checks for a dispose only before it runs what is due: disposed from
+            # inside an action (the drain ending the subscription) it would then wait for
+            # work forever, a parked thread per subscription. Told to exit once nothing is
+            # left to run, it ends either way.
+            if hasattr(owned, "_exit_if_empty"):
+                owned._exit_if_empty = True
             owned.dispose()
 
 
 _NOTHING: Any = object()
+#: The reason of an item a broken buffer lost while taking a batch (see _Run.on_batch).
+BROKEN = "failed"
+#: The most items `_Run.gather` keeps before handing them on.
+_GATHER_LIMIT = 1024
+get_ident = threading.get_ident
 # Module constants: cheaper per item than looking members up on the enum class.
 _DROP_INCOMING, _FAIL = Full.DROP_INCOMING, Full.FAIL

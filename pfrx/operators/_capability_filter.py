@@ -23,7 +23,15 @@ from .._model.records import DroppedDraft
 from .._model.resources import cached_normal_form, normalize_resource
 from ..metrics import StreamMetrics
 from ._checks import reporting
-from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, collecting, fuse
+from ._shared import (
+    FILTER,
+    DropHandler,
+    OnBatch,
+    OnNext,
+    Prepared,
+    Reporter,
+    fuse,
+)
 from ._transform import failure_reason
 
 REASON = "insufficient_capabilities"
@@ -199,7 +207,10 @@ def capability_filter(
 
     def link(scheduler: abc.SchedulerBase | None) -> Prepared:
         reporter = Reporter.resolve(name, on_drop=on_drop, metrics=metrics, scheduler=scheduler)
-        return _Filter(check, reporter, computed, resource_form).prepared()
+        prepared = _Filter(check, reporter, computed, resource_form).prepared()
+        if on_drop is not None:  # its drops bypass a stream's ordering of batch drops
+            prepared.shape = None
+        return prepared
 
     return fuse(link)
 
@@ -252,7 +263,7 @@ class _Filter:
     def prepared(self) -> Prepared:
         reporter = self.reporter
         if reporter.counters is None:
-            return Prepared(self.wire, wire_batch=self.wire_batch)
+            return Prepared(self.wire, wire_batch=self.wire_batch, shape=FILTER)
         source = reporter.metrics.register_source(self.flush)  # type: ignore[union-attr]
 
         def on_error(_error: Exception) -> None:
@@ -262,7 +273,9 @@ class _Filter:
             self.flush()
             source.dispose()
 
-        return Prepared(self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch)
+        return Prepared(
+            self.wire, on_error, self.flush, dispose, wire_batch=self.wire_batch, shape=FILTER
+        )
 
     def flush(self) -> None:
         reporter = self.reporter
@@ -442,7 +455,7 @@ class _Filter:
         """One call per list: the per-item path, run in a loop, with what passed forwarded as
         one list after it (never an empty one)."""
         if self.compute is not None:
-            return collecting(self.wire)(forward)
+            return self._wire_computed_batch(forward, self.compute)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
         counting = self.reporter.counters is not None
@@ -476,6 +489,66 @@ class _Filter:
                     self.refused += 1  # all deny would do
                 else:
                     deny(envelope, verdict, None)
+            if kept:
+                if counting and len(kept) > marks:
+                    self._counted(len(kept) - marks)  # watermarks pass uncounted
+                forward(kept)
+
+        return on_batch
+
+    def _wire_computed_batch(self, forward: OnBatch, compute: Callable[[Any], Any]) -> OnBatch:
+        """`wire_batch` for the computed form: its per-item path (``on_next_computed``) run
+        in one loop per list, what passed forwarded as one list after it."""
+        counting = self.reporter.counters is not None
+        deny = self._deny()
+        check, judge = self.check, _judge
+
+        def on_batch(items: list[Any]) -> None:
+            kept: list[Any] = []
+            keep = kept.append
+            marks = refused = 0
+            for envelope in items:
+                try:
+                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
+                        raise TypeError("not an envelope")
+                    context = envelope.context
+                    if type(context) is Context:
+                        need = compute(envelope.event)  # the requirement: once per item
+                        compiled = (
+                            context.compiled_coverage(need.action_key)
+                            if type(need) is Capability
+                            else None
+                        )
+                        if compiled is None:
+                            verdict = judge(context, need)
+                        else:
+                            resource = need.normalized_resource
+                            if resource is not None and (
+                                resource in compiled[0] or resource.startswith(compiled[1])
+                            ):
+                                verdict = True
+                            else:
+                                verdict = need
+                    elif isinstance(context, Context):
+                        verdict = check(context, envelope.event)
+                    else:
+                        raise TypeError("not a context")
+                except Exception as error:
+                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
+                        keep(envelope)
+                        marks += 1
+                        continue
+                    deny(envelope, None, error)
+                    continue
+                if verdict is True:
+                    keep(envelope)
+                # Asked per denial, as per item: a logger.enable is heard from the next one.
+                elif self.quiet_in is log_settings() and verdict is not _EMPTY:
+                    refused += 1  # all deny would do
+                else:
+                    deny(envelope, verdict, None)
+            if refused:
+                self.refused += refused
             if kept:
                 if counting and len(kept) > marks:
                     self._counted(len(kept) - marks)  # watermarks pass uncounted

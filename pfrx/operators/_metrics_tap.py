@@ -11,7 +11,7 @@ from .._clock import clock_of
 from .._model import Watermark
 from ..metrics import StreamMetrics
 from ._checks import operator_name, optional_metrics, optional_scheduler
-from ._shared import OnNext, Prepared, current_scope, fuse
+from ._shared import OnBatch, OnNext, Prepared, current_scope, fuse
 
 
 class MetricsTap:
@@ -20,6 +20,8 @@ class MetricsTap:
     With ``metrics`` given, or outside any stream, it counts every item as received and
     emitted and times how long downstream takes with each item. Inside a [`pfrx.Stream`][]
     without ``metrics``, the stream counts totals and the tap adds its own counts and timing.
+    A list of items handed on at once (a ``backpressure`` drain's turn, in a stream) is
+    timed as one, each item counted with an equal share of that time.
     """
 
     def __init__(
@@ -95,6 +97,25 @@ class MetricsTap:
 
             return on_next
 
+        def pass_batch(forward: OnBatch) -> OnBatch:
+            # A list (items only, see subscribe_with_batches) is timed as one: each of its
+            # items is counted with an equal share of the time downstream took with it.
+            def on_batch(values: list[Any]) -> None:
+                nonlocal count, busy, slowest, boundary
+                started = now()
+                if started >= boundary:
+                    flush()
+                    boundary = (started // width + 1) * width
+                forward(values)
+                elapsed = now() - started
+                busy += elapsed
+                size = len(values)
+                if elapsed > slowest * size:
+                    slowest = elapsed / size
+                count += size
+
+            return on_batch
+
         def on_error(error: Exception) -> None:
             flush()
             counters.errors += 1
@@ -106,4 +127,4 @@ class MetricsTap:
             flush()
             source.dispose()
 
-        return Prepared(wire, on_error, flush, dispose)
+        return Prepared(wire, on_error, flush, dispose, pass_batch=pass_batch)

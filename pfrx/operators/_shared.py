@@ -76,20 +76,6 @@ def _log_drop(operator: str, reason: str) -> None:
         logger.debug("{} dropped an item: {}", operator, reason)
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as a count of at least one.
-
-    Raises:
-        TypeError: not an ``int`` (``bool`` included).
-        ValueError: less than 1.
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, not {value!r}")
-    return value
-
-
 def pick_scheduler(
     *candidates: abc.SchedulerBase | None,
 ) -> abc.SchedulerBase:
@@ -287,9 +273,30 @@ class Prepared:
     ``wire_batch(forward_batch)``, when given, returns the link's batch entry: it takes a
     list of items and passes a list on (never an empty one), with the same effect as its
     ``on_next`` on each item in turn. A link is wired once, one way or the other.
+
+    ``pass_batch(forward_batch)``, when given, is a batch entry of a link that passes every
+    item on and reports nothing per item (no drop, no item held back), so a list through it
+    has exactly the effects of its items one by one, in the same order with anything else
+    the pipeline reports: it is wired *in addition to* ``wire`` (both share the link's
+    state; the source calls one or the other, serialized) when the observer downstream takes
+    lists too (see `subscribe_with_batches`).
+
+    ``shape`` says what the link does to each item, for a stream that runs a ``send_many``
+    batch through the links' batch entries (see `FusedObservable`): `FILTER` passes on
+    the very items it takes, or reports them dropped; `MAP` passes on one new item per item
+    it takes, or reports the item it took dropped; None: anything else (a window, effects,
+    or drops that go to an ``on_drop=`` of the operator's own, past a stream's ordering).
     """
 
-    __slots__ = ("dispose", "on_completed", "on_error", "wire", "wire_batch")
+    __slots__ = (
+        "dispose",
+        "on_completed",
+        "on_error",
+        "pass_batch",
+        "shape",
+        "wire",
+        "wire_batch",
+    )
 
     def __init__(
         self,
@@ -298,12 +305,22 @@ class Prepared:
         on_completed: Callable[[], None] | None = None,
         dispose: Callable[[], None] | None = None,
         wire_batch: Callable[[OnBatch], OnBatch] | None = None,
+        pass_batch: Callable[[OnBatch], OnBatch] | None = None,
+        shape: str | None = None,
     ) -> None:
         self.wire = wire
         self.on_error = on_error
         self.on_completed = on_completed
         self.dispose = dispose
         self.wire_batch = wire_batch
+        self.pass_batch = pass_batch
+        self.shape = shape
+
+
+#: `Prepared.shape` of a link that passes on the very items it takes (or drops them).
+FILTER = "filter"
+#: `Prepared.shape` of a link that passes on one new item per item (or drops the item).
+MAP = "map"
 
 
 #: One fused operator's factory: called once per subscription, it prepares the link.
@@ -363,27 +380,39 @@ class BatchSource(Observable[Any]):
         return self._subscribe_batches(on_batch, on_error, on_completed, scheduler)
 
 
-def _ignore(_: Any) -> None:
-    pass
+def ignore_after_stop(_: Any) -> None:
+    """What a `_DirectObserver` calls for an item once its sequence stopped: nothing. A
+    source that must account for every item it hands over (a stream's input) compares the
+    entry it is about to call with this one."""
 
 
 class _DirectObserver(AutoDetachObserver[Any]):
     """RxPY's auto-detaching observer, minus its per-item frame: until the sequence stops,
     ``on_next`` *is* the fused pipeline's first function (an instance attribute shadowing
     the guarded method); stopping swaps in a function that ignores items, so nothing passes
-    after a terminal notification or a dispose, as with the plain observer."""
+    after a terminal notification or a dispose, as with the plain observer.
+
+    ``on_batch`` (None unless the subscriber takes lists, see `subscribe_with_batches`) is
+    guarded the same way."""
 
     def __init__(
         self,
         on_next: OnNext,
         on_error: Callable[[Exception], None],
         on_completed: Callable[[], None],
+        on_batch: OnBatch | None = None,
+        batch_room: Callable[[int], bool] | None = None,
     ) -> None:
         super().__init__(on_next, on_error, on_completed)
         self.on_next = on_next  # type: ignore[method-assign,assignment]
+        self.on_batch = on_batch
+        self.batch_room = batch_room
 
     def _stop(self) -> None:
-        self.on_next = _ignore  # type: ignore[method-assign,assignment]
+        self.on_next = ignore_after_stop  # type: ignore[method-assign,assignment]
+        if self.on_batch is not None:
+            self.on_batch = ignore_after_stop
+            self.batch_room = None
 
     def on_error(self, error: Exception) -> None:
         self._stop()
@@ -411,10 +440,12 @@ def _subscribe_direct(
     on_error: Callable[[Exception], None],
     on_completed: Callable[[], None],
     scheduler: abc.SchedulerBase | None,
+    on_batch: OnBatch | None = None,
+    batch_room: Callable[[int], bool] | None = None,
 ) -> abc.DisposableBase:
     """``source.subscribe(on_next, on_error, on_completed)`` as RxPY's ``Observable.subscribe``
     does it (trampoline first, a failing subscribe reported once), with a `_DirectObserver`."""
-    observer = _DirectObserver(on_next, on_error, on_completed)
+    observer = _DirectObserver(on_next, on_error, on_completed, on_batch, batch_room)
 
     def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
         try:
@@ -433,6 +464,104 @@ def _subscribe_direct(
     else:
         set_disposable()
     return Disposable(observer.dispose)
+
+
+def subscribe_with_batches(
+    source: Observable[Any],
+    on_next: OnNext,
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+    scheduler: abc.SchedulerBase | None,
+    on_batch: OnBatch | None,
+    batch_room: Callable[[int], bool] | None = None,
+) -> abc.DisposableBase:
+    """Subscribe ``source`` as ``source.subscribe`` would, offering it ``on_batch`` too.
+
+    The observer ``source`` receives then has an ``on_batch`` attribute (None when not
+    offered): a source that can hand over a list of items at once may call it instead of
+    ``on_next`` for each (serialized with every other notification). A list has exactly the
+    effect of its items one by one; it is never empty and holds items only (a watermark is
+    handed over on its own with ``on_next``). A source that knows nothing of it calls
+    ``on_next`` as usual. Offered by a `pfrx.Stream` to its pipeline's end, and passed up
+    through the links that can pass lists on (``Prepared.pass_batch``) and the stream's
+    boundaries, to a ``backpressure`` drain.
+
+    ``batch_room`` (offered by a ``backpressure`` buffer with ``on_batch``, passed up through
+    the links with it): ``batch_room(n)`` is True when a list of up to ``n`` items handed
+    to ``on_batch`` now would all go in at once, with no other effect (no item waits, is
+    evicted or dropped, nothing is delivered on the calling thread), provided nothing else
+    feeds the buffer meanwhile. A stream's input asks it before it runs a ``send_many``
+    batch through the links' batch entries (see `FusedObservable`).
+    """
+    if isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
+        return _subscribe_direct(
+            source, on_next, on_error, on_completed, scheduler, on_batch, batch_room
+        )
+    return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+
+def batch_entry(observer: Any) -> OnBatch | None:
+    """The ``on_batch`` an observer offers (see `subscribe_with_batches`), else None."""
+    entry = getattr(observer, "on_batch", None)
+    return entry if callable(entry) else None
+
+
+def batch_room_of(observer: Any) -> Callable[[int], bool] | None:
+    """The ``batch_room`` an observer offers (see `subscribe_with_batches`), else None."""
+    room = getattr(observer, "batch_room", None)
+    return room if callable(room) else None
+
+
+class BatchBroken(Exception):
+    """Raised by a batch entry that broke after it reported, each on its own, every item of
+    the list it did not take (so whoever handed the list over must not report them)."""
+
+
+class Gate:
+    """A stream's batch gate: while one thread hands a ``send_many`` batch over, operators
+    that can take the batch's items in one go (a ``backpressure`` buffer) gather what that
+    thread gives them, and hand it on when the stream flushes (see ``Stream.send_many``).
+
+    ``thread`` is the gathering thread (None when no batch is being handed over); each
+    gatherer registers its ``flush`` at subscribe time (`gathering_into`): it hands on what
+    it holds and says whether it held anything.
+    """
+
+    __slots__ = ("flushers", "thread")
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self.flushers: list[Callable[[], bool]] = []
+
+    def flush(self) -> None:
+        """Hand on what every gatherer holds, until none holds anything: what one hands on
+        may reach another gatherer downstream on this thread (a buffer delivering inline)."""
+        flushers = self.flushers
+        while True:
+            moved = False
+            # Subscribed from the last operator back: upstream ones registered last.
+            for flush in reversed(flushers):
+                moved = flush() or moved
+            if not moved:
+                return
+
+
+_gate: ContextVar[Gate | None] = ContextVar("pfrx_batch_gate", default=None)
+
+
+@contextmanager
+def gathering_into(gate: Gate) -> Iterator[Gate]:
+    """Operators subscribed inside this block may gather into ``gate`` (see `Gate`)."""
+    token = _gate.set(gate)
+    try:
+        yield gate
+    finally:
+        _gate.reset(token)
+
+
+def current_gate() -> Gate | None:
+    """The batch gate active now, if any."""
+    return _gate.get()
 
 
 class FusedObservable(Observable[Any]):
@@ -464,6 +593,26 @@ class FusedObservable(Observable[Any]):
         on_next: OnNext = observer.on_next
         for link in reversed(prepared[batched:]):
             on_next = link.wire(on_next)
+        # Lists from the source pass through as lists when every link can pass them on
+        # and the observer takes them (see subscribe_with_batches).
+        passing = batch_entry(observer)
+        room = batch_room_of(observer)
+        if passing is not None and not isinstance(source, BatchSource):
+            if all(link.pass_batch is not None for link in prepared):
+                for link in reversed(prepared):
+                    passing = link.pass_batch(passing)  # type: ignore[misc]
+            elif (
+                room is not None
+                and getattr(source, "orders_batch_drops", False)
+                and _batch_exact(prepared)
+            ):
+                for link in reversed(prepared):
+                    wire_list = link.pass_batch or link.wire_batch
+                    passing = wire_list(passing)  # type: ignore[misc]
+            else:
+                passing = room = None
+        else:
+            room = None
         error_hooks = [link.on_error for link in prepared if link.on_error is not None]
         on_error: Callable[[Exception], None] = observer.on_error
         if error_hooks:
@@ -495,14 +644,33 @@ class FusedObservable(Observable[Any]):
                 assert link.wire_batch is not None
                 on_batch = link.wire_batch(on_batch)
             subscription = source.subscribe_batches(on_batch, on_error, on_completed, scheduler)
-        elif isinstance(source, Observable) and type(source).subscribe is _OBSERVABLE_SUBSCRIBE:
-            subscription = _subscribe_direct(source, on_next, on_error, on_completed, scheduler)
         else:
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            subscription = subscribe_with_batches(
+                source, on_next, on_error, on_completed, scheduler, passing, room
+            )
         disposers = [Disposable(s.dispose) for s in prepared if s.dispose is not None]
         if not disposers:
             return subscription
         return CompositeDisposable(subscription, *disposers)
+
+
+def _batch_exact(prepared: list[Prepared]) -> bool:
+    """Whether a source that orders the drops a batch causes by the item each names (a
+    stream's input, ``orders_batch_drops``) may run a batch through these links' batch
+    entries and get the drops and items of one-by-one, in the same order.
+
+    Every item a link reports dropped must be one the source handed over (found by identity):
+    so links up to the first `MAP` are `FILTER`s (or pass lists on whole), and after it
+    only links that pass lists on whole and report nothing (``pass_batch``).
+    """
+    mapped = False
+    for link in prepared:
+        if link.pass_batch is not None:
+            continue
+        if link.wire_batch is None or mapped or link.shape not in (FILTER, MAP):
+            return False
+        mapped = link.shape == MAP
+    return True
 
 
 def fuse(link: Link) -> Callable[[Observable[Any]], Observable[Any]]:

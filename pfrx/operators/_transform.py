@@ -11,7 +11,7 @@ from .._model import Context, Envelope, Reject, Watermark
 from .._model.context import EnvelopeDraft, new_draft
 from ..metrics import StreamMetrics
 from ._checks import accepts, reporting
-from ._shared import DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
+from ._shared import MAP, DropHandler, OnBatch, OnNext, Prepared, Reporter, fuse
 
 
 def failure_reason(error: BaseException) -> str:
@@ -46,6 +46,7 @@ def transform(
         return Prepared(
             lambda forward: _wire(forward, reporter),
             wire_batch=lambda forward: _wire_batch(forward, reporter),  # batched sources
+            shape=MAP if on_drop is None else None,  # see Prepared.shape
         )
 
     def _wire_batch(forward: OnBatch, reporter: Reporter) -> OnBatch:
@@ -57,9 +58,10 @@ def transform(
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
+            made = 0
+            if counting:
+                received(len(items))  # counted once per list, before any of its drops
             for envelope in items:
-                if counting:
-                    received()
                 try:
                     context = envelope.context
                     result = fn(envelope.event, context)
@@ -78,14 +80,15 @@ def transform(
                 if type(result) is Reject:
                     drop(envelope, result.reason)
                     continue
-                if counting:
-                    emitted()
+                made += 1
                 out = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
                 out.event = result
                 out.context = context
                 out.timestamp = envelope.timestamp
                 out.__class__ = Envelope  # type: ignore[assignment]
                 keep(out)
+            if made and counting:
+                emitted(made)
             if kept:
                 forward(kept)
 

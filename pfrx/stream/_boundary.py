@@ -24,6 +24,8 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
+from ..operators._shared import batch_entry, subscribe_with_batches
+
 #: No item in hand.
 NOTHING: Any = object()
 
@@ -71,6 +73,8 @@ class Boundary(Observable[Any]):
         self.thread: int | None = None
         #: The item being handed downstream (NOTHING when idle or once blamed).
         self.current: Any = NOTHING
+        #: The list being handed downstream at once (empty when none or once blamed).
+        self.batch: list[Any] = []
         #: Upstream has terminated, or the subscription was disposed.
         self.ended = False
 
@@ -78,6 +82,11 @@ class Boundary(Observable[Any]):
         """The item in hand (then forgotten, so it is reported once), or NOTHING."""
         item, self.current = self.current, NOTHING
         return item
+
+    def take_batch(self) -> list[Any]:
+        """The list in hand (then forgotten, so it is reported once), or an empty list."""
+        items, self.batch = self.batch, []
+        return items
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -118,7 +127,39 @@ class Boundary(Observable[Any]):
             finally:
                 self._changed()
 
-        subscription = self.source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        forward_batch = batch_entry(observer)
+
+        def on_batch(values: list[Any]) -> None:
+            # A list from a drain, for a downstream that takes lists: held as one, each of
+            # its items reported on its own if downstream raises (see on_next).
+            if switch.stopped:
+                for value in values:
+                    self._lost(value)
+                return
+            self.thread = get_ident()
+            self.batch = values
+            try:
+                forward_batch(values)  # type: ignore[misc]
+            except Exception as error:
+                for value in self.take_batch():
+                    self._lost(value)
+                failure = self._raised(self, NOTHING, error)
+                with contextlib.suppress(Exception):  # a broken operator; the stream has failed
+                    observer.on_error(failure)
+            finally:
+                self.batch = []
+                self.thread = None
+                if self.ended:
+                    self._changed()
+
+        subscription = subscribe_with_batches(
+            self.source,
+            on_next,
+            on_error,
+            on_completed,
+            scheduler,
+            on_batch if forward_batch is not None else None,
+        )
 
         def dispose() -> None:
             subscription.dispose()

@@ -37,6 +37,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .._model import BackpressureTimeout, SendResult
+from ..operators._shared import BatchBroken, ignore_after_stop
 from ._boundary import NOTHING
 from .errors import CLOSED, FAILED, FULL, STREAM, TIMEOUT
 
@@ -90,6 +91,11 @@ class Batch:
 class SerializedInput(Observable[Any]):
     """The observable a stream's pipeline subscribes to (once), fed by `offer`.
 
+    A ``send_many`` batch goes through the pipeline's first links as one list when they
+    end at a ``backpressure`` buffer that can take it whole (see `_take_whole`): the
+    stream then holds the drops the links report meanwhile and publishes them in the order
+    of the items they name (``orders_batch_drops``), which is the order one by one.
+
     Args:
         capacity: how many items may wait in the queue behind the item in progress.
         accepted: ``accepted(n)`` counts ``n`` items into the pipeline (called by the
@@ -102,6 +108,10 @@ class SerializedInput(Observable[Any]):
         changed: called when the input stops (the pipeline let go of it) or goes idle while
             ending.
     """
+
+    #: The stream orders the drops of a batch taken whole by the item each names (see
+    #: ``FusedObservable``: only then may a batch run through the links' batch entries).
+    orders_batch_drops = True
 
     def __init__(
         self,
@@ -141,6 +151,12 @@ class SerializedInput(Observable[Any]):
         #: ``gather(True)``: results given back on this thread are gathered from now on;
         #: ``gather(False)``: publish them (the stream's, set once it has its pipeline).
         self.gather: Callable[[bool], None] | None = None
+        #: Hand on what is gathered so far, gathering on (the stream's, with ``gather``).
+        self.flush: Callable[[], None] | None = None
+        #: ``order(items)``: hold the drops reported on this thread from now on;
+        #: ``order(None, broken)``: publish them in the order of ``items`` (first reporting
+        #: lost, when ``broken``, each item not reported). The stream's.
+        self.order: Callable[[list[Any] | None, bool], None] | None = None
         self._gathering = False
 
     # -- the pipeline's side -----------------------------------------------------------------
@@ -255,7 +271,19 @@ class SerializedInput(Observable[Any]):
         observer = self._observer
         if observer is None:
             return [refusal(self._dropping or self._refusing or FAILED)] * len(items)
+        if self._whole(observer, len(items)):
+            gather = self._start_gathering()
+            try:
+                self._accepted(len(items))
+                self._take_whole(observer, items)
+            finally:
+                if gather is not None:
+                    self._gathering = False
+                    gather(False)
+            return results
         on_next = observer.on_next
+        if on_next is ignore_after_stop:  # the pipeline let go just now (see _hand_over)
+            return [refusal(self._dropping or self._refusing or FAILED)] * len(items)
         queue = self._queue
         counted = 0
         gather = self._start_gathering()
@@ -291,6 +319,43 @@ class SerializedInput(Observable[Any]):
                 gather(False)
         return results
 
+    def _whole(self, observer: Any, size: int) -> bool:
+        """Whether a batch of ``size`` items can go through as one list now: the pipeline's
+        first links take lists and end at a buffer with room for it all (the only effects
+        of the batch are then the links' own, each item's in its turn)."""
+        room = getattr(observer, "batch_room", None)
+        return (
+            room is not None
+            and self.order is not None
+            and not self._completed
+            and self._dropping is None
+            and room(size)
+        )
+
+    def _take_whole(self, observer: Any, items: list[Any]) -> None:
+        """Hand ``items`` (accepted and counted) over as one list; the drops reported meanwhile
+        are published in the order of the items they name. If a link breaks, the stream fails
+        and each item not reported yet is reported lost (the buffer took none); if the buffer
+        breaks, it has reported each item it did not take."""
+        order = self.order
+        assert order is not None
+        order(items, False)
+        broken = False
+        try:
+            entry = observer.on_batch
+            if entry is ignore_after_stop:  # the pipeline let go just now: none went in,
+                broken = True  # each is reported lost below
+            else:
+                entry(items)
+        except BatchBroken as error:
+            cause = error.__cause__
+            self._broke(cause if isinstance(cause, Exception) else error)
+        except Exception as error:
+            broken = True
+            self._broke(error)
+        finally:
+            order(None, broken)
+
     def offer_passing(self, item: Any) -> SendResult:
         """Queue ``item``, which is no send, behind the sends made before it: handed over in
         order, uncounted; if the pipeline can no longer take it, it is forgotten."""
@@ -325,6 +390,10 @@ class SerializedInput(Observable[Any]):
         gathered; an item that cannot be handed over is reported lost on its own."""
         gather = self._start_gathering()
         try:
+            observer = self._observer
+            if observer is not None and self._whole(observer, len(items)):
+                self._take_whole(observer, items)
+                return
             self._hand_over_queued(items)
         finally:
             if gather is not None:
@@ -339,9 +408,13 @@ class SerializedInput(Observable[Any]):
             if observer is None or self._completed or self._dropping is not None:
                 self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
                 continue
+            on_next = observer.on_next
+            if on_next is ignore_after_stop:  # the pipeline let go just now
+                self._lost(item, self._dropping or self._refusing or FAILED, STREAM)
+                continue
             self.current = item
             try:
-                observer.on_next(item)
+                on_next(item)
             except BackpressureTimeout:
                 self.current = NOTHING
                 self._lost(item, TIMEOUT, STREAM)
@@ -378,6 +451,9 @@ class SerializedInput(Observable[Any]):
         room = self._room
         while True:
             if self._refusing is not None:
+                # The input ended meanwhile (perhaps closed while we handed the queue over
+                # ourselves): make sure somebody completes it before we are refused.
+                self._after_release()
                 return False
             if len(queue) < self.capacity:
                 return True
@@ -409,9 +485,14 @@ class SerializedInput(Observable[Any]):
         observer = self._observer
         if observer is None or self._completed or self._dropping is not None:
             return refusal(self._dropping or self._refusing or FAILED)
+        on_next = observer.on_next
+        if on_next is ignore_after_stop:
+            # The pipeline let go of its input (disposed on another thread) and is about to
+            # say so: an item handed over now would vanish, counted. Refused instead.
+            return refusal(self._dropping or self._refusing or FAILED)
         self.current = item
         try:
-            observer.on_next(item)
+            on_next(item)
         except BackpressureTimeout:
             self.current = NOTHING
             return refusal(TIMEOUT)
@@ -455,6 +536,8 @@ class SerializedInput(Observable[Any]):
                 else:
                     self._hand_over_queued((entry,))
         if self._ending and not self._completed and not queue and not self._paused:
+            if self._gathering and self.flush is not None:
+                self.flush()  # what a batch in progress gave buffers goes in before the end
             self._completed = True
             observer = self._observer
             if observer is not None:

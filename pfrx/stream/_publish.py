@@ -171,7 +171,20 @@ class Publisher(Observable[T], Generic[T]):
         if not queue and delivering.acquire(False):
             self.thread = get_ident()
             try:
-                for value in values:
+                on_nexts = self._on_nexts
+                done = 0
+                if len(on_nexts) == 1:  # the common case: no inner loop, while it lasts
+                    only = on_nexts[0]
+                    for value in values:
+                        if self._on_nexts is not on_nexts:
+                            break  # (un)subscribed meanwhile: read for each value, below
+                        try:
+                            only(value)
+                        except Exception:
+                            self._raised()
+                        done += 1
+                # Who subscribes is read for each value, as `emit` reads it.
+                for value in values[done:] if done else values:
                     for on_next in self._on_nexts:
                         try:
                             on_next(value)

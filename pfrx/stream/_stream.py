@@ -17,7 +17,6 @@ import asyncio
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,12 +26,18 @@ from reactivex.scheduler import VirtualTimeScheduler
 
 from .._clock import clock_of
 from .._model import Context, Dropped, Envelope, SendResult, Watermark
-from .._model.context import make_envelope
+from .._model.context import EnvelopeDraft, make_envelope, new_draft
 from .._model.records import make_dropped
 from ..checkpoint import Checkpoint, CheckpointMismatch, CheckpointScope, checkpointing
 from ..metrics import Health, MetricsSnapshot, StreamMetrics
 from ..operators import Operator, reporting_into
-from ..operators._shared import FusedObservable, pick_scheduler
+from ..operators._shared import (
+    FusedObservable,
+    Gate,
+    gathering_into,
+    pick_scheduler,
+    subscribe_with_batches,
+)
 from ._boundary import NOTHING, Boundary, Switch
 from ._card import stream_card
 from ._input import SerializedInput, refusal
@@ -157,15 +162,32 @@ class Stream:
         switch = self._switch
         # While a thread hands a send_many batch over, the results the pipeline gives back on
         # that same thread are gathered and published as one list when the batch is in
-        # (counted once): see `_gather`.
+        # (counted once): see `gather`. So are the items a ``backpressure`` buffer takes from
+        # that thread (taken in one go when flushed): see `Gate`.
         gathered: list[Any] | None = None
         gathering = 0
+        gate = Gate()
+
+        boundaries = self._boundaries
+
+        def settle(item: Any = NOTHING) -> None:
+            # Something came of what the boundaries on this thread hand over (a result, or
+            # ``item`` dropped): no longer theirs to report if the stream finishes meanwhile.
+            me = get_ident()
+            for boundary in boundaries:
+                if boundary.thread == me and (item is NOTHING or boundary.current is item):
+                    boundary.current = NOTHING
+                    if boundary.batch and item is NOTHING:
+                        boundary.batch = []
 
         def on_result(value: Any) -> None:
+            if boundaries:
+                settle()
             if type(value) is Watermark:
                 return  # no window operator took it: event time ends here
             if switch.stopped:
-                self._lost_in_pipeline(value)
+                if not self._finished:  # else what it came of was reported at the finish
+                    self._lost_in_pipeline(value)
                 return
             if gathered is not None and get_ident() == gathering:
                 gathered.append(value)
@@ -174,6 +196,31 @@ class Stream:
                 return
             record_emitted()
             publish(value)
+
+        def on_results(values: list[Any]) -> None:
+            # A list at once (a backpressure drain's turn; items only): as on_result each.
+            if boundaries:
+                settle()
+            if switch.stopped:
+                if not self._finished:  # else they were reported at the finish
+                    for value in values:
+                        self._lost_in_pipeline(value)
+                return
+            if gathered is not None and get_ident() == gathering:
+                gathered.extend(values)
+                if len(gathered) >= GATHER_LIMIT:
+                    publish_gathered()
+                return
+            record_emitted(len(values))
+            publish_many(values)
+
+        def flush_gate() -> None:
+            # What buffers gathered from this thread goes in before what comes next; a
+            # buffer that broke taking it fails the stream (each item it lost is reported).
+            try:
+                gate.flush()
+            except Exception as error:
+                self._broke(error)
 
         def publish_gathered() -> None:
             nonlocal gathered
@@ -188,27 +235,85 @@ class Stream:
             if start:
                 gathering = get_ident()
                 gathered = []
+                gate.thread = gathering
             else:
                 try:
+                    flush_gate()
                     publish_gathered()
                 finally:
+                    gate.thread = None
                     gathered = None
 
+        def flush() -> None:
+            flush_gate()
+            if gathered:
+                publish_gathered()
+
         self._input.gather = gather
+        self._input.flush = flush
         emit_dropped = self._dropped.emit
+        emit_dropped_many = self._dropped.emit_many
+        # A send_many batch taken whole (see SerializedInput._take_whole): each link runs
+        # over the whole list in turn, so the drops it causes are held, then published in
+        # the order of the items they name, which is the order one by one.
+        ordering: list[Any] | None = None
+        held: list[Dropped] = []
+
+        def order(items: list[Any] | None, broken: bool) -> None:
+            nonlocal ordering
+            if items is not None:
+                ordering = items
+                return
+            batch, ordering = ordering, None
+            assert batch is not None
+            if broken:
+                reported = {id(record.item) for record in held}
+                for item in batch:
+                    if id(item) not in reported:
+                        self._lost(item, FAILED)  # held too, then placed like the others
+            if not held:
+                return
+            records = held[:]
+            held.clear()
+            if len(records) > 1:
+                place = {id(item): index for index, item in enumerate(batch)}
+                last = len(batch)
+                records.sort(key=lambda record: place.get(id(record.item), last))
+            flush()  # what this thread gathered before the batch comes first
+            emit_dropped_many(records)
+
+        self._input.order = order
 
         def dropped(record: Dropped) -> None:
+            if boundaries:
+                settle(record.item)
+            if ordering is not None and get_ident() == gathering:
+                held.append(record)
+                return
             # A drop on the thread gathering results comes after the results gathered so
             # far, as it would without gathering: subscribers of both see the same order.
-            if gathered and get_ident() == gathering:
-                publish_gathered()
+            # So do the items buffers gathered from that thread: taken first, their effects
+            # (results delivered inline, items they evict) come before this drop.
+            if gate.thread is not None and get_ident() == gate.thread:
+                flush_gate()
+                if gathered:
+                    publish_gathered()
             emit_dropped(record)
 
         self._emit_dropped = dropped
 
-        with reporting_into(self._metrics, dropped), checkpointing(restore) as members:
-            self._subscription = pipeline.subscribe(
-                on_result, self._on_pipeline_error, self._on_pipeline_completed, scheduler=scheduler
+        with (
+            reporting_into(self._metrics, dropped),
+            gathering_into(gate),
+            checkpointing(restore) as members,
+        ):
+            self._subscription = subscribe_with_batches(
+                pipeline,
+                on_result,
+                self._on_pipeline_error,
+                self._on_pipeline_completed,
+                scheduler,
+                on_results,
             )
         self._members: CheckpointScope = members
         if restore is not None and len(restore.states) != len(members.names):
@@ -259,15 +364,33 @@ class Stream:
         subscriber of both `results` and `dropped` sees the order `send` would give.
         Subscribers see them a little later, and a ``metrics_tap`` does not time them.
 
+        Where the pipeline starts with ``capability_filter`` links, at most one
+        ``transform`` and links that pass lists on (``metrics_tap``), then a
+        ``backpressure`` stage with room for the whole batch, the batch runs through those
+        links as one list (one call each) and into the buffer under one lock: the drops
+        they report meanwhile are published in the order of their events, as one by one
+        (so an operator given its own ``on_drop=`` keeps the per-event path). A buffer without
+        room for it all takes what fits in one go and the rest one event at a time, with
+        every effect its strategy has (an eviction, a wait, a ``block`` timeout, failing
+        on overflow) at the event that causes it. Sends from inside the stream made
+        meanwhile come after the whole batch.
+
         Raises:
             TypeError: ``context`` is not a `Context`, or ``events`` is not iterable.
         """
         if type(context) is not Context and not isinstance(context, Context):
             raise TypeError(f"context must be a pfrx.Context, not {type(context).__name__}")
         now = self._now()
-        return self._input.offer_many(
-            list(map(make_envelope, events, repeat(context), repeat(now)))
-        )
+        envelopes: list[Any] = []
+        keep = envelopes.append
+        for event in events:
+            envelope = new_draft(EnvelopeDraft)  # see EnvelopeDraft: an Envelope, cheaper
+            envelope.event = event
+            envelope.context = context
+            envelope.timestamp = now
+            envelope.__class__ = Envelope  # type: ignore[assignment]
+            keep(envelope)
+        return self._input.offer_many(envelopes)
 
     def send_envelope(self, envelope: Envelope) -> SendResult:
         """Send a ready-made `Envelope` (its timestamp is kept).
@@ -589,6 +712,18 @@ class Stream:
                 return
             self._finished = True
             error = self._error
+            # Past the failure point nobody is waited for; what a boundary there is handing
+            # downstream right now, with nothing come of it yet (see ``settle``), would meet
+            # the stop after ``dropped`` ends: reported here, once.
+            held = [
+                item
+                for boundary in self._boundaries[point + 1 :]
+                if boundary.thread is not None
+                for item in (boundary.take_current(), *boundary.take_batch())
+                if item is not NOTHING
+            ]
+        for item in held:
+            self._lost(item, FAILED)
         self._switch.stopped = True
         if error is not None and isinstance(error, Exception):
             self._results.fail(error)

@@ -59,6 +59,18 @@ def test_a_watermark_never_fills_a_sliding_count_window(marbles: MarbleKit) -> N
     assert result.dropped == []
 
 
+@pytest.mark.parametrize("slide", [None, 1])
+def test_a_watermark_never_fills_a_count_window_without_metrics(slide: int | None) -> None:
+    items = [env("a"), pfrx.Watermark(1.0), env("b"), pfrx.Watermark(2.0)]
+    out = (
+        reactivex.from_iterable(items)
+        .pipe(pf.window_count(2, slide=slide), reactivex.operators.to_list())
+        .run()
+    )
+    assert [events(w) for w in out][:1] == [("a", "b")]
+    assert all(type(item) is pfrx.Envelope for w in out for item in w.items)
+
+
 def test_a_watermark_is_not_counted_as_received_by_a_count_window() -> None:
     scheduler = TestScheduler()
     for slide in (None, 1):

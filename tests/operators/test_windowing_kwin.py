@@ -263,3 +263,20 @@ def test_after_disposal_the_checkpoint_records_the_operator_done(kind: str) -> N
     ((_, saved),) = scope.snapshot().states
     assert [(d.item, d.reason) for d in lost] == [(env("a"), "disposed")]
     assert saved["done"] is True
+
+
+@pytest.mark.parametrize("kind", ["time", "session"])
+def test_a_checkpoint_taken_while_the_completion_passes_records_the_operator_done(
+    kind: str,
+) -> None:
+    op = pf.window_time(10) if kind == "time" else pf.window_session(10)
+    subject: Subject[Any] = Subject()
+    taken: list[checkpoint.Checkpoint] = []
+    with checkpoint.checkpointing() as scope:
+        subject.pipe(op).subscribe(
+            on_completed=lambda: taken.append(scope.snapshot()), scheduler=TestScheduler()
+        )
+    subject.on_next(env("a"))
+    subject.on_completed()
+    ((_, saved),) = taken[0].states
+    assert saved["done"] is True  # e.g. a last checkpoint on completion: restored, it ends
