@@ -15,11 +15,24 @@ import pfrx
 from pfrx import operators as pf
 from pfrx._model.resources import BoundedCache
 
-FileCap = pfrx.CapabilityFamily(
-    "file",
-    actions=("read", "write", "delete", "admin"),
-    implies={"admin": ("read", "write", "delete")},
-)
+
+def make_file_cap() -> pfrx.CapabilityFamily:
+    # Built again for each test (see the fixture below): mutation testing switches a mutant
+    # on per test run, so a family built at import would never meet it.
+    return pfrx.CapabilityFamily(
+        "file",
+        actions=("read", "write", "delete", "admin"),
+        implies={"admin": ("read", "write", "delete")},
+    )
+
+
+FileCap = make_file_cap()
+
+
+@pytest.fixture(autouse=True)
+def _a_family_built_in_each_test() -> None:
+    global FileCap
+    FileCap = make_file_cap()
 
 
 class Path(str):
