@@ -10,11 +10,14 @@ thread holds an item past the failure point.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from reactivex import Observable
 
 import pfrx
@@ -25,6 +28,8 @@ from ._helpers import CTX, Ledger
 
 pytestmark = pytest.mark.threads
 
+#: More examples for a longer hunt: ATTACK_EXAMPLES=600.
+EXAMPLES = int(os.environ.get("ATTACK_EXAMPLES", "25"))
 WAIT = 1.5  # every wait is bounded: a hang fails the test instead of the run
 DENIED = pfrx.Capability("vault", "open")
 
@@ -370,3 +375,126 @@ def test_checkpoint_between_batches_on_a_drained_stream() -> None:
     assert stream.join(WAIT)
     assert_ledger(stream, ledger, first + second)
     assert events_of(ledger.delivered) == first + second
+
+
+def test_a_send_many_from_inside_a_whole_batch_comes_after_that_batch() -> None:
+    # The documented order: a re-entrant send made while a batch is taken whole (here from
+    # the transform, on the sending thread) is handed over after the whole batch, accepted,
+    # and never waits on itself.
+    batch = [Token(i) for i in range(5)]
+    inner = [Token(100), Token(101)]
+    told: list[pfrx.SendResult] = []
+
+    def reenter(event: Any, context: Any) -> Any:
+        if event is batch[1] and not told:
+            told.extend(stream.send_many(inner, CTX))
+        return event
+
+    stream = Stream(pf.transform(reenter), pf.backpressure("block", buffer_size=64))
+    ledger = Ledger(stream)
+    results = stream.send_many(batch, CTX)
+    assert all(result.ok for result in results)
+    assert told == [pfrx.SendResult(True)] * 2
+    stream.close()
+    assert stream.join(WAIT)
+    assert events_of(ledger.delivered) == batch + inner
+    assert_ledger(stream, ledger, batch + inner)
+
+
+# -- a property on real threads: any mix of sends, batches, closes and failures ------------------
+
+_actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.integers(0, 0)),
+        st.tuples(st.just("many"), st.integers(1, 6)),
+        st.tuples(st.just("close"), st.integers(0, 0)),
+        st.tuples(st.just("fail"), st.integers(0, 0)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _pipeline(kind: int, strategy: str, size: int) -> list[Any]:
+    head: list[Any] = [
+        [pf.capability_filter(pfrx.Capability("file", "read", "/docs"))],
+        [pf.transform(lambda e, c: pfrx.Reject("third") if e.n % 3 == 0 else e)],
+        [pf.metrics_tap(), pf.transform(lambda e, c: e)],
+    ][kind % 3]
+    tail: list[Any] = [[], [pf.transform(lambda e, c: e)], [pf.window_count(2)]][kind // 3]
+    return [*head, pf.backpressure(strategy, buffer_size=size, batch_size=3), *tail]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.integers(0, 8),
+    strategy=st.sampled_from(["block", "drop_oldest", "drop_newest", "latest", "error"]),
+    size=st.sampled_from([1, 2, 16]),
+    plans=st.lists(_actions, min_size=2, max_size=3),
+    subscriber=st.sampled_from(["plain", "raises", "reenters"]),
+)
+def test_any_mix_on_real_threads_ends_each_accepted_event_once(
+    kind: int, strategy: str, size: int, plans: list[list[tuple[str, int]]], subscriber: str
+) -> None:
+    stream = Stream(*_pipeline(kind, strategy, size))
+    ledger = Ledger(stream)
+    accepted: list[Any] = []
+    lock = threading.Lock()
+    counter = iter(range(10**6))
+
+    def told(batch: list[Any], results: list[pfrx.SendResult]) -> None:
+        with lock:
+            accepted.extend(t for t, r in zip(batch, results, strict=True) if r.ok)
+        for result in results:
+            assert result.ok or result.reason
+
+    reentered = [0]
+
+    def on_result(value: Any) -> None:
+        if subscriber == "raises":
+            raise ValueError("subscriber broke")
+        if subscriber == "reenters" and reentered[0] < 3:
+            reentered[0] += 1
+            batch = [Token(900_000 + next(counter))]
+            told(batch, stream.send_many(batch, CTX))
+
+    stream.results.subscribe(on_result)
+    start = threading.Barrier(len(plans))
+
+    def run(plan: list[tuple[str, int]]) -> None:
+        start.wait(WAIT)
+        for action, n in plan:
+            if action == "send":
+                token = Token(next(counter))
+                told([token], [stream.send(token, CTX)])
+            elif action == "many":
+                batch = [Token(next(counter)) for _ in range(n)]
+                told(batch, stream.send_many(batch, CTX))
+            elif action == "close":
+                stream.close()
+            else:
+                stream.fail(RuntimeError("from a producer"))
+
+    threads = [threading.Thread(target=run, args=(plan,), daemon=True) for plan in plans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    stream.close()
+    settle(stream)
+    with ledger.lock:
+        delivered: list[Any] = []
+        for value in ledger.delivered:
+            if isinstance(value, pfrx.Window):
+                delivered.extend(envelope.event for envelope in value.items)
+            else:
+                delivered.append(value)
+        seen = delivered + ledger.dropped_events()
+    with lock:
+        expected = list(accepted)
+    assert sorted(map(id, seen)) == sorted(map(id, expected)), (seen, expected)
+    snapshot = stream.metrics()
+    assert snapshot.received == len(expected)
+    if kind // 3 != 2:  # a window is one emitted value for several events
+        assert snapshot.received == snapshot.emitted + snapshot.dropped
