@@ -504,3 +504,100 @@ def test_any_mix_on_real_threads_ends_each_accepted_event_once(
     assert snapshot.received == len(expected)
     if kind // 3 not in (2, 4):  # a window is one emitted value for several events
         assert snapshot.received == snapshot.emitted + snapshot.dropped
+
+
+def test_an_iterator_that_raises_half_way_sends_nothing() -> None:
+    stream = Stream(pf.transform(lambda e, c: e), pf.backpressure("block", buffer_size=4))
+    ledger = Ledger(stream)
+    sent = [Token(0), Token(1)]
+
+    def events() -> Any:
+        yield from sent
+        raise KeyError("half way")
+
+    with pytest.raises(KeyError):
+        stream.send_many(events(), CTX)
+    with pytest.raises(TypeError):
+        stream.send_many(sent, "not a context")  # type: ignore[arg-type]
+    stream.close()
+    assert stream.join(WAIT)
+    assert ledger.delivered == [] and ledger.dropped == []
+    assert stream.metrics().received == 0
+
+
+def test_a_queued_batch_whose_events_time_out_ends_each_as_one_drop() -> None:
+    # Thread A holds the emitter role, waiting for room in a one-slot block buffer whose
+    # drain is held; thread B's batch is queued as one entry and accepted whole. The events
+    # that then find no room in time end as Dropped("timeout"), the others delivered.
+    inside = threading.Event()
+    release = threading.Event()
+    first = Token(0)
+
+    def slow(event: Any, context: Any) -> Any:
+        if event is first:
+            inside.set()
+            release.wait(0.4)
+        return event
+
+    stream = Stream(pf.backpressure("block", buffer_size=1, timeout=0.05), pf.transform(slow))
+    ledger = Ledger(stream)
+    assert stream.send(first, CTX).ok
+    assert inside.wait(WAIT)
+    second = Token(1)
+    assert stream.send(second, CTX).ok  # fills the slot
+    a_told: list[pfrx.SendResult] = []
+    a_event = Token(2)
+    a = threading.Thread(target=lambda: a_told.append(stream.send(a_event, CTX)), daemon=True)
+    a.start()
+    time.sleep(0.01)  # A is waiting for room, holding the role
+    batch = [Token(10 + i) for i in range(4)]
+    b_told = stream.send_many(batch, CTX)
+    a.join(WAIT)
+    release.set()
+    stream.close()
+    assert stream.join(WAIT)
+    accepted = [first, second] + ([a_event] if a_told[0].ok else [])
+    if all(result.ok for result in b_told):  # queued behind A: accepted whole
+        accepted += batch
+        timeouts = [d for d in ledger.dropped if d.reason == "timeout"]
+        assert {id(d.item.event) for d in timeouts} <= {id(t) for t in batch}
+    else:  # B found the role free after A timed out: refused one by one, never half
+        accepted += [t for t, r in zip(batch, b_told, strict=True) if r.ok]
+        assert all(r.reason == "timeout" for r in b_told if not r.ok)
+    assert_ledger(stream, ledger, accepted)
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_close_racing_send_many_from_several_threads_refuses_or_ends_each_once(round_: int) -> None:
+    stream = Stream(
+        pf.transform(lambda e, c: pfrx.Reject("odd") if e.n % 2 else e),
+        pf.backpressure(("block", "drop_oldest")[round_ % 2], buffer_size=3, batch_size=2),
+        pf.metrics_tap(),
+    )
+    ledger = Ledger(stream)
+    accepted: list[Any] = []
+    reasons: set[str | None] = set()
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def producer(base: int) -> None:
+        start.wait(WAIT)
+        for k in range(20):
+            batch = [Token(base + 10 * k + i) for i in range(4)]
+            results = stream.send_many(batch, CTX)
+            with lock:
+                accepted.extend(t for t, r in zip(batch, results, strict=True) if r.ok)
+                reasons.update(r.reason for r in results if not r.ok)
+
+    threads = [threading.Thread(target=producer, args=(1000 * n,), daemon=True) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    start.wait(WAIT)
+    time.sleep(0.001 * round_)
+    stream.close()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    assert stream.join(WAIT)
+    assert reasons <= {"closed"}
+    assert_ledger(stream, ledger, accepted)
