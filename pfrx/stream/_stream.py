@@ -655,6 +655,10 @@ class Stream:
         if item is not NOTHING:
             self._lost(item, FAILED)
         self._fail(failure, boundary.index)
+        # Let go of the pipeline before the stream finishes (which waits for this boundary
+        # only): a buffer past this point, drained by a thread of its own, reports what it
+        # still holds, and a window there what it has absorbed, while ``dropped`` is open.
+        self._subscription.dispose()
         return failure
 
     def _on_pipeline_error(self, error: Exception) -> None:
