@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import resource
 import statistics
 import textwrap
@@ -92,3 +93,10 @@ def markdown_table(rows: list[Row]) -> str:
         cells = (r.group, r.name, r.value, r.target, r.verdict)
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
+def run_group(name: str, quick: bool) -> list[Row]:
+    """The rows of ``benchmarks/<name>.py`` (called in a fresh interpreter per group)."""
+    module = importlib.import_module(f"benchmarks.{name}")
+    rows: list[Row] = module.run(quick)
+    return rows
