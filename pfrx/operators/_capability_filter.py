@@ -455,7 +455,7 @@ class _Filter:
         """One call per list: the per-item path, run in a loop, with what passed forwarded as
         one list after it (never an empty one)."""
         if self.compute is not None:
-            return self._wire_computed_batch(forward, self.compute)
+            return self._wire_computed_batch(forward)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
         counting = self.reporter.counters is not None
@@ -496,12 +496,13 @@ class _Filter:
 
         return on_batch
 
-    def _wire_computed_batch(self, forward: OnBatch, compute: Callable[[Any], Any]) -> OnBatch:
-        """`wire_batch` for the computed form: its per-item path (``on_next_computed``) run
-        in one loop per list, what passed forwarded as one list after it."""
+    def _wire_computed_batch(self, forward: OnBatch) -> OnBatch:
+        """`wire_batch` for the computed form: each item judged by ``check`` (the computed
+        check, which per item ``on_next_computed`` inlines) in one loop per list, what passed
+        forwarded as one list after it."""
         counting = self.reporter.counters is not None
         deny = self._deny()
-        check, judge = self.check, _judge
+        check = self.check
 
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
@@ -512,27 +513,11 @@ class _Filter:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
                         raise TypeError("not an envelope")
                     context = envelope.context
-                    if type(context) is Context:
-                        need = compute(envelope.event)  # the requirement: once per item
-                        compiled = (
-                            context.compiled_coverage(need.action_key)
-                            if type(need) is Capability
-                            else None
-                        )
-                        if compiled is None:
-                            verdict = judge(context, need)
-                        else:
-                            resource = need.normalized_resource
-                            if resource is not None and (
-                                resource in compiled[0] or resource.startswith(compiled[1])
-                            ):
-                                verdict = True
-                            else:
-                                verdict = need
-                    elif isinstance(context, Context):
-                        verdict = check(context, envelope.event)
-                    else:
+                    if not isinstance(context, Context):
                         raise TypeError("not a context")
+                    # The computed check (`_computed_check`): the requirement once per item,
+                    # answered from the compiled coverage when it can be.
+                    verdict = check(context, envelope.event)
                 except Exception as error:
                     if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
                         keep(envelope)
