@@ -192,7 +192,7 @@ def test_a_list_handed_over_after_a_dispose_is_dropped_item_by_item() -> None:
     assert e.lost == [("a", "disposed"), ("b", "disposed"), ("c", "disposed")]
     assert e.counts() == (3, 0, 3, 0)
     assert e.buffered() == 0
-    assert e.scheduler.pending[1:] == []  # nothing scheduled for the closed buffer
+    assert len(e.scheduler.pending) == 1  # a's drain only: none for the closed buffer
     e.scheduler.run_all()
     assert e.got == []
 
