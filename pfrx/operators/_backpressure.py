@@ -543,12 +543,13 @@ class _Run:
     def batch_room(self, size: int) -> bool:
         """Whether ``size`` items handed to `take_batch` now would all go in at once, with
         no effect but being buffered (see ``subscribe_with_batches``): only the drain takes
-        items out meanwhile, so the room can only grow until they come."""
+        items out meanwhile, so the room can only grow until they come. What this thread
+        gathered goes in first (see `take_batch`): it takes its room."""
         return (
             self.closed_reason is None
             and self.arrival is None
             and not self.marks  # see gather
-            and self.capacity - len(self.buf) >= size
+            and self.capacity - len(self.buf) - len(self.gathered) >= size
         )
 
     def take_batch(self, items: list[Any]) -> None:
