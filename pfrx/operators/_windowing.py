@@ -468,6 +468,15 @@ class TimedWindows(ABC):
             if not self.done:
                 self.load(state["state"])
 
+    def refuse(self, item: Any) -> None:
+        """An item come once this subscription took no more (called under the lock): if it
+        was disposed (perhaps by the key or timestamp function just called for ``item``: a
+        stream failing from inside), ``item`` is reported as dropped (``disposed``), never
+        kept in windows nobody will emit. A watermark is no item; a subscription restored as
+        done (its input had ended) takes nothing."""
+        if self.ended and type(item) is not Watermark:
+            self.reporter.drop(item, "disposed")
+
     def on_completed(self) -> None:
         with self.lock:
             if self.ended:
