@@ -122,10 +122,6 @@ class _Tumbling(_CountWindows):
                 items = [item for item in items if type(item) is not Watermark]
                 if not items:
                     return
-            if self.disposed:
-                for item in items:
-                    self.refuse(item)
-                return
             if counting:
                 reporter.received(len(items))
             buffer = self.buffer

@@ -295,3 +295,48 @@ def test_the_grace_timer_is_cancelled_when_the_hand_over_ends_in_time() -> None:
         stream.join(WAIT)
     timer.join(WAIT)
     assert not timer.is_alive() and stream._grace_timer is None
+
+
+def test_fail_from_a_subscriber_on_one_drain_while_another_drain_holds_a_window() -> None:
+    # Results come from the second buffer's drain; its subscriber fails the stream while the
+    # first buffer's drain holds a Window (item 0 and 1) inside the raw operator: fail()
+    # returns at once (nobody waits on anybody), the stream ends once that drain is out.
+    inside, release = threading.Event(), threading.Event()
+    box: dict[str, Any] = {}
+    stream = Stream(
+        pf.backpressure("block", buffer_size=8),
+        pf.window_count(2),
+        held_operator(inside, release, box),
+        pf.backpressure("block", buffer_size=8),
+    )
+    ledger = Ledger(stream)
+    release.set()
+    returned = threading.Event()
+
+    def hold_the_next() -> None:
+        if box.get("count", 0) == 1:
+            release.clear()  # the second Window waits inside the raw operator
+        box["count"] = box.get("count", 0) + 1
+
+    box["before"] = hold_the_next
+
+    def on_result(window: Any) -> None:
+        if window.items[0].event == 0:
+            assert inside.wait(WAIT)
+            deadline = time.monotonic() + WAIT
+            while box.get("count", 0) < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)  # the second Window is inside the raw operator
+            stream.fail(RuntimeError("from a subscriber"))
+            returned.set()
+
+    stream.results.subscribe(on_result)
+    assert all(r.ok for r in stream.send_many([0, 1, 2, 3], CTX))
+    assert returned.wait(WAIT)
+    assert not stream.done
+    release.set()
+    with pytest.raises(RuntimeError, match="from a subscriber"):
+        stream.join(WAIT)
+    assert stream.done
+    assert sorted(events_seen(ledger)) == [0, 1, 2, 3]
+    with ledger.lock:
+        assert [[e.event for e in w.items] for w in ledger.delivered] == [[0, 1]]
