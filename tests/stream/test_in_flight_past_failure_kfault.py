@@ -139,14 +139,15 @@ def test_fail_from_the_raw_operator_on_the_drain_thread_finishes_when_its_hand_o
 
     def fail_here() -> None:
         stream.fail(RuntimeError("inside"))
-        states.append(stream.done)
+        # Not done yet, and no timer: the hand-over waited for is this very thread's.
+        states.append((stream.done, stream._grace_timer))
         release.set()
 
     box["before"] = fail_here
     assert send(stream, [0, 1, 2], mode) == [True, True, True]
     with pytest.raises(RuntimeError, match="inside"):
         stream.join(WAIT)
-    assert states == [False]
+    assert states == [(False, None)]
     assert stream.done
     assert sorted(events_seen(ledger)) == [0, 1, 2]
     with ledger.lock:
@@ -340,3 +341,40 @@ def test_fail_from_a_subscriber_on_one_drain_while_another_drain_holds_a_window(
     assert sorted(events_seen(ledger)) == [0, 1, 2, 3]
     with ledger.lock:
         assert [[e.event for e in w.items] for w in ledger.delivered] == [[0, 1]]
+
+
+def test_a_list_in_flight_past_the_failure_point_is_waited_for_and_reported_once() -> None:
+    # The first buffer's drain hands a list to the second buffer, full (its drain is inside
+    # a results subscriber with item 0) with `block`: the list waits inside that hand-over
+    # when the stream fails. The stream waits for that list (and for nothing else: item 0
+    # has come out): the second buffer, closed, reports each of its items once
+    # ("disposed") while dropped is open.
+    inside, release = threading.Event(), threading.Event()
+    stream = Stream(
+        pf.backpressure("block", buffer_size=8),
+        pf.backpressure("block", buffer_size=1),
+    )
+    ledger = Ledger(stream)
+
+    def on_result(envelope: Any) -> None:
+        if envelope.event == 0:
+            inside.set()
+            assert release.wait(WAIT)
+
+    stream.results.subscribe(on_result)
+    assert stream.send(0, CTX).ok
+    assert inside.wait(WAIT)
+    assert all(r.ok for r in stream.send_many([1, 2, 3, 4], CTX))
+    deadline = time.monotonic() + WAIT
+    while not stream._boundaries[0].batch and time.monotonic() < deadline:
+        time.sleep(0.005)  # the list is inside the hand-over to the full buffer
+    stream.fail(RuntimeError("outside"))
+    release.set()
+    with pytest.raises(RuntimeError, match="outside"):
+        stream.join(WAIT)
+    with ledger.lock:
+        assert ledger.delivered == [0]
+        drops = sorted((d.item.event, d.reason, d.operator) for d in ledger.dropped)
+    assert drops == [(n, "disposed", "backpressure") for n in (1, 2, 3, 4)]
+    snapshot = stream.metrics()
+    assert (snapshot.received, snapshot.emitted, snapshot.dropped) == (5, 1, 4)
