@@ -14,11 +14,15 @@ results subscriber; ``close()`` racing; and a hand-over that outlasts the grace.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from reactivex import Observable
 
 import pfrx
@@ -30,6 +34,8 @@ from ._helpers import CTX, Ledger
 pytestmark = pytest.mark.threads
 
 WAIT = 2.0
+#: More examples for a longer hunt: ATTACK_EXAMPLES=600.
+EXAMPLES = int(os.environ.get("ATTACK_EXAMPLES", "25"))
 
 
 def held_operator(inside: threading.Event, release: threading.Event, box: dict[str, Any]) -> Any:
@@ -378,3 +384,54 @@ def test_a_list_in_flight_past_the_failure_point_is_waited_for_and_reported_once
     assert drops == [(n, "disposed", "backpressure") for n in (1, 2, 3, 4)]
     snapshot = stream.metrics()
     assert (snapshot.received, snapshot.emitted, snapshot.dropped) == (5, 1, 4)
+
+
+def jittery() -> Any:
+    """A raw operator that sleeps a little on some values before handing them on."""
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(value: Any) -> None:
+                if isinstance(value, pfrx.Window) and len(value.items) % 2:
+                    time.sleep(0.002)
+                observer.on_next(value)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["count", "time", "session"]),
+    tail=st.booleans(),
+    n=st.integers(1, 40),
+    delay=st.floats(0.0, 0.01),
+    stop=st.sampled_from(["fail", "close", "both"]),
+)
+def test_any_stop_racing_windows_in_flight_ends_each_item_once(
+    kind: str, tail: bool, n: int, delay: float, stop: str
+) -> None:
+    operators = [pf.backpressure("block", buffer_size=64, batch_size=4), window_of(kind), jittery()]
+    if tail:
+        operators.append(pf.backpressure("block", buffer_size=2))
+    stream = Stream(*operators)
+    ledger = Ledger(stream)
+    events = list(range(n))
+    assert all(r.ok for r in stream.send_many(events, CTX))
+    time.sleep(delay)
+    if stop in ("fail", "both"):
+        stream.fail(RuntimeError("outside"))
+    if stop in ("close", "both"):
+        stream.close()
+    with contextlib.suppress(RuntimeError):
+        stream.join(WAIT)
+    assert stream.done
+    time.sleep(0.01)  # whatever a drain still does after the end must not count
+    assert sorted(events_seen(ledger)) == events
+    with ledger.lock:
+        assert len(ledger.ends) == 1
