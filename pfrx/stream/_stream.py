@@ -518,9 +518,10 @@ class Stream:
         """Fail the stream from outside (an upstream stream's error, see `pfrx.connect`).
 
         Sends are refused from now on; what is inside the pipeline is dropped (reason
-        ``"failed"`` or the operators' own); ``results`` ends with ``error``, once every
+        ``"failed"`` or the operators' own); ``results`` ends with ``error`` once every
         operator still handing an item on (from another thread, or from the very callback
-        calling this) has done so, `IN_FLIGHT_GRACE` seconds at most: never blocks.
+        calling this) has done so (`IN_FLIGHT_GRACE` seconds at most); this call does not
+        wait for them.
         """
         # Let go of the pipeline first: its buffers report their items as they are disposed,
         # and those drops must reach ``dropped`` before the stream finishes and closes it.
