@@ -523,8 +523,11 @@ class Stream:
         calling this) has done so (`IN_FLIGHT_GRACE` seconds at most); this call does not
         wait for them.
         """
-        # Let go of the pipeline first: its buffers report their items as they are disposed,
-        # and those drops must reach ``dropped`` before the stream finishes and closes it.
+        # Stop first: a drain that hands an item on while the operators after it are being
+        # disposed (deaf, once disposed) has it reported at the boundary instead. Then let go
+        # of the pipeline: its buffers report their items as they are disposed, and those
+        # drops must reach ``dropped`` before the stream finishes and closes it.
+        self._switch.stopped = True
         self._subscription.dispose()
         self._fail(error, -1)
 

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
+from reactivex.disposable import Disposable
 
 import pfrx
 from pfrx import operators as pf
@@ -435,3 +436,54 @@ def test_any_stop_racing_windows_in_flight_ends_each_item_once(
     assert sorted(events_seen(ledger)) == events
     with ledger.lock:
         assert len(ledger.ends) == 1
+
+
+def test_an_item_a_drain_hands_on_while_fail_disposes_the_pipeline_is_reported() -> None:
+    # An operator that goes deaf when disposed before it lets go of its upstream (as RxPY's
+    # own observers do) while a drain still hands items on: fail() stops the stream first,
+    # so the boundary reports the item instead of handing it to the deaf operator.
+    muted, reached = threading.Event(), threading.Event()
+    swallowed: list[Any] = []
+
+    def deaf_first(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            deaf = [False]
+
+            def on_next(value: Any) -> None:
+                if deaf[0]:
+                    swallowed.append(value)
+                    reached.set()
+                    return
+                observer.on_next(value)
+
+            inner = source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+            def dispose() -> None:
+                deaf[0] = True
+                muted.set()
+                reached.wait(0.3)  # the drain hands an item on meanwhile
+                inner.dispose()
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    stream = Stream(pf.backpressure("block", buffer_size=8), deaf_first)
+    ledger = Ledger(stream)
+    assert stream.send(0, CTX).ok
+    deadline = time.monotonic() + WAIT
+    while not ledger.delivered and time.monotonic() < deadline:
+        time.sleep(0.005)
+    failer = threading.Thread(target=lambda: stream.fail(RuntimeError("outside")), daemon=True)
+    failer.start()
+    assert muted.wait(WAIT)
+    assert stream.send(1, CTX).ok  # the input has not been let go of yet
+    failer.join(WAIT)
+    with pytest.raises(RuntimeError, match="outside"):
+        stream.join(WAIT)
+    assert swallowed == []
+    with ledger.lock:
+        assert ledger.delivered == [0]
+        assert [(d.item.event, d.reason) for d in ledger.dropped] == [(1, "failed")]
