@@ -15,7 +15,7 @@ from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
 from pfrx.operators._shared import subscribe_with_batches
-from pfrx.stream._boundary import Boundary, Switch
+from pfrx.stream._boundary import NOTHING, Boundary, Switch
 
 
 class _Source:
@@ -147,3 +147,70 @@ def test_a_source_with_its_own_subscribe_is_subscribed_as_before() -> None:
     assert seen == ["a"]
     assert lost == []
     assert boundary.ended and changed
+
+
+class _Recorder:
+    """A boundary over a hand-driven source, recording what it tells the stream."""
+
+    def __init__(self) -> None:
+        self.raw = _Source()
+        self.switch = Switch()
+        self.lost: list[Any] = []
+        self.raised: list[tuple[Any, Any, Exception]] = []
+        self.failure = RuntimeError("the stream's failure")
+        self.boundary = Boundary(
+            Observable(self.raw.subscribe), 0, self.switch, self.lost.append, self._raised, _none
+        )
+
+    def _raised(self, boundary: Any, item: Any, error: Exception) -> Exception:
+        self.raised.append((boundary, item, error))
+        return self.failure
+
+
+def _none() -> None:
+    pass
+
+
+def test_a_list_after_the_stop_is_reported_item_by_item_never_handed_on() -> None:
+    probe = _Recorder()
+    seen, _ = _subscribe(probe.boundary, with_batches=True)
+    probe.switch.stopped = True
+    probe.raw.observer.on_batch(["a", "b"])
+    assert seen == []
+    assert probe.lost == ["a", "b"]
+    assert probe.raised == []
+
+
+def test_a_list_downstream_raises_on_is_reported_and_fails_downstream_once() -> None:
+    probe = _Recorder()
+    boom = ValueError("downstream broke")
+    errors: list[Exception] = []
+    during: list[tuple[Any, Any]] = []
+
+    def on_batch(values: list[Any]) -> None:
+        during.append((probe.boundary.thread, list(probe.boundary.batch)))
+        raise boom
+
+    subscribe_with_batches(
+        probe.boundary, lambda _v: None, errors.append, lambda: None, None, on_batch
+    )
+    probe.raw.observer.on_batch(["a", "b"])
+    assert during and during[0][1] == ["a", "b"] and during[0][0] is not None
+    assert probe.lost == ["a", "b"]  # each item of the list, once
+    assert probe.raised == [(probe.boundary, NOTHING, boom)]
+    assert errors == [probe.failure]
+    assert probe.boundary.batch == [] and probe.boundary.thread is None
+
+
+def test_a_downstream_whose_on_error_raises_too_does_not_escape_the_boundary() -> None:
+    probe = _Recorder()
+
+    def on_batch(_values: list[Any]) -> None:
+        raise ValueError("downstream broke")
+
+    def on_error(_error: Exception) -> None:
+        raise KeyError("and its on_error too")
+
+    subscribe_with_batches(probe.boundary, lambda _v: None, on_error, lambda: None, None, on_batch)
+    probe.raw.observer.on_batch(["a"])  # nothing escapes: the stream has failed
+    assert probe.lost == ["a"]
