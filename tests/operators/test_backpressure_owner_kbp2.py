@@ -186,3 +186,50 @@ def test_a_waiting_producer_is_woken_after_another_one_gave_up() -> None:
     assert p2.returned
     sched.run_all()
     assert rec.items == ["a", "b"]
+
+
+class Abort(BaseException):
+    """Not an ``Exception``: the buffer does not catch it (as with ``KeyboardInterrupt``)."""
+
+
+def test_a_producer_finding_the_buffer_full_with_no_drain_due_schedules_one() -> None:
+    # An inline delivery broken off by a BaseException leaves the buffer full, nobody
+    # delivering and no drain due (the turn that came due meanwhile did nothing): the next
+    # producer that may wait must schedule a drain itself, once, then wait for it.
+    sched, rec = Manual(), Recorder()
+    metrics = pfrx.StreamMetrics()
+    subject = block(sched, rec, buffer_size=2, batch_size=1, timeout=2.0, metrics=metrics)
+    subject.on_next("a")
+    sched.run_all()  # the drain ran on this thread: a producer here may not wait
+    subject.on_next("b")
+    subject.on_next("c")
+
+    def inside_b() -> None:
+        bounded(sched.run_all)  # the due turn finds b being delivered: it does nothing
+        filler = Outcome(lambda: subject.on_next("p1"), "filler")  # takes b's place
+        assert filler.join(5.0)
+        raise Abort
+
+    rec.hooks["b"] = inside_b
+    with pytest.raises(Abort):
+        subject.on_next("d")  # full: this thread delivers b itself, and b's delivery aborts
+    assert sched.pending == []
+    waiter = Outcome(lambda: subject.on_next("e"), "waiter")  # finds [c, p1]: full
+    scheduled = bounded(lambda: wait_until(lambda: len(sched.pending) == 1))
+    assert scheduled, "the waiting producer scheduled no drain"
+    assert waiter.thread.is_alive()  # it waits for that drain ...
+    sched.run_all()  # ... which makes room
+    assert waiter.join(5.0)
+    assert waiter.returned
+    sched.run_all()
+    assert rec.items == ["a", "b", "c", "p1", "e"]
+    assert metrics.snapshot().info["backpressure.drain"]["peak_buffered"] == 2
+
+
+def wait_until(condition: Any, seconds: float = 1.5) -> bool:
+    deadline = threading.Event()
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return True
+        deadline.wait(0.005)
+    return bool(condition())
