@@ -318,7 +318,7 @@ def test_a_batch_breaking_after_every_item_went_in_reports_none_lost() -> None:
     lost: list[pfrx.Dropped] = []
     _, on_batch = batch_fed(sched, metrics, lost, strategy="block", buffer_size=4)
     metrics.armed = "error"  # ... and counting that failure breaks too
-    with pytest.raises(BatchBroken, match="^metrics bug$"):
+    with pytest.raises(BatchBroken, match=r"^metrics bug$"):
         on_batch([1, 2])
     assert lost == []  # both went in: none is reported lost by the batch
 
