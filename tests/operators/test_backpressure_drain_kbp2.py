@@ -220,6 +220,22 @@ def test_a_list_downstream_that_raises_gets_its_turn_counted_as_nothing_delivere
     assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (3, 0, 0, 1)
 
 
+def test_a_list_downstream_gets_a_turn_of_two_as_one_list_and_a_turn_of_one_as_an_item() -> None:
+    scheduler = TestScheduler()
+    subject: Subject[int] = Subject()
+    items: list[int] = []
+    lists: list[list[int]] = []
+    observable = subject.pipe(pf.backpressure("block", batch_size=2, on_drop=print))
+    subscribe_with_batches(observable, items.append, print, lambda: None, scheduler, lists.append)
+    subject.on_next(1)
+    scheduler.advance_by(1.0)
+    assert (items, lists) == ([1], [])  # a list of one would only cost more
+    for i in (2, 3, 4):
+        subject.on_next(i)
+    scheduler.advance_by(1.0)
+    assert (items, lists) == ([1, 4], [[2, 3]])  # turns of batch_size=2, then of one
+
+
 def test_a_dispose_as_the_drain_hands_its_turn_over_as_a_list_delivers_nothing() -> None:
     # The race: a close lands between the turn taking its items and its handing them over
     # as one list. A trace hook closes exactly there, on the drain's thread.
