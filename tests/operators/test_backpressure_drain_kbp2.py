@@ -22,6 +22,7 @@ from reactivex.testing import TestScheduler
 import pfrx
 from pfrx import operators as pf
 from pfrx.operators._shared import BatchBroken, Gate, gathering_into, subscribe_with_batches
+from pfrx.testing import slow_consumer
 
 from ._drain_kit_kbp2 import Manual, Recorder, bounded
 
@@ -84,6 +85,28 @@ def test_an_adaptive_turn_is_timed_from_its_own_start() -> None:
     assert info["backpressure.batch_size"] == 4  # never slow: never halved
     assert info["backpressure.adaptive_switches"] == 0
     assert info["backpressure.drain"]["turns"] == 2
+
+
+def test_an_adaptive_turn_is_timed_by_the_scheduler_clock() -> None:
+    # The consumer takes 0.25 s of virtual time per item, slow_item_time is 0.1 s: every
+    # turn is slow, so the batch halves from 4 to the floor (1), turn by turn.
+    scheduler = TestScheduler()
+    metrics = pfrx.StreamMetrics(scheduler)
+    subject: Subject[int] = Subject()
+    got: list[int] = []
+    policy = pf.AdaptivePolicy(min_batch_size=1, slow_item_time=0.1)
+    subject.pipe(
+        pf.backpressure("adaptive", buffer_size=10, batch_size=4, adaptive=policy, metrics=metrics),
+        slow_consumer(0.25, scheduler),
+    ).subscribe(got.append, scheduler=scheduler)
+    for i in range(8):
+        subject.on_next(i)
+    scheduler.advance_by(10.0)
+    assert got == list(range(8))
+    info = metrics.snapshot().info
+    assert info["backpressure.batch_size"] == 1
+    assert info["backpressure.adaptive_switches"] == 2  # 4 -> 2 -> 1
+    assert info["backpressure.drain"]["turns"] == 4  # of 4, 2, 1 and 1 items
 
 
 def test_a_turn_due_after_dispose_returns_at_once_and_changes_nothing() -> None:
