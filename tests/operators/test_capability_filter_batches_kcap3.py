@@ -403,3 +403,30 @@ def test_the_capability_form_hears_a_log_turned_on_mid_batch_from_the_next_batch
     finally:
         logger.remove(handler)
         logger.disable("pfrx")
+
+
+# -- an on_drop that fails does not stop the batch -----------------------------------------------
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_a_failing_on_drop_costs_one_error_and_the_batch_goes_on(log_off: None, form: str) -> None:
+    told: list[Any] = []
+
+    def on_drop(record: pfrx.Dropped) -> None:
+        told.append(record.item)
+        if len(told) == 1:
+            raise RuntimeError("handler down")
+
+    out: list[Any] = []
+    metrics = pfrx.StreamMetrics(TestScheduler())
+    feed = Feed()
+    operator = pf.capability_filter(FORMS[form](), on_drop=on_drop, metrics=metrics)
+    feed.observable().pipe(operator).subscribe(out.append)
+    nobody = pfrx.Context("bob", "s2")
+    first, second = ev("/docs", nobody), ev("/docs", nobody)
+    granted = ev("/docs", alice())
+    feed.send([first, granted, second])
+    assert same(told, [first, second])
+    assert same(out, [granted])
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (3, 1, 2, 1)
