@@ -18,6 +18,7 @@ import reactivex
 from loguru import logger
 from reactivex import Observable
 from reactivex.disposable import Disposable
+from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 
 import pfrx
@@ -96,18 +97,27 @@ def recorder(log: list[Any]) -> Callable[[Observable[Any]], Observable[Any]]:
 class Run:
     """One subscription of ``capability_filter(required, ...)`` fed by lists."""
 
-    def __init__(self, required: Any, *, on_drop: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, required: Any, *, on_drop: bool = True, per_item: bool = False, **kwargs: Any
+    ) -> None:
         self.log: list[Any] = []
         self.out: list[Any] = []
         self.metrics = pfrx.StreamMetrics(TestScheduler())
         if on_drop:
             kwargs["on_drop"] = lambda d: self.log.append(("drop", d.item, d.reason, d.operator))
         self.feed = Feed()
+        self.subject: Subject[Any] | None = Subject() if per_item else None
+        source = self.subject if self.subject is not None else self.feed.observable()
         operator = pf.capability_filter(required, metrics=self.metrics, **kwargs)
-        self.feed.observable().pipe(operator, recorder(self.log)).subscribe(self.out.append)
+        source.pipe(operator, recorder(self.log)).subscribe(self.out.append)
 
     def send(self, items: list[Any]) -> None:
-        self.feed.send(items)
+        """One list, or (per_item) its items one ``on_next`` each."""
+        if self.subject is None:
+            self.feed.send(items)
+        else:
+            for item in items:
+                self.subject.on_next(item)
 
     def figures(self) -> tuple[int, int, int, int, dict[str, int]]:
         snap = self.metrics.snapshot()
@@ -370,7 +380,7 @@ def test_a_batchs_quiet_denials_are_counted_when_the_batch_ends(log_off: None, f
     assert run.figures() == (5, 2, 3, 0, {INSUFFICIENT: 3})
 
 
-# -- the Capability form asks the log once per batch --------------------------------------------
+# -- a log turned on while a batch is judged ----------------------------------------------------
 
 
 class Enabling(pfrx.Context):
@@ -381,25 +391,56 @@ class Enabling(pfrx.Context):
         return super().covered(key, resource)
 
 
-def test_the_capability_form_hears_a_log_turned_on_mid_batch_from_the_next_batch(
-    log_off: None,
+def enabling_path(event: Any) -> str:
+    """The path of an event, turning pfrx's log on when it is "/etc/enable"."""
+    if event == "/etc/enable":
+        logger.enable("pfrx")
+    return str(event)
+
+
+LOG_FORMS: dict[str, Callable[[bool], Run]] = {
+    "static": lambda per_item: Run(READ_DOCS, on_drop=False, per_item=per_item),
+    "resource": lambda per_item: Run(
+        FileCap.read, on_drop=False, per_item=per_item, resource=enabling_path
+    ),
+    "computed": lambda per_item: Run(
+        lambda e: FileCap.read(enabling_path(e)), on_drop=False, per_item=per_item
+    ),
+}
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("form", sorted(LOG_FORMS))
+def test_a_log_turned_on_mid_batch_is_heard_from_the_next_denial_as_one_by_one(
+    log_off: None, form: str, batched: bool
 ) -> None:
-    # Its batch loop asks once per list whether anybody hears a denial (its docstring: a
-    # logger.enable is noticed from the next batch on).
+    # The log is off and the subscription has found that nobody hears a denial; then a
+    # question the filter asks (the context's coverage, resource=, the requirement) turns the
+    # log on. From that denial on every denial is logged, in a batch as one by one: a batch
+    # must not keep counting quietly what sending one by one would have logged.
     out: list[str] = []
     handler = logger.add(
         lambda m: out.append(str(m).rstrip("\n")), level="WARNING", format="{message}"
     )
     try:
-        run = Run(READ_DOCS, on_drop=False)
+        run = LOG_FORMS[form](not batched)
         plain = pfrx.Context("bob", "s2")
         run.send([ev("/etc/settle", plain)])  # the log found off: quiet from now on
-        enabling = Enabling("dave", "s4")  # turns the log on when asked, then is denied
-        run.send([ev("/etc/0", enabling), ev("/etc/1", plain), ev("/etc/2", plain)])
         assert out == []
-        run.send([ev("/etc/3", plain)])
-        assert out == ["capability denied: user=bob session=s2 capability=file.read resource=/docs"]
-        assert run.figures() == (5, 0, 5, 0, {INSUFFICIENT: 5})
+        trigger = ev("/etc/0", Enabling("dave", "s4")) if form == "static" else None
+        trigger = trigger or ev("/etc/enable", plain)
+        items = [trigger, ev("/etc/1", plain), ev("/etc/2", plain)]
+        run.send(items)
+        if form == "static":  # the missing capability: what the requirement names
+            who = ["user=dave session=s4", "user=bob session=s2", "user=bob session=s2"]
+            expected = [f"capability denied: {w} capability=file.read resource=/docs" for w in who]
+        else:
+            expected = [
+                f"capability denied: user=bob session=s2 capability=file.read resource={path}"
+                for path in ("/etc/enable", "/etc/1", "/etc/2")
+            ]
+        assert out == expected
+        assert run.figures() == (4, 0, 4, 0, {INSUFFICIENT: 4})
     finally:
         logger.remove(handler)
         logger.disable("pfrx")
