@@ -471,3 +471,26 @@ def test_a_failing_on_drop_costs_one_error_and_the_batch_goes_on(log_off: None, 
     assert same(out, [granted])
     snap = metrics.snapshot()
     assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (3, 1, 2, 1)
+
+
+# -- the exact resource held, per item and per batch ---------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["resource", "computed"])
+@pytest.mark.parametrize("per_item", [True, False])
+def test_the_very_resource_held_is_granted_once_compiled_too(
+    log_off: None, form: str, per_item: bool
+) -> None:
+    # The first question compiles the context's coverage of file.read; the later ones are
+    # answered from it: "/docs" itself (an exact grant), below it, beside it, above it.
+    required = FileCap.read if form == "resource" else (lambda e: FileCap.read(e))
+    run = Run(required, per_item=per_item)
+    ctx = alice()
+    items = [ev(path, ctx) for path in ("/docs", "/docs", "/docs/a", "/docsx", "/", "/docs")]
+    run.send(items)
+    assert same(run.out, [items[0], items[1], items[2], items[5]])
+    assert [(entry[1], entry[2]) for entry in run.log if entry[0] == "drop"] == [
+        (items[3], INSUFFICIENT),
+        (items[4], INSUFFICIENT),
+    ]
+    assert run.figures() == (6, 4, 2, 0, {INSUFFICIENT: 2})
