@@ -488,10 +488,7 @@ class _Filter:
         def on_batch(items: list[Any]) -> None:
             kept: list[Any] = []
             keep = kept.append
-            marks = 0
-            refused = 0
-            # Asked once per batch: a logger.enable is noticed from the next batch on.
-            quiet = self.quiet_in is log_settings()
+            marks = refused = 0
             for envelope in items:
                 try:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
@@ -522,7 +519,9 @@ class _Filter:
                     continue
                 if granted:
                     keep(envelope)
-                elif quiet:
+                # Asked per denial, as per item: a logger.enable made meanwhile (by resource=,
+                # a Context subclass, another thread) is heard from the next denial.
+                elif self.quiet_in is log_settings():
                     refused += 1  # all deny would do
                 else:
                     deny(envelope, (family, action, resource), None)
