@@ -9,9 +9,15 @@ from typing import Any
 
 import reactivex
 from reactivex import abc
+from reactivex.testing import TestScheduler
 
-from pfrx.operators._shared import subscribe_with_batches
+import pfrx
+from pfrx import operators as pf
+from pfrx.operators._shared import Prepared, fuse, subscribe_with_batches
+from pfrx.stream import StageError, Stream
 from pfrx.stream._boundary import NOTHING, Boundary, Switch
+
+CTX = pfrx.Context("alice")
 
 
 class _Probe:
@@ -163,3 +169,65 @@ def test_a_list_handed_on_after_the_end_reports_the_change_when_done() -> None:
     probe.hand(["x"])
     assert probe.changed == 1
     assert probe.lost == []
+
+
+# -- in a stream: a drain's turn meeting a link that breaks on lists ---------------------------
+
+
+def _breaking_on_lists() -> Any:
+    """A link that passes items on one by one, and breaks (an operator bug) on a list."""
+
+    def link(_scheduler: Any) -> Prepared:
+        def wire(forward: Any) -> Any:
+            return forward
+
+        def pass_batch(forward: Any) -> Any:
+            def on_batch(values: list[Any]) -> None:
+                raise RuntimeError("list bug")
+
+            return on_batch
+
+        return Prepared(wire, pass_batch=pass_batch)
+
+    return fuse(link)
+
+
+def test_a_turn_whose_downstream_breaks_is_one_drop_per_event_and_fails_the_stream() -> None:
+    s = TestScheduler()
+    stream = Stream(pf.backpressure("block", batch_size=100), _breaking_on_lists(), scheduler=s)
+    log: list[Any] = []
+    stream.results.subscribe(
+        lambda env: log.append(("result", env.event)),
+        lambda error: log.append(("error", type(error).__name__, str(error.__cause__ or error))),
+        lambda: log.append(("completed",)),
+    )
+    stream.dropped.subscribe(lambda d: log.append(("drop", d.item.event, d.reason, d.operator)))
+    for event in (1, 2, 3):
+        assert stream.send(event, CTX).ok
+    s.advance_to(1.0)  # the drain hands [1, 2, 3] on at once
+    assert log[:3] == [
+        ("drop", 1, "failed", "stream"),
+        ("drop", 2, "failed", "stream"),
+        ("drop", 3, "failed", "stream"),
+    ]
+    assert [entry[:2] for entry in log[3:]] == [("error", "StageError")]
+    assert stream.state == "failed"
+    assert isinstance(stream.error, StageError)
+    assert "list bug" in str(stream.error)
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (3, 0, 3, 1)
+    assert dict(snap.drops_by_reason) == {"failed": 3}
+    assert stream.send(4, CTX) == pfrx.SendResult(False, "failed")
+
+
+def test_an_empty_send_many_hands_nothing_over() -> None:
+    s = TestScheduler()
+    stream = Stream(pf.backpressure("block", batch_size=100), pf.metrics_tap(), scheduler=s)
+    seen: list[Any] = []
+    stream.results.subscribe(seen.append)
+    assert stream.send_many([], CTX) == []
+    s.advance_to(1.0)
+    assert seen == []
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped, snap.errors) == (0, 0, 0, 0)
+    assert stream.state == "open"
