@@ -1,0 +1,322 @@
+"""Issue 12: what operators share (`pfrx.operators._shared`) stated exactly: the unobserved-drop
+warning's text and where it points, drop records for reasons that are str subclasses, sources
+that subscribe their own way, which observers are offered lists, the batch gate's loop, and a
+link that passes lists on ahead of a link a batch may not run through."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+from reactivex.testing import TestScheduler
+
+import pfrx
+from pfrx import operators as pf
+from pfrx.operators._shared import Gate, subscribe_with_batches
+from pfrx.stream import Stream
+
+DOCS = pfrx.CapabilityFamily("file", actions=("read",))
+# Holds /docs/0 and /docs/1: an event whose value is 2 modulo 3 is denied.
+CTX = pfrx.Context("alice", "s1", [DOCS.read("/docs/0"), DOCS.read("/docs/1")])
+OK = pfrx.SendResult(True)
+
+
+class Shout(str):
+    """A reason that is a str, but not exactly one."""
+
+
+class Loud(Exception):
+    def __str__(self) -> str:
+        return Shout("too loud")
+
+
+# -- the unobserved-drop warning ------------------------------------------------------------------
+
+
+def test_the_unobserved_drop_warning_says_exactly_what_to_do_and_points_at_the_operator() -> None:
+    source = pfrx.envelopes(["a"], pfrx.Context("alice")).pipe(
+        pf.transform(lambda e, c: pfrx.Reject("no"))
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source.subscribe()
+    assert [w.category for w in caught] == [pfrx.UnobservedDropWarning]
+    assert str(caught[0].message) == (
+        "transform dropped an item (reason 'no') and nobody observes its drops: pass "
+        "on_drop= or metrics= to the operator, or run it inside a pfrx.Stream (or "
+        "pfrx.operators.reporting_into)"
+    )
+    # It points at the operator that dropped the item, not at the reporting machinery.
+    assert caught[0].filename.replace("\\", "/").endswith("pfrx/operators/_transform.py")
+
+
+def test_the_warning_of_a_capability_filter_points_at_the_filter() -> None:
+    source = pfrx.envelopes(["/etc/a"], pfrx.Context("alice")).pipe(pf.capability_filter(DOCS.read))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source.subscribe()
+    assert len(caught) == 1
+    assert caught[0].filename.replace("\\", "/").endswith("pfrx/operators/_capability_filter.py")
+
+
+# -- a reason that is a str subclass --------------------------------------------------------------
+
+
+def test_a_reject_reason_that_is_a_str_subclass_gives_a_plain_exact_record() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(7.5)
+    seen: list[pfrx.Dropped] = []
+    envelope = pfrx.Envelope("a", CTX, 1.0)
+    reactivex.of(envelope).pipe(
+        pf.transform(lambda e, c: pfrx.Reject(Shout("shouted")), on_drop=seen.append)
+    ).subscribe(scheduler=scheduler)
+    scheduler.advance_by(1.0)  # the source emits at 7.5
+    assert seen == [pfrx.Dropped(envelope, "shouted", "transform", 7.5)]
+    record = seen[0]
+    assert record.item is envelope
+    assert type(record.reason) is str  # as Dropped(...) makes it, whatever str it was given
+    assert record.operator == "transform"
+    assert record.timestamp == 7.5
+    assert record.windows == ()
+
+
+def test_an_exception_whose_text_is_a_str_subclass_gives_a_plain_exact_record() -> None:
+    scheduler = TestScheduler()
+    scheduler.advance_to(3.0)
+    seen: list[pfrx.Dropped] = []
+
+    def fail(event: Any, context: pfrx.Context) -> Any:
+        raise Loud()
+
+    envelope = pfrx.Envelope("a", CTX, 1.0)
+    reactivex.of(envelope).pipe(pf.transform(fail, on_drop=seen.append)).subscribe(
+        scheduler=scheduler
+    )
+    scheduler.advance_by(1.0)  # the source emits at 3.0
+    assert seen == [pfrx.Dropped(envelope, "too loud", "transform", 3.0)]
+    assert type(seen[0].reason) is str
+    assert seen[0].item is envelope
+
+
+# -- sources that subscribe their own way ---------------------------------------------------------
+
+
+class OwnSubscribe(Observable[Any]):
+    """A source whose class has its own ``subscribe`` (it must be called, not bypassed)."""
+
+    def __init__(self, values: list[Any], error: Exception | None = None) -> None:
+        self.calls: list[Any] = []
+        self.values = values
+        self.error = error
+
+        def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+            def emit(*_: Any) -> None:
+                for value in self.values:
+                    observer.on_next(value)
+                if self.error is not None:
+                    observer.on_error(self.error)
+                else:
+                    observer.on_completed()
+
+            if scheduler is None:
+                emit()
+                return Disposable()
+            return scheduler.schedule_relative(1.0, emit)  # later, on the scheduler
+
+        super().__init__(subscribe)
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> abc.DisposableBase:  # type: ignore[override]
+        self.calls.append(kwargs.get("scheduler"))
+        return super().subscribe(*args, **kwargs)
+
+
+def _events(values: list[Any]) -> list[pfrx.Envelope]:
+    return [pfrx.Envelope(v, CTX, 0.0) for v in values]
+
+
+def test_a_fused_pipeline_subscribes_a_source_through_its_own_subscribe() -> None:
+    source = OwnSubscribe(_events([1, 2, 3]))
+    scheduler = TestScheduler()
+    log: list[Any] = []
+    source.pipe(pf.transform(lambda e, c: e * 10)).subscribe(
+        lambda env: log.append(("next", env.event)),
+        lambda error: log.append(("error", error)),
+        lambda: log.append(("completed",)),
+        scheduler=scheduler,
+    )
+    assert source.calls == [scheduler]  # called once, with the subscription's scheduler
+    scheduler.advance_by(1.0)
+    assert log == [("next", 10), ("next", 20), ("next", 30), ("completed",)]
+
+
+def test_an_error_from_a_source_with_its_own_subscribe_reaches_the_observer() -> None:
+    boom = RuntimeError("boom")
+    source = OwnSubscribe(_events([1]), error=boom)
+    scheduler = TestScheduler()
+    log: list[Any] = []
+    source.pipe(pf.transform(lambda e, c: e + 1)).subscribe(
+        lambda env: log.append(("next", env.event)),
+        lambda error: log.append(("error", error)),
+        lambda: log.append(("completed",)),
+        scheduler=scheduler,
+    )
+    assert source.calls == [scheduler]
+    assert log == []
+    scheduler.advance_by(1.0)  # the error comes after subscribe returned, on the scheduler
+    assert log == [("next", 2), ("error", boom)]
+
+
+def test_an_error_from_a_plain_source_reaches_the_observer_of_a_fused_pipeline() -> None:
+    boom = RuntimeError("boom")
+    log: list[Any] = []
+    reactivex.concat(reactivex.of(*_events([4])), reactivex.throw(boom)).pipe(
+        pf.transform(lambda e, c: e + 1)
+    ).subscribe(
+        lambda env: log.append(("next", env.event)),
+        lambda error: log.append(("error", error)),
+        lambda: log.append(("completed",)),
+    )
+    assert log == [("next", 5), ("error", boom)]
+
+
+# -- which observers are offered lists ------------------------------------------------------------
+
+
+class Recording(Observable[Any]):
+    """A plain source that records the ``on_batch`` and ``batch_room`` its observer offers."""
+
+    orders_batch_drops = True  # as a stream's input: a batch may run through batch entries
+
+    def __init__(self) -> None:
+        self.offered: list[tuple[Any, Any]] = []
+
+        def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+            self.offered.append(
+                (getattr(observer, "on_batch", "absent"), getattr(observer, "batch_room", "absent"))
+            )
+            return Disposable()
+
+        super().__init__(subscribe)
+
+
+def _nothing(*_: Any) -> None:
+    return None
+
+
+def test_an_on_batch_that_is_not_callable_is_not_offered_upstream() -> None:
+    source = Recording()
+    fused = source.pipe(pf.metrics_tap(pfrx.StreamMetrics()))  # a link that passes lists on
+    subscribe_with_batches(fused, _nothing, _nothing, _nothing, None, "not callable")  # type: ignore[arg-type]
+    assert source.offered == [(None, None)]
+
+
+def test_an_on_batch_that_is_callable_is_offered_upstream() -> None:
+    # The control of the test above: the same wiring does offer a callable on_batch.
+    source = Recording()
+    fused = source.pipe(pf.metrics_tap(pfrx.StreamMetrics()))
+    subscribe_with_batches(fused, _nothing, _nothing, _nothing, None, _nothing)
+    (offered,) = source.offered
+    assert callable(offered[0])
+    assert offered[1] is None
+
+
+def test_a_batch_room_that_is_not_callable_offers_no_batch_path_through_a_filter() -> None:
+    source = Recording()
+    fused = source.pipe(pf.capability_filter(DOCS.read))  # batch entry, no list pass-through
+    subscribe_with_batches(fused, _nothing, _nothing, _nothing, None, _nothing, "not callable")  # type: ignore[arg-type]
+    assert source.offered == [(None, None)]
+
+
+def test_a_callable_batch_room_offers_the_batch_path_through_a_filter() -> None:
+    source = Recording()
+    fused = source.pipe(pf.capability_filter(DOCS.read))
+
+    def room(size: int) -> bool:
+        return True
+
+    subscribe_with_batches(fused, _nothing, _nothing, _nothing, None, _nothing, room)
+    (offered,) = source.offered
+    assert callable(offered[0])
+    assert offered[1] is room
+
+
+# -- the batch gate -------------------------------------------------------------------------------
+
+
+def test_the_gate_takes_a_second_pass_when_a_later_flush_feeds_an_earlier_one() -> None:
+    gate = Gate()
+    assert gate.thread is None and gate.flushers == []
+    log: list[Any] = []
+    held: dict[str, list[str]] = {"up": [], "down": ["d"]}
+
+    def make(name: str, feeds: str | None) -> Any:
+        def flush() -> bool:
+            items, held[name] = held[name], []
+            log.append((name, items))
+            if feeds is not None:
+                held[feeds].extend(items)
+            return bool(items)
+
+        return flush
+
+    # Registered "up" first, "down" last: flushed "down" first, then "up", whose items
+    # reach "down" again: only a second pass hands them on.
+    gate.flushers.append(make("up", "down"))
+    gate.flushers.append(make("down", None))
+    held["up"] = ["u"]
+    gate.flush()
+    assert log == [
+        ("down", ["d"]),
+        ("up", ["u"]),
+        ("down", ["u"]),
+        ("up", []),
+        ("down", []),
+        ("up", []),
+    ]
+    assert held == {"up": [], "down": []}
+
+
+# -- a link that passes lists on, ahead of one a batch may not run through ------------------------
+
+
+def test_a_metrics_tap_ahead_of_links_with_own_on_drop_keeps_the_order_of_one_by_one() -> None:
+    def need(event: int) -> pfrx.Capability:
+        return DOCS.read(f"/docs/{event % 3}")
+
+    def shape(event: int, context: pfrx.Context) -> Any:
+        if event % 5 == 1:
+            return pfrx.Reject("odd_five")
+        return event * 10
+
+    def drops(batched: bool) -> list[Any]:
+        seen: list[Any] = []
+
+        def handler(record: pfrx.Dropped) -> None:
+            seen.append((record.item.event, record.operator, record.reason))
+
+        stream = Stream(
+            pf.metrics_tap(),
+            pf.capability_filter(need, on_drop=handler),
+            pf.transform(shape, on_drop=handler),
+            pf.backpressure("block"),
+            scheduler=TestScheduler(),
+        )
+        events = list(range(9))
+        if batched:
+            assert stream.send_many(events, CTX) == [OK] * 9
+        else:
+            assert [stream.send(e, CTX) for e in events] == [OK] * 9
+        return seen
+
+    expected = [
+        (1, "transform", "odd_five"),
+        (2, "capability_filter", "insufficient_capabilities"),
+        (5, "capability_filter", "insufficient_capabilities"),
+        (6, "transform", "odd_five"),
+        (8, "capability_filter", "insufficient_capabilities"),
+    ]
+    assert drops(batched=False) == expected
+    assert drops(batched=True) == expected
