@@ -648,3 +648,54 @@ def test_a_pipeline_letting_go_mid_batch_is_not_flushed_into() -> None:
         ("gather", False),
         ("changed",),
     ]
+
+
+# -- a fresh input, and an input wired only in part -----------------------------------------------
+
+
+def test_a_fresh_input_holds_nothing_current() -> None:
+    inp, _ = make_input()
+    assert inp.take_current() is NOTHING
+    assert inp.idle
+
+
+def test_a_fresh_stream_failing_as_it_completes_drops_nothing() -> None:
+    # Nothing was ever sent: the pipeline's error at completion blames no item.
+    stream = Stream(ops.last())
+    ledger = Ledger(stream)
+    stream.close()
+    assert ledger.dropped == []
+    assert ledger.ends == ["error:SequenceContainsNoElementsError"]
+    assert stream.metrics().dropped == 0
+
+
+def test_an_input_without_the_batch_protocol_hands_a_batch_over_item_by_item() -> None:
+    # No gather, flush nor order (no stream behind it): a buffer's room is not enough to
+    # take a batch whole, since nobody would order its drops.
+    inp, calls = make_input()
+    pipeline = Pipeline(inp, room=True)
+    assert inp.offer_many(["a", "b"]) == [OK, OK]
+    assert pipeline.seen == ["a", "b"]
+    assert calls.log == [("accepted", 2)]
+
+
+def test_an_input_gathering_without_a_flush_still_completes_mid_batch() -> None:
+    inp, calls = make_input()
+    inp.gather = lambda start: calls.log.append(("gather", start))
+
+    def react(item: Any) -> None:
+        if item == "a":
+            assert inp.offer("x") == OK
+            inp.close()
+
+    pipeline = Pipeline(inp, react, room=False)
+    assert inp.offer_many(["a", "b"]) == [OK, CLOSED]
+    assert pipeline.seen == ["a", "x", ("completed",)]
+    assert calls.log == [
+        ("gather", True),
+        ("accepted", 1),
+        ("accepted", 1),
+        ("changed",),
+        ("gather", False),
+        ("changed",),
+    ]
