@@ -320,3 +320,97 @@ def test_a_metrics_tap_ahead_of_links_with_own_on_drop_keeps_the_order_of_one_by
     ]
     assert drops(batched=False) == expected
     assert drops(batched=True) == expected
+
+
+# -- where a link reports: its clock, its defaults ------------------------------------------------
+
+
+def test_an_operator_with_its_own_metrics_and_no_scheduler_reads_the_metrics_clock() -> None:
+    clock = TestScheduler()
+    clock.advance_to(42.0)
+    metrics = pfrx.StreamMetrics(clock)
+    seen: list[pfrx.Dropped] = []
+    envelope = pfrx.Envelope("a", CTX, 1.0)
+    reactivex.of(envelope).pipe(
+        pf.transform(lambda e, c: pfrx.Reject("no"), on_drop=seen.append, metrics=metrics)
+    ).subscribe()
+    assert seen == [pfrx.Dropped(envelope, "no", "transform", 42.0)]
+    assert metrics.snapshot().dropped == 1
+
+
+def test_the_subscription_scheduler_wins_over_the_metrics_clock() -> None:
+    clock = TestScheduler()
+    clock.advance_to(42.0)
+    scheduler = TestScheduler()
+    scheduler.advance_to(5.0)
+    seen: list[pfrx.Dropped] = []
+    envelope = pfrx.Envelope("a", CTX, 1.0)
+    reactivex.of(envelope).pipe(
+        pf.transform(
+            lambda e, c: pfrx.Reject("no"),
+            on_drop=seen.append,
+            metrics=pfrx.StreamMetrics(clock),
+        )
+    ).subscribe(scheduler=scheduler)
+    scheduler.advance_by(1.0)  # the source emits at 5.0
+    assert seen == [pfrx.Dropped(envelope, "no", "transform", 5.0)]
+
+
+def test_a_reporter_is_observed_unless_told_otherwise() -> None:
+    from pfrx.operators._shared import Reporter
+
+    reporter = Reporter("op", lambda: 0.0, None, None, False)
+    assert reporter.observed is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pfrx.UnobservedDropWarning)
+        reporter.notify("x", "why")  # observed: no warning
+        reporter.drop("y", "why")
+
+
+# -- a fused link's terminal hooks and its dispose ------------------------------------------------
+
+
+def test_a_fused_window_reports_what_it_holds_when_the_subscription_is_disposed() -> None:
+    from reactivex.subject import Subject
+
+    scheduler = TestScheduler()
+    scheduler.advance_to(9.0)
+    source: Subject[Any] = Subject()
+    seen: list[pfrx.Dropped] = []
+    windows: list[Any] = []
+    first, second = _events([1, 2])
+    subscription = source.pipe(pf.window_count(3, on_drop=seen.append)).subscribe(
+        windows.append, scheduler=scheduler
+    )
+    source.on_next(first)
+    source.on_next(second)
+    assert seen == []
+    subscription.dispose()
+    assert seen == [
+        pfrx.Dropped(first, "disposed", "window_count", 9.0),
+        pfrx.Dropped(second, "disposed", "window_count", 9.0),
+    ]
+    assert windows == []
+
+
+def test_a_fused_window_reports_what_it_holds_when_upstream_fails() -> None:
+    from reactivex.subject import Subject
+
+    scheduler = TestScheduler()
+    scheduler.advance_to(4.0)
+    source: Subject[Any] = Subject()
+    seen: list[pfrx.Dropped] = []
+    log: list[Any] = []
+    first, second = _events([1, 2])
+    source.pipe(pf.window_count(3, on_drop=seen.append)).subscribe(
+        log.append, lambda error: log.append(("error", error)), scheduler=scheduler
+    )
+    source.on_next(first)
+    source.on_next(second)
+    boom = RuntimeError("upstream")
+    source.on_error(boom)
+    assert seen == [
+        pfrx.Dropped(first, "upstream_error", "window_count", 4.0),
+        pfrx.Dropped(second, "upstream_error", "window_count", 4.0),
+    ]
+    assert log == [("error", boom)]
