@@ -414,3 +414,134 @@ def test_a_fused_window_reports_what_it_holds_when_upstream_fails() -> None:
         pfrx.Dropped(second, "upstream_error", "window_count", 4.0),
     ]
     assert log == [("error", boom)]
+
+
+def test_a_source_that_does_not_order_batch_drops_is_offered_no_batch_path() -> None:
+    class Plain(Observable[Any]):
+        """A source without ``orders_batch_drops``: the drops of a batch would not be ordered."""
+
+        def __init__(self) -> None:
+            self.offered: list[tuple[Any, Any]] = []
+
+            def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+                self.offered.append((observer.on_batch, observer.batch_room))  # type: ignore[attr-defined]
+                return Disposable()
+
+            super().__init__(subscribe)
+
+    source = Plain()
+    fused = source.pipe(pf.capability_filter(DOCS.read))
+
+    def room(size: int) -> bool:
+        return True
+
+    subscribe_with_batches(fused, _nothing, _nothing, _nothing, None, _nothing, room)
+    assert source.offered == [(None, None)]
+
+
+# -- a batched source and links with and without batch entries ------------------------------------
+
+
+class Echo:
+    """A processor passing each event on, counting them in its state."""
+
+    def initial_state(self) -> int:
+        return 0
+
+    def process_event(self, event: Any, context: pfrx.Context, state: int) -> Any:
+        return pfrx.Ok(state + 1, (event,))
+
+
+def test_a_batched_source_runs_lists_up_to_the_first_link_without_a_batch_entry() -> None:
+    seen: list[pfrx.Dropped] = []
+    out = pfrx.envelopes(range(5), pfrx.Context("alice"), batch=2).pipe(
+        pf.transform(lambda e, c: e * 10, on_drop=seen.append),
+        pf.process(Echo(), on_drop=seen.append),  # no batch entry: one by one from here
+        pf.transform(lambda e, c: e + 1, on_drop=seen.append),
+    )
+    events: list[Any] = []
+    out.subscribe(lambda env: events.append(env.event))
+    assert events == [1, 11, 21, 31, 41]
+    assert seen == []
+
+
+def test_a_batched_source_whose_first_link_has_no_batch_entry_goes_one_by_one() -> None:
+    seen: list[pfrx.Dropped] = []
+    events: list[Any] = []
+    pfrx.envelopes(range(5), pfrx.Context("alice"), batch=2).pipe(
+        pf.process(Echo(), on_drop=seen.append),
+        pf.transform(lambda e, c: e * 10, on_drop=seen.append),
+    ).subscribe(lambda env: events.append(env.event))
+    assert events == [0, 10, 20, 30, 40]
+    assert seen == []
+
+
+def test_a_batched_source_failing_reaches_the_observer_through_the_links() -> None:
+    def events() -> Any:
+        yield 1
+        yield 2
+        raise ValueError("the iterable broke")
+
+    log: list[Any] = []
+    pfrx.envelopes(events(), pfrx.Context("alice"), batch=2).pipe(
+        pf.transform(lambda e, c: e * 10, on_drop=_nothing)
+    ).subscribe(
+        lambda env: log.append(("next", env.event)),
+        lambda error: log.append(("error", str(error))),
+        lambda: log.append(("completed",)),
+    )
+    assert log == [("next", 10), ("next", 20), ("error", "the iterable broke")]
+
+
+def test_a_batched_source_runs_on_the_subscription_scheduler() -> None:
+    scheduler = TestScheduler()
+    log: list[Any] = []
+    pfrx.envelopes(range(3), pfrx.Context("alice"), batch=2).pipe(
+        pf.transform(lambda e, c: e + 1, on_drop=_nothing)
+    ).subscribe(
+        lambda env: log.append(env.event), lambda error: log.append(error), scheduler=scheduler
+    )
+    assert log == []  # nothing until the scheduler runs
+    scheduler.advance_by(1.0)
+    assert log == [1, 2, 3]
+
+
+def test_a_links_error_hook_receives_the_error_itself() -> None:
+    from pfrx.operators._shared import Prepared, fuse
+
+    hooked: list[Exception] = []
+
+    def link(_scheduler: Any) -> Prepared:
+        return Prepared(lambda forward: forward, on_error=hooked.append)
+
+    boom = RuntimeError("boom")
+    log: list[Any] = []
+    reactivex.throw(boom).pipe(fuse(link)).subscribe(
+        log.append, lambda error: log.append(("error", error))
+    )
+    assert hooked == [boom]
+    assert log == [("error", boom)]
+
+
+def test_disposing_a_fused_pipeline_with_a_stateful_link_lets_go_of_the_source() -> None:
+    from reactivex.subject import Subject
+
+    source: Subject[Any] = Subject()
+    calls: list[Any] = []
+    dropped: list[pfrx.Dropped] = []
+
+    def record(event: Any, context: pfrx.Context) -> Any:
+        calls.append(event)
+        return event
+
+    subscription = source.pipe(
+        pf.transform(record, on_drop=dropped.append),
+        pf.window_count(2, on_drop=dropped.append),  # a link with a dispose of its own
+    ).subscribe(_nothing)
+    first, second = _events([1, 2])
+    source.on_next(first)
+    subscription.dispose()
+    assert [d.reason for d in dropped] == ["disposed"]
+    source.on_next(second)  # the source no longer reaches the pipeline
+    assert calls == [1]
+    assert [d.reason for d in dropped] == ["disposed"]

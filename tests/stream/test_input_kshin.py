@@ -80,6 +80,7 @@ class Pipeline:
         room: bool | None = None,
     ) -> None:
         self.seen: list[Any] = []
+        self.asked: list[int] = []  # the sizes batch_room was asked about
         self.react = react
         self.room = room
 
@@ -94,6 +95,7 @@ class Pipeline:
                 self.react(items)
 
         def batch_room(size: int) -> bool:
+            self.asked.append(size)
             return bool(self.room)
 
         self.subscription = subscribe_with_batches(
@@ -514,6 +516,7 @@ def test_a_queued_batch_is_taken_whole_when_the_buffer_has_room() -> None:
     assert inp.offer("a") == OK
     assert queued == [[OK, OK]]
     assert pipeline.seen == ["a", ("batch", ["b", "c"])]
+    assert pipeline.asked == [2]
     assert calls.log == [
         ("accepted", 1),
         ("accepted", 2),
@@ -699,3 +702,107 @@ def test_an_input_gathering_without_a_flush_still_completes_mid_batch() -> None:
         ("gather", False),
         ("changed",),
     ]
+
+
+# -- a batch meeting a pipeline that let go (its observer stopped, the input not told yet) --------
+
+
+def _let_go(stream: Stream) -> Any:
+    observer: Any = stream._input._observer
+    observer._stop()
+    return observer
+
+
+def test_a_whole_batch_meeting_a_pipeline_that_let_go_is_lost_without_failing_the_stream() -> None:
+    scheduler = TestScheduler()
+    stream = Stream(pf.transform(lambda e, c: e), pf.backpressure("block"), scheduler=scheduler)
+    ledger = Ledger(stream)
+    observer = _let_go(stream)
+    assert observer.batch_room is None  # stopped: it offers no room any more
+    observer.batch_room = lambda size: True  # as if asked just before the stop
+    assert stream.send_many([0, 1], ALICE) == [OK, OK]
+    scheduler.advance_by(1.0)
+    assert ledger.delivered == []  # nothing went in after the stop
+    assert [(d.item.event, d.reason, d.operator) for d in ledger.dropped] == [
+        (0, "failed", "stream"),
+        (1, "failed", "stream"),
+    ]
+    assert stream.error is None  # the pipeline is letting go: no operator broke
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped) == (2, 0, 2)
+
+
+def test_a_batch_after_the_pipeline_let_go_is_refused_item_by_item() -> None:
+    stream = Stream(pf.transform(lambda e, c: e), pf.backpressure("block"))
+    ledger = Ledger(stream)
+    _let_go(stream)
+    assert stream.send_many([0, 1, 2], ALICE) == [FAILED] * 3
+    assert ledger.dropped == [] and ledger.delivered == []
+    assert stream.metrics().received == 0
+
+
+# -- refusals in the moment the input stops, and before it was ever subscribed --------------------
+
+
+def test_an_input_never_subscribed_refuses_as_failed() -> None:
+    inp, calls = make_input()
+    assert inp.offer("a") == FAILED
+    assert inp.offer_many(["b", "c"]) == [FAILED, FAILED]
+    assert calls.log == []
+
+
+def test_a_send_taking_the_role_as_the_input_stops_is_refused_with_the_stop_reason() -> None:
+    inp, calls = make_input()
+    pipeline = Pipeline(inp)
+    lock = HookedLock()
+    inp._role = lock  # type: ignore[assignment]
+
+    def close_then_stop() -> None:
+        inp.close()
+        inp.stop("failed")  # the pipeline is still attached: it just failed
+
+    lock.after_acquire = close_then_stop
+    assert inp.offer("a") == FAILED
+    assert pipeline.seen == [("completed",)]
+    assert ("accepted", 1) not in calls.log
+
+
+def test_a_batch_taking_the_role_as_the_stream_closes_and_lets_go_is_refused_as_closed() -> None:
+    stream = Stream(pf.transform(lambda e, c: e))
+    ledger = Ledger(stream)
+    lock = hook_role(stream)
+
+    def close_and_let_go() -> None:
+        stream.close()
+        observer: Any = stream._input._observer
+        observer._stop()
+
+    lock.after_acquire = close_and_let_go
+    assert stream.send_many(["a", "b"], ALICE) == [CLOSED, CLOSED]
+    assert ledger.delivered == [] and ledger.dropped == []
+    assert stream.metrics().received == 0
+
+
+def test_the_item_of_a_batch_the_pipeline_fails_on_is_the_one_reported_lost() -> None:
+    def explode(event: Any) -> Any:
+        if event.event == "b":
+            raise ValueError("no b")
+        return event
+
+    stream = Stream(ops.map(explode))  # map turns the exception into an error downstream
+    ledger = Ledger(stream)
+    assert stream.send_many(["a", "b", "c"], ALICE) == [OK, OK, FAILED]
+    assert ledger.delivered == ["a"]
+    assert [(d.item.event, d.reason, d.operator) for d in ledger.dropped] == [
+        ("b", "failed", "stream")
+    ]
+    assert ledger.ends == ["error:ValueError"]
+    snap = stream.metrics()
+    assert (snap.received, snap.emitted, snap.dropped) == (2, 1, 1)
+
+
+def test_a_refusal_counted_in_line_is_reported_with_its_own_item_reason_and_operator() -> None:
+    inp, calls = make_input()
+    Pipeline(inp)
+    inp.refuse("r", "refused upstream", "connect")
+    assert calls.log == [("accepted", 1), ("lost", "r", "refused upstream", "connect")]
