@@ -4,7 +4,8 @@ The requirement is compiled once, at construction, into ``check(context, event)`
 returns ``True`` when the context holds what the event needs, else what is missing (for the
 denial's log line). Each form answers from the context's compiled coverage for one
 (family, action): a prefix test and a set lookup, with no object made per event. One
-``on_next`` judges every item; a batch runs it over the list and passes on what it kept.
+``on_next`` judges every item; a batch runs the same judgement over the list and passes on
+what it kept (the resource form's batch loop inlines its check).
 """
 
 from __future__ import annotations
@@ -366,64 +367,35 @@ class _Filter:
         compute, check, judge = self.compute, self.check, _judge
         settings = log_settings
 
-        if compute is not None:
-            # The computed form (the README's), with its check inlined: one frame less.
-            def on_next_computed(envelope: Any) -> None:
-                nonlocal flush_at
-                try:
-                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
-                        raise TypeError("not an envelope")
-                    context = envelope.context
-                    if type(context) is Context:
-                        need = compute(envelope.event)  # the requirement: once per item
-                        compiled = (
-                            context.compiled_coverage(need.action_key)
-                            if type(need) is Capability
-                            else None
-                        )
-                        if compiled is None:
-                            verdict = judge(context, need)
-                        else:
-                            resource = need.normalized_resource
-                            if resource is not None and (
-                                resource in compiled[0] or resource.startswith(compiled[1])
-                            ):
-                                verdict = True
-                            else:
-                                verdict = need
-                    elif isinstance(context, Context):
-                        verdict = check(context, envelope.event)
-                    else:
-                        raise TypeError("not a context")
-                except Exception as error:
-                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
-                        forward(envelope)
-                        return
-                    deny(envelope, None, error)
-                    return
-                if verdict is True:
-                    if counting:
-                        self.passed = n = self.passed + 1
-                        if n >= flush_at:
-                            flush_at += FLUSH_EVERY
-                            self.flush()
-                    forward(envelope)  # outside the try: downstream errors are not denials
-                elif self.quiet_in is settings() and verdict is not _EMPTY:
-                    self.refused += 1  # all deny would do
-                else:
-                    deny(envelope, verdict, None)
-
-            return on_next_computed
-
         def on_next(envelope: Any) -> None:
             nonlocal flush_at
             try:
                 if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
                     raise TypeError("not an envelope")
                 context = envelope.context
-                if type(context) is not Context and not isinstance(context, Context):
+                if compute is not None and type(context) is Context:
+                    # The computed form (the README's) with `_computed_check` inlined: one
+                    # frame less per item.
+                    need = compute(envelope.event)  # the requirement: once per item
+                    compiled = (
+                        context.compiled_coverage(need.action_key)
+                        if type(need) is Capability
+                        else None
+                    )
+                    if compiled is None:
+                        verdict = judge(context, need)
+                    else:
+                        resource = need.normalized_resource
+                        if resource is not None and (
+                            resource in compiled[0] or resource.startswith(compiled[1])
+                        ):
+                            verdict = True
+                        else:
+                            verdict = need
+                elif type(context) is Context or isinstance(context, Context):
+                    verdict = check(context, envelope.event)  # the requirement: once per item
+                else:
                     raise TypeError("not a context")
-                verdict = check(context, envelope.event)  # the requirement: once per item
             except Exception as error:
                 if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
                     forward(envelope)
@@ -454,52 +426,8 @@ class _Filter:
     def wire_batch(self, forward: OnBatch) -> OnBatch:
         """One call per list: the per-item path, run in a loop, with what passed forwarded as
         one list after it (never an empty one)."""
-        if self.compute is not None:
-            return self._wire_computed_batch(forward)
         if self.resource_form is not None:
             return self._wire_resource_batch(forward, *self.resource_form)
-        counting = self.reporter.counters is not None
-        deny = self._deny()
-        check = self.check
-
-        def on_batch(items: list[Any]) -> None:
-            kept: list[Any] = []
-            keep = kept.append
-            marks = 0
-            # Asked once per batch: a logger.enable is noticed from the next batch on.
-            quiet = self.quiet_in is log_settings()
-            for envelope in items:
-                try:
-                    if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
-                        raise TypeError("not an envelope")
-                    context = envelope.context
-                    if type(context) is not Context and not isinstance(context, Context):
-                        raise TypeError("not a context")
-                    verdict = check(context, envelope.event)  # the requirement: once per item
-                except Exception as error:
-                    if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
-                        keep(envelope)
-                        marks += 1
-                        continue
-                    deny(envelope, None, error)
-                    continue
-                if verdict is True:
-                    keep(envelope)
-                elif quiet and verdict is not _EMPTY:
-                    self.refused += 1  # all deny would do
-                else:
-                    deny(envelope, verdict, None)
-            if kept:
-                if counting and len(kept) > marks:
-                    self._counted(len(kept) - marks)  # watermarks pass uncounted
-                forward(kept)
-
-        return on_batch
-
-    def _wire_computed_batch(self, forward: OnBatch) -> OnBatch:
-        """`wire_batch` for the computed form: each item judged by ``check`` (the computed
-        check, which per item ``on_next_computed`` inlines) in one loop per list, what passed
-        forwarded as one list after it."""
         counting = self.reporter.counters is not None
         deny = self._deny()
         check = self.check
@@ -513,11 +441,9 @@ class _Filter:
                     if type(envelope) is not Envelope and not isinstance(envelope, Envelope):
                         raise TypeError("not an envelope")
                     context = envelope.context
-                    if not isinstance(context, Context):
+                    if type(context) is not Context and not isinstance(context, Context):
                         raise TypeError("not a context")
-                    # The computed check (`_computed_check`): the requirement once per item,
-                    # answered from the compiled coverage when it can be.
-                    verdict = check(context, envelope.event)
+                    verdict = check(context, envelope.event)  # the requirement: once per item
                 except Exception as error:
                     if type(envelope) is Watermark:  # event-time progress: passed on, uncounted
                         keep(envelope)
