@@ -545,3 +545,33 @@ def test_disposing_a_fused_pipeline_with_a_stateful_link_lets_go_of_the_source()
     source.on_next(second)  # the source no longer reaches the pipeline
     assert calls == [1]
     assert [d.reason for d in dropped] == ["disposed"]
+
+
+# -- what a source's subscribe function returns ---------------------------------------------------
+
+
+def test_a_source_whose_subscribe_returns_a_function_is_disposed_through_it() -> None:
+    calls: list[str] = []
+    source = reactivex.create(lambda observer, scheduler: lambda: calls.append("disposed"))
+    subscription = source.pipe(pf.transform(lambda e, c: e)).subscribe(_nothing)
+    assert calls == []
+    subscription.dispose()
+    assert calls == ["disposed"]
+
+
+def test_a_source_whose_subscribe_returns_a_disposable_lookalike_is_disposed_as_it_is() -> None:
+    class Lookalike:
+        """Has ``dispose`` but is no DisposableBase (nor callable)."""
+
+        def __init__(self) -> None:
+            self.disposed = 0
+
+        def dispose(self) -> None:
+            self.disposed += 1
+
+    lookalike = Lookalike()
+    source = reactivex.create(lambda observer, scheduler: lookalike)
+    subscription = source.pipe(pf.transform(lambda e, c: e)).subscribe(_nothing)
+    assert lookalike.disposed == 0
+    subscription.dispose()
+    assert lookalike.disposed == 1
