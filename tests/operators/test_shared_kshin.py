@@ -575,3 +575,107 @@ def test_a_source_whose_subscribe_returns_a_disposable_lookalike_is_disposed_as_
     assert lookalike.disposed == 0
     subscription.dispose()
     assert lookalike.disposed == 1
+
+
+# -- an operator's own metrics: exact counts, its own name, no warning ----------------------------
+
+
+def test_an_operator_with_its_own_metrics_counts_exactly_under_its_name_and_never_warns() -> None:
+    metrics = pfrx.StreamMetrics()
+    seen: list[Any] = []
+
+    def odd_out(event: int, context: pfrx.Context) -> Any:
+        return pfrx.Reject("odd") if event % 2 else event * 10
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pfrx.UnobservedDropWarning)
+        reactivex.of(*_events([0, 1, 2, 3, 4])).pipe(
+            pf.transform(odd_out, metrics=metrics)
+        ).subscribe(lambda env: seen.append(env.event))
+    assert seen == [0, 20, 40]
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.dropped) == (5, 3, 2)
+    assert dict(snap.drops_by_reason) == {"odd": 2}
+    (counts,) = snap.operators
+    assert (counts.name, counts.received, counts.emitted, counts.dropped) == ("transform", 5, 3, 2)
+
+
+def test_an_operator_with_only_an_on_drop_never_warns() -> None:
+    seen: list[pfrx.Dropped] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pfrx.UnobservedDropWarning)
+        reactivex.of(*_events([1])).pipe(
+            pf.transform(lambda e, c: pfrx.Reject("no"), on_drop=seen.append)
+        ).subscribe(_nothing)
+    assert [d.reason for d in seen] == ["no"]
+
+
+def test_an_operator_with_only_metrics_drops_quietly_for_a_capability_filter() -> None:
+    metrics = pfrx.StreamMetrics()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pfrx.UnobservedDropWarning)
+        reactivex.of(*[pfrx.Envelope(f"/etc/{i}", CTX, 0.0) for i in range(3)]).pipe(
+            pf.capability_filter(DOCS.read, metrics=metrics)
+        ).subscribe(_nothing)
+    snap = metrics.snapshot()
+    assert (snap.received, snap.emitted, snap.dropped) == (3, 0, 3)
+    assert dict(snap.drops_by_reason) == {"insufficient_capabilities": 3}
+
+
+# -- completion hooks of fused links --------------------------------------------------------------
+
+
+def test_a_fused_window_flushes_its_partial_window_on_completion() -> None:
+    out: list[Any] = []
+    reactivex.of(*_events([1, 2, 3])).pipe(
+        pf.transform(lambda e, c: e), pf.window_count(2)
+    ).subscribe(lambda window: out.append(window.events))
+    assert out == [(1, 2), (3,)]
+
+
+def test_a_batched_source_runs_two_leading_batch_links_as_lists() -> None:
+    seen: list[pfrx.Dropped] = []
+    events: list[Any] = []
+    pfrx.envelopes(range(4), pfrx.Context("alice"), batch=2).pipe(
+        pf.transform(lambda e, c: e * 10, on_drop=seen.append),
+        pf.transform(lambda e, c: e + 1, on_drop=seen.append),
+        pf.process(Echo(), on_drop=seen.append),
+    ).subscribe(lambda env: events.append(env.event))
+    assert events == [1, 11, 21, 31]
+    assert seen == []
+
+
+# -- lists through a stream's links ---------------------------------------------------------------
+
+
+def test_a_drain_turn_passes_through_a_metrics_tap_as_one_list() -> None:
+    scheduler = TestScheduler()
+    stream = Stream(pf.backpressure("block"), pf.metrics_tap(), scheduler=scheduler)
+    seen: list[Any] = []
+    stream.results.subscribe(lambda env: seen.append((env.event, stream.metrics().emitted)))
+    assert [stream.send(e, CTX) for e in range(3)] == [OK] * 3
+    scheduler.advance_by(1.0)
+    assert seen == [(0, 3), (1, 3), (2, 3)]  # one list, counted once before it is published
+    assert stream.error is None
+
+
+def test_a_send_many_batch_runs_through_a_filter_and_a_map_into_a_buffer() -> None:
+    def need(event: int) -> pfrx.Capability:
+        return DOCS.read(f"/docs/{event % 3}")
+
+    scheduler = TestScheduler()
+    stream = Stream(
+        pf.capability_filter(need),
+        pf.transform(lambda e, c: e * 10),
+        pf.backpressure("block"),
+        scheduler=scheduler,
+    )
+    seen: list[Any] = []
+    drops: list[Any] = []
+    stream.results.subscribe(lambda env: seen.append(env.event))
+    stream.dropped.subscribe(lambda d: drops.append((d.item.event, d.reason)))
+    assert stream.send_many(list(range(6)), CTX) == [OK] * 6
+    scheduler.advance_by(1.0)
+    assert seen == [0, 10, 30, 40]
+    assert drops == [(2, "insufficient_capabilities"), (5, "insufficient_capabilities")]
+    assert stream.error is None
