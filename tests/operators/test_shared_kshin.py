@@ -10,6 +10,7 @@ from typing import Any
 
 import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.testing import TestScheduler
 
@@ -679,3 +680,28 @@ def test_a_send_many_batch_runs_through_a_filter_and_a_map_into_a_buffer() -> No
     assert seen == [0, 10, 30, 40]
     assert drops == [(2, "insufficient_capabilities"), (5, "insufficient_capabilities")]
     assert stream.error is None
+
+
+def test_links_that_pass_lists_followed_by_an_rx_operator_are_fed_one_by_one() -> None:
+    # The observer after the metrics_tap (an RxPY map) takes no lists: the drain upstream
+    # must not be offered any.
+    scheduler = TestScheduler()
+    stream = Stream(
+        pf.backpressure("block"),
+        pf.metrics_tap(),
+        ops.map(lambda env: env),
+        scheduler=scheduler,
+    )
+    seen: list[Any] = []
+    stream.results.subscribe(lambda env: seen.append(env.event))
+    assert [stream.send(e, CTX) for e in range(3)] == [OK] * 3
+    scheduler.advance_by(1.0)
+    assert seen == [0, 1, 2]
+    assert stream.error is None
+    assert stream.metrics().emitted == 3
+
+
+def test_a_plain_observer_offers_no_lists_through_links_that_pass_them() -> None:
+    source = Recording()
+    source.pipe(pf.metrics_tap(pfrx.StreamMetrics())).subscribe(_nothing)
+    assert source.offered == [(None, None)]
