@@ -233,6 +233,9 @@ def _context_of(envelope: Envelope) -> Any:
 class _Filter:
     """One subscription of the operator: one ``on_next`` path, per item or per batch."""
 
+    #: Set when the subscription is disposed: a denial after it is flushed at once.
+    disposed = False
+
     def __init__(
         self,
         check: Check,
@@ -271,6 +274,9 @@ class _Filter:
             self.flush()
 
         def dispose() -> None:
+            # An item still on its way in (a stream failing while another thread hands it
+            # on) may be denied after this: nobody reads the local counts then (see _deny).
+            self.disposed = True
             self.flush()
             source.dispose()
 
@@ -336,6 +342,8 @@ class _Filter:
                     _log_denial(envelope, None, f" (requirement failed: {failure_reason(error)})")
             if counting:
                 denied[reason] = denied.get(reason, 0) + 1
+                if self.disposed:
+                    self.flush()
             if handler is not None:
                 # Reporter.notify's record, built here: one frame less per denial.
                 record: Any = new(DroppedDraft)  # see DroppedDraft: a Dropped, cheaper

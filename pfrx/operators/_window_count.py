@@ -65,10 +65,12 @@ def _unwired(_: Any) -> None:
 class _CountWindows(ABC):
     """What both count-window states share: ending once, and reporting what they hold."""
 
-    __slots__ = ("done",)
+    __slots__ = ("disposed", "done")
+    reporter: Reporter
 
     def __init__(self) -> None:
         self.done = False
+        self.disposed = False
 
     def on_error(self, error: Exception) -> None:
         if self.done:
@@ -77,9 +79,16 @@ class _CountWindows(ABC):
         self._lose("upstream_error")
 
     def dispose(self) -> None:
+        self.disposed = True
         if not self.done:
             self.done = True
             self._lose("disposed")
+
+    def refuse(self, item: Any) -> None:
+        """An item come after the disposal (a stream failed while another link, or another
+        thread, still handed it on): reported as dropped (``disposed``), like the items held
+        then, never kept in a window nobody will emit."""
+        self.reporter.drop(item, "disposed")
 
     @abstractmethod
     def _lose(self, reason: str) -> None:
@@ -139,6 +148,9 @@ class _Tumbling(_CountWindows):
     def _fast(self, item: Any) -> None:
         if type(item) is Watermark:  # consumed: event-time progress, not an item
             return
+        if self.disposed:
+            self.refuse(item)
+            return
         buffer = self.buffer
         buffer.append(item)
         if len(buffer) == self.size:
@@ -149,6 +161,9 @@ class _Tumbling(_CountWindows):
 
     def _counting(self, item: Any) -> None:
         if type(item) is Watermark:  # consumed: event-time progress, not an item
+            return
+        if self.disposed:
+            self.refuse(item)
             return
         self.reporter.received()
         buffer = self.buffer
@@ -224,6 +239,9 @@ class _Sliding(_CountWindows):
 
     def on_next(self, item: Any) -> None:
         if type(item) is Watermark:  # consumed: event-time progress, not an item
+            return
+        if self.disposed:
+            self.refuse(item)
             return
         reporter = self.reporter
         reporter.received()

@@ -112,7 +112,11 @@ class _Sessions(TimedWindows):
         self.table_peak = 0
 
     def read_key(self, item: Any) -> tuple[bool, Any]:
-        return hashable_key(self.reporter, self.key_of, item)
+        ok, key = hashable_key(self.reporter, self.key_of, item)
+        if ok and self.ended:  # the key (or timestamp) function just disposed us
+            self.refuse(item)
+            return False, None
+        return ok, key
 
     def settings(self) -> tuple[Any, ...]:
         event = self.event
@@ -167,7 +171,10 @@ class _ProcessingSessions(_Sessions):
 
     def on_next(self, item: Any) -> None:
         with self.lock:
-            if self.done or type(item) is Watermark:  # processing time: consumed, ignored
+            if self.done:
+                self.refuse(item)
+                return
+            if type(item) is Watermark:  # processing time: consumed, ignored
                 return
             self.reporter.received()
             ok, key = self.read_key(item)
@@ -383,6 +390,7 @@ class _EventSessions(_Sessions):
     def on_next(self, item: Any) -> None:
         with self.lock:
             if self.done:
+                self.refuse(item)
                 return
             if type(item) is Watermark:
                 if self.clock.on_mark(item, self.now()):

@@ -299,6 +299,7 @@ class _TimeWindows(TimedWindows):
     def on_next(self, item: Any) -> None:
         with self.lock:
             if self.done:
+                self.refuse(item)
                 return
             if type(item) is Watermark:
                 self._on_watermark(item)
@@ -321,6 +322,9 @@ class _TimeWindows(TimedWindows):
                     return
             timestamp = self.event.timestamp
             if timestamp is None:
+                if self.ended:  # the key function just disposed us
+                    self.refuse(item)
+                    return
                 self._next_processing(item, key)
                 return
             clock = self.clock
@@ -328,6 +332,9 @@ class _TimeWindows(TimedWindows):
                 value = timestamp(item)
             except Exception as exc:
                 self._failed(item, exc)
+                return
+            if self.ended:  # the key or timestamp function just disposed us
+                self.refuse(item)
                 return
             ts: float | None
             if type(value) is float and clock.datetimes is False and value - value == 0:
@@ -525,6 +532,7 @@ class _PerKeyTimeWindows(_TimeWindows):
     def on_next(self, item: Any) -> None:
         with self.lock:
             if self.done:
+                self.refuse(item)
                 return
             if type(item) is Watermark:
                 self._on_watermark(item)
@@ -540,6 +548,9 @@ class _PerKeyTimeWindows(_TimeWindows):
                 if failed:
                     reporter.error()
                 reporter.drop(item, reason or "invalid_timestamp")
+                return
+            if self.ended:  # the key or timestamp function just disposed us
+                self.refuse(item)
                 return
             windows = self.keys.get(key)
             if windows is None:

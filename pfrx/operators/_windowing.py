@@ -34,7 +34,7 @@ from .._model import Envelope, Watermark, Window
 from .._model.context import make_envelope
 from ..checkpoint import CheckpointMismatch, current_scope
 from ..metrics import BufferGauge, StreamMetrics
-from ._shared import DropHandler, Reporter
+from ._shared import DropHandler, Reporter, subscribe_with_batches
 from ._transform import failure_reason
 
 LateHandler = Callable[[Any], None] | abc.ObserverBase[Any]
@@ -468,6 +468,15 @@ class TimedWindows(ABC):
             if not self.done:
                 self.load(state["state"])
 
+    def refuse(self, item: Any) -> None:
+        """An item come once this subscription takes no more (called under the lock): never
+        kept in windows nobody will emit, but reported as dropped, ``disposed`` when it was
+        disposed (perhaps by the key or timestamp function just called for ``item``: a
+        stream failing from inside), ``completed`` when it was restored from a checkpoint
+        taken after its input ended. A watermark is no item: forgotten."""
+        if type(item) is not Watermark:
+            self.reporter.drop(item, "disposed" if self.ended else "completed")
+
     def on_completed(self) -> None:
         with self.lock:
             if self.ended:
@@ -551,8 +560,10 @@ def timed_operator(
                 if reporter.metrics is not None
                 else Disposable()
             )
-            upstream = source.subscribe(
-                state.on_next, state.on_error, state.on_completed, scheduler=subscribe_scheduler
+            # Its on_next called as it is, not behind a deaf observer: an item a thread still
+            # hands on once the subscription is disposed reaches it (see TimedWindows.refuse).
+            upstream = subscribe_with_batches(
+                source, state.on_next, state.on_error, state.on_completed, subscribe_scheduler, None
             )
             return CompositeDisposable(upstream, Disposable(state.dispose), gauge)
 

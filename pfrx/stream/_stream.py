@@ -50,6 +50,9 @@ R = TypeVar("R")
 DEFAULT_QUEUE_SIZE = 1024
 #: The most results a ``send_many`` hand-off gathers before it publishes them.
 GATHER_LIMIT = 1024
+#: How long, in seconds, a failed stream waits at most for an operator past its failure
+#: point that is handing an item on from another thread (see `Stream._in_flight_past`).
+IN_FLIGHT_GRACE = 5.0
 get_ident = threading.get_ident
 
 
@@ -92,6 +95,10 @@ class Stream:
         >>> seen, s.send("late", pfrx.Context("alice")).reason
         (['HI'], 'closed')
     """
+
+    # A failed stream's wait for hand-overs past its failure point (see `_in_flight_past`).
+    _grace_timer: threading.Timer | None = None
+    _grace_over = False
 
     def __init__(
         self,
@@ -511,10 +518,16 @@ class Stream:
         """Fail the stream from outside (an upstream stream's error, see `pfrx.connect`).
 
         Sends are refused from now on; what is inside the pipeline is dropped (reason
-        ``"failed"`` or the operators' own); ``results`` ends with ``error``.
+        ``"failed"`` or the operators' own); ``results`` ends with ``error`` once every
+        operator still handing an item on (from another thread, or from the very callback
+        calling this) has done so (`IN_FLIGHT_GRACE` seconds at most); this call does not
+        wait for them.
         """
-        # Let go of the pipeline first: its buffers report their items as they are disposed,
-        # and those drops must reach ``dropped`` before the stream finishes and closes it.
+        # Stop first: a drain that hands an item on while the operators after it are being
+        # disposed (deaf, once disposed) has it reported at the boundary instead. Then let go
+        # of the pipeline: its buffers report their items as they are disposed, and those
+        # drops must reach ``dropped`` before the stream finishes and closes it.
+        self._switch.stopped = True
         self._subscription.dispose()
         self._fail(error, -1)
 
@@ -712,13 +725,13 @@ class Stream:
             for boundary in self._boundaries[: point + 1]:
                 if not boundary.ended or boundary.thread is not None:
                     return
-            if not self._input.idle:
+            if not self._input.idle or self._in_flight_past(point):
                 return
             self._finished = True
             error = self._error
-            # Past the failure point nobody is waited for; what a boundary there is handing
-            # downstream right now, with nothing come of it yet (see ``settle``), would meet
-            # the stop after ``dropped`` ends: reported here, once.
+            # What a boundary past the failure point still hands downstream once the wait
+            # for it is over, with nothing come of it yet (see ``settle``), would meet the
+            # stop after ``dropped`` ends: reported here, once.
             held = [
                 item
                 for boundary in self._boundaries[point + 1 :]
@@ -740,6 +753,40 @@ class Stream:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
+
+    def _in_flight_past(self, point: int) -> bool:
+        """Whether the finish waits for a boundary past the failure point ``point`` (under
+        the state lock): one handing an item (or a list) on with nothing come of it yet
+        (see ``settle``). What it becomes downstream (a result, a drop, a window carrying
+        earlier items too) meets the stop there and is reported before ``dropped`` ends; the
+        boundary's end calls the finish again. Nobody blocks: a hand-over on this very
+        thread (a failure from inside an operator) ends when this call returns up to it;
+        one on another thread is waited for `IN_FLIGHT_GRACE` seconds at most (a timer then
+        finishes the stream, reporting what it still holds)."""
+        waiting = elsewhere = False
+        if not self._grace_over:
+            me = get_ident()
+            for boundary in self._boundaries[point + 1 :]:
+                thread = boundary.thread
+                if thread is not None and (boundary.current is not NOTHING or boundary.batch):
+                    waiting = True
+                    elsewhere = elsewhere or thread != me
+        timer = self._grace_timer
+        if waiting:
+            if elsewhere and timer is None:
+                timer = self._grace_timer = threading.Timer(IN_FLIGHT_GRACE, self._end_grace)
+                timer.daemon = True
+                timer.start()
+            return True
+        if timer is not None:
+            self._grace_timer = None
+            timer.cancel()
+        return False
+
+    def _end_grace(self) -> None:
+        with self._state_lock:
+            self._grace_over = True
+        self._check_finish()
 
     def _notify_closing(self) -> None:
         with self._state_lock:
