@@ -382,7 +382,6 @@ def test_sends_queued_before_a_close_as_the_pipeline_lets_go_are_lost_as_closed(
 
 def test_a_queued_item_meeting_a_stopped_observer_is_reported_with_three_arguments() -> None:
     inp, calls = make_input()
-    holder: list[Pipeline] = []
 
     def react(item: Any) -> None:
         if item == "a":
@@ -391,7 +390,6 @@ def test_a_queued_item_meeting_a_stopped_observer_is_reported_with_three_argumen
             observer._stop()  # the pipeline let go, the input not told yet
 
     pipeline = Pipeline(inp, react)
-    holder.append(pipeline)
     assert inp.offer("a") == OK
     assert pipeline.seen == ["a"]
     assert calls.log == [("accepted", 1), ("accepted", 1), ("lost", "b", "failed", "stream")]
