@@ -16,6 +16,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler import CurrentThreadScheduler, ImmediateScheduler
 
+import pfrx
 from pfrx import operators as pf
 from pfrx.operators._shared import subscribe_with_batches
 from pfrx.stream import Stream
@@ -244,3 +245,101 @@ def test_the_grace_timer_is_a_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RuntimeError, match="outside"):
         stream.join(5.0)
     assert ledger.dropped_events() == [0]
+
+
+def _held(inside: threading.Event, release: threading.Event) -> Any:
+    """A raw operator that holds each value until ``release``, then hands it on."""
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            def on_next(value: Any) -> None:
+                inside.set()
+                assert release.wait(5.0)
+                observer.on_next(value)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def test_after_the_grace_the_item_in_hand_at_the_first_of_many_boundaries_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Failed from outside (no failure point: every boundary is past it), with four boundaries
+    # and the drain thread inside the first one: once the grace is over the stream finishes
+    # and reports the item that boundary holds, before ``dropped`` ends.
+    monkeypatch.setattr("pfrx.stream._stream.IN_FLIGHT_GRACE", 0.1)
+    inside, release = threading.Event(), threading.Event()
+    stream = Stream(
+        pf.backpressure("block", buffer_size=4),
+        _held(inside, release),
+        lambda s: s,
+        lambda s: s,
+    )
+    ledger = Ledger(stream)
+    assert stream.send(0, CTX).ok
+    assert inside.wait(5.0)
+    try:
+        stream.fail(RuntimeError("outside"))
+        with pytest.raises(RuntimeError, match="outside"):
+            stream.join(5.0)
+        with ledger.lock:
+            assert [(d.item.event, d.reason) for d in ledger.dropped] == [(0, "failed")]
+            assert ledger.delivered == []
+    finally:
+        release.set()
+
+
+def test_a_stream_failed_by_a_subscriber_of_a_result_finishes_at_once() -> None:
+    # The drain thread is still inside the boundary after the buffer, but what it handed on
+    # has become a result: nothing is in flight, so fail() from that result's subscriber
+    # finishes the stream before it returns.
+    stream = Stream(pf.backpressure("block", buffer_size=4))
+    states: list[bool] = []
+    handed: list[Any] = []
+
+    def on_result(envelope: Any) -> None:
+        handed.append(envelope.event)
+        stream.fail(RuntimeError("from a subscriber"))
+        states.append(stream.done)
+
+    stream.results.subscribe(on_result, lambda _e: None)
+    assert stream.send(0, CTX).ok
+    with pytest.raises(RuntimeError, match="from a subscriber"):
+        stream.join(5.0)
+    assert handed == [0]
+    assert states == [True]
+
+
+def test_what_an_operator_hands_on_after_the_stream_completed_is_counted_dropped() -> None:
+    # A broken raw operator that kept its observer's on_next and calls it after the stream
+    # completed: the boundary after it knows the stream has stopped; the item is counted as
+    # dropped ("failed"), never emitted nor delivered.
+    box: dict[str, Any] = {}
+
+    def keeps_on_next(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(observer: Any, scheduler: Any = None) -> Any:
+            box["forward"] = observer.on_next
+            return source.subscribe(
+                observer.on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    stream = Stream(keeps_on_next)
+    ledger = Ledger(stream)
+    assert stream.send(1, CTX).ok
+    stream.close()
+    stream.join(5.0)
+    assert ledger.ends == ["completed"]
+    before = stream.metrics()
+    assert (before.emitted, before.dropped) == (1, 0)
+    box["forward"](pfrx.Envelope(2, CTX, 0.0))
+    after = stream.metrics()
+    assert (after.emitted, after.dropped) == (1, 1)
+    assert ledger.delivered == [1]
+    assert ledger.ends == ["completed"]
