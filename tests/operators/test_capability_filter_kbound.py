@@ -78,7 +78,12 @@ def test_a_batch_goes_through_the_filter_as_one_list(with_metrics: bool) -> None
         _envelope("b"),
         _envelope("c", READ),
     )
-    entry([allowed, denied, allowed_too])
+    if with_metrics:
+        entry([allowed, denied, allowed_too])
+        assert kwargs["metrics"].snapshot().dropped == 1
+    else:  # nobody observes the drop: it is said so
+        with pytest.warns(pfrx.UnobservedDropWarning, match="insufficient_capabilities"):
+            entry([allowed, denied, allowed_too])
     assert lists == [[allowed, allowed_too]]
 
 
