@@ -347,3 +347,55 @@ def test_a_drop_subscriber_failing_the_stream_mid_delivery_reports_the_dropped_i
         ("error", "RuntimeError"),
     ]
     assert _ledger(stream) == (2, 1, 1, {"odd": 1})
+
+
+# -- the stream failing while a boundary hands on into a second buffer ----------------------
+
+
+def test_failing_while_a_drains_list_goes_into_a_second_buffer_reports_each_once() -> None:
+    # The first buffer's drain hands [0..4] on as one list into a second, drop_oldest buffer
+    # of 2; taking 2 evicts 0 and a drop subscriber fails the stream then (as any thread may,
+    # e.g. pfrx.connect from upstream). Each event ends once (before d37334c the finish
+    # reported the whole list in the boundary's hand again: received 5, dropped 10).
+    s = TestScheduler()
+    stream = Stream(
+        pf.backpressure("block", batch_size=100),
+        pf.backpressure("drop_oldest", buffer_size=2, scheduler=s),
+        scheduler=s,
+    )
+    drops: list[tuple[Any, str]] = []
+    stream.dropped.subscribe(lambda d: drops.append((d.item.event, d.reason)))
+    stream.dropped.subscribe(lambda d: d.reason == "overflow" and stream.fail(RuntimeError("x")))
+    for event in range(5):
+        assert stream.send(event, CTX).ok
+    s.advance_to(1.0)
+    assert sorted(event for event, _ in drops) == [0, 1, 2, 3, 4]  # each once
+    snap = stream.metrics()
+    assert snap.received == 5 == snap.emitted + snap.dropped
+
+
+def test_an_item_in_hand_at_the_finish_then_entering_a_disposed_buffer_counts_once() -> None:
+    # Per item too: the transform fails the stream (as any thread may) while the boundary
+    # after the first buffer holds 1, then returns it into the second, disposed buffer: 1
+    # counts once (before d37334c: "failed" at the finish and "disposed" by the buffer,
+    # after `dropped` had completed; received 3, dropped 4).
+    s, never = TestScheduler(), TestScheduler()
+    streams: list[Stream] = []
+
+    def fail_on_one(event: int, context: pfrx.Context) -> int:
+        if event == 1:
+            streams[0].fail(RuntimeError("x"))
+        return event
+
+    stream = Stream(
+        pf.backpressure("block", batch_size=1),
+        pf.transform(fail_on_one),
+        pf.backpressure("drop_oldest", buffer_size=10, scheduler=never),
+        scheduler=s,
+    )
+    streams.append(stream)
+    for event in range(3):
+        assert stream.send(event, CTX).ok
+    s.advance_to(1.0)
+    snap = stream.metrics()
+    assert snap.received == 3 == snap.emitted + snap.dropped
