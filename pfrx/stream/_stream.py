@@ -271,13 +271,14 @@ class Stream:
             if items is not None:
                 ordering = items
                 return
-            batch, ordering = ordering, None
+            batch = ordering
             assert batch is not None
             if broken:
                 reported = {id(record.item) for record in held}
                 for item in batch:
                     if id(item) not in reported:
                         self._lost(item, FAILED)  # held too, then placed like the others
+            ordering = None
             if not held:
                 return
             records = held[:]

@@ -399,3 +399,17 @@ def test_an_item_in_hand_at_the_finish_then_entering_a_disposed_buffer_counts_on
     s.advance_to(1.0)
     snap = stream.metrics()
     assert snap.received == 3 == snap.emitted + snap.dropped
+
+
+def test_the_drops_of_a_batch_a_link_broke_on_come_in_the_order_of_their_events() -> None:
+    # The items of a batch a link broke on are reported "failed" while the batch's drops are
+    # still held, so they are placed among the filter's denials by event, as sending one by
+    # one gives (they used to be published at once, ahead of the held denials).
+    s = TestScheduler()
+    stream = Stream(
+        pf.capability_filter(need), _breaking_filter(at=2), pf.backpressure("block"), scheduler=s
+    )
+    drops: list[Any] = []
+    stream.dropped.subscribe(lambda d: drops.append(d.item.event))
+    assert stream.send_many([0, 1, 2, 3, 4, 5], CTX) == [OK] * 6
+    assert drops == [0, 1, 2, 3, 4, 5]
