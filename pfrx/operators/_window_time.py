@@ -2,11 +2,12 @@
 event time, with allowed lateness.
 
 Window ``k`` covers ``[offset + k * slide, offset + k * slide + span)`` (``slide == span``
-when tumbling). Open windows live in ``open[k][key]`` — one dict per window index, holding
-that window for every key in creation order — and a heap of open ``k`` gives the firing
-order, so firing costs one heap operation per window index, not per key. A window that
-fired stays in ``fired[k][key]`` while ``allowed_lateness`` lets late items re-fire it,
-then is purged. See `._windowing` for time and watermarks.
+when tumbling, and a tumbling window ends exactly where the next starts). Open windows live
+in ``open[k][key]`` — one dict per window index, holding that window for every key in
+creation order — and a heap of open ``k`` gives the firing order, so firing costs one heap
+operation per window index, not per key. A window that fired stays in ``fired[k][key]``
+while ``allowed_lateness`` lets late items re-fire it, then is purged. See `._windowing`
+for time and watermarks.
 """
 
 from __future__ import annotations
@@ -130,17 +131,29 @@ class _TimeWindows(TimedWindows):
 
     # -- window arithmetic ---------------------------------------------------------------
     def _index(self, t: float) -> int:
-        """The highest ``k`` whose window starts at or before ``t``."""
+        """The highest ``k`` whose window starts at or before ``t``.
+
+        In floats the floor of the division can be off by more than one step (huge or
+        negative times): corrected until ``start(k) <= t < start(k + 1)``, a few steps at
+        most (past them, the times are too coarse for the slide to tell windows apart).
+        """
         offset, slide = self.offset, self.slide
         k = int((t - offset) // slide)
-        if offset + k * slide > t:
-            k -= 1
-        elif offset + (k + 1) * slide <= t:
-            k += 1
+        for _ in range(4):
+            if offset + k * slide > t:
+                k -= 1
+            elif offset + (k + 1) * slide <= t:
+                k += 1
+            else:
+                break
         return k
 
     def _end(self, k: int) -> float:
-        return self.offset + k * self.slide + self.span
+        if self.sliding:
+            return self.offset + k * self.slide + self.span
+        # Tumbling: the next window's start, to the bit, so that the windows tile the line
+        # (``start + span`` may round to at or below an item that belongs to window k).
+        return self.offset + (k + 1) * self.slide
 
     def _indices(self, t: float) -> list[int]:
         """Every window holding time ``t``, highest first (empty between sliding windows)."""
@@ -153,11 +166,9 @@ class _TimeWindows(TimedWindows):
 
     def _bounds(self, t: float) -> tuple[tuple[Any, Any], ...]:
         """``(start, end)`` of every window holding time ``t``, earliest first, as reported."""
-        out, span, offset, slide = self.clock.out, self.span, self.offset, self.slide
+        out, offset, slide = self.clock.out, self.offset, self.slide
         ks = self._indices(t) if self.sliding else [self._index(t)]
-        return tuple(
-            (out(offset + k * slide), out(offset + k * slide + span)) for k in reversed(ks)
-        )
+        return tuple((out(offset + k * slide), out(self._end(k))) for k in reversed(ks))
 
     def _count(self, added: int) -> None:
         self.slots += added
@@ -240,7 +251,7 @@ class _TimeWindows(TimedWindows):
         start = self.offset + k * self.slide
         out = self.clock.out
         self.reporter.emitted()
-        self.observer.on_next(Window(key, out(start), out(start + self.span), items, revision))
+        self.observer.on_next(Window(key, out(start), out(self._end(k)), items, revision))
 
     def _fire_until(self, watermark: float) -> None:
         heap, end = self.heap, self._end
@@ -348,10 +359,8 @@ class _TimeWindows(TimedWindows):
                 # On time, tumbling: the common case, inline (see _add_open).
                 offset, slide = self.offset, self.slide
                 k = int((ts - offset) // slide)
-                if offset + k * slide > ts:
-                    k -= 1
-                elif offset + (k + 1) * slide <= ts:
-                    k += 1
+                if not offset + k * slide <= ts < offset + (k + 1) * slide:
+                    k = self._index(ts)  # the floor was off (floats)
                 bucket = self.open.get(k)
                 if bucket is None:
                     bucket = self.open[k] = {}

@@ -120,13 +120,14 @@ NEGATIVE_EDGES = [(-2.7, 0.0, 0.1), (-2.2, 0.0, 0.1)]
 
 
 def window_of(t: float, offset: float, slide: float) -> tuple[float, float]:
-    """The oracle, from the contract's words: the window [offset + k * slide, + span) whose
-    start is the last one at or before t, found by walking k in float arithmetic."""
+    """The oracle, from the contract's words: the window [start, end) holding t, whose start
+    is the last one at or before t, found by walking k in float arithmetic. Tumbling windows
+    tile the line: a window ends where the next starts (``start + span`` may round to t)."""
     k = math.floor(t / slide) - 4
     while offset + (k + 1) * slide <= t:
         k += 1
     assert offset + k * slide <= t < offset + (k + 1) * slide
-    return offset + k * slide, offset + k * slide + slide
+    return offset + k * slide, offset + (k + 1) * slide
 
 
 @pytest.mark.parametrize(("t", "offset", "slide"), EDGES)
