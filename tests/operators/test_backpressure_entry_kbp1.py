@@ -360,3 +360,16 @@ def test_a_watermark_shed_by_adaptive_is_no_drop_and_frees_its_place() -> None:
     e.scheduler.run_all()
     assert e.got == ["a", "b", "d", "e", "g", "h", "i", "j", later, "k"]
     assert e.counts() == (11, 9, 2, 1)
+
+
+def test_a_watermark_from_the_gathering_thread_is_never_kept_back() -> None:
+    # A watermark is event-time progress, not an item waiting for room: what was kept goes
+    # in first, then the watermark itself, at once (lead, after the mutation run).
+    e = Entry("drop_oldest", buffer_size=4)
+    e.gate.thread = threading.get_ident()
+    mark = pfrx.Watermark(5.0)
+    e.send("a", mark)
+    assert e.buffered() == 2
+    e.gate.thread = None
+    e.scheduler.run_all()
+    assert e.got == ["a", mark]

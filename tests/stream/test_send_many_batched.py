@@ -214,25 +214,30 @@ def test_a_batch_through_filter_transform_and_a_buffer_with_room_is_taken_whole(
     )
 
 
+# Each case builds its operators inside the test (mutation testing switches a mutant on per
+# test, after collection: operators built at import would never meet it).
 @pytest.mark.parametrize(
-    ("operators", "why"),
+    ("make", "why"),
     [
         (
-            [pf.transform(shape), pf.capability_filter(need), pf.backpressure("block")],
+            lambda: [pf.transform(shape), pf.capability_filter(need), pf.backpressure("block")],
             "a filter after a map drops items the input never handed over",
         ),
-        ([pf.window_count(2), pf.backpressure("block")], "a window is no filter nor map"),
         (
-            [pf.transform(shape), pf.backpressure("block", scheduler=ImmediateScheduler())],
+            lambda: [pf.window_count(2), pf.backpressure("block")],
+            "a window is no filter nor map",
+        ),
+        (
+            lambda: [pf.transform(shape), pf.backpressure("block", scheduler=ImmediateScheduler())],
             "a drain that runs on the sending thread delivers amid the drops",
         ),
     ],
 )
 def test_the_per_item_path_is_kept_where_a_whole_batch_could_not_keep_a_promise(
-    monkeypatch: pytest.MonkeyPatch, operators: list[Any], why: str
+    monkeypatch: pytest.MonkeyPatch, make: Callable[[], list[Any]], why: str
 ) -> None:
     taken = spy_on_whole_batches(monkeypatch)
-    stream = Stream(*operators, scheduler=TestScheduler())
+    stream = Stream(*make(), scheduler=TestScheduler())
     assert all(r.ok for r in stream.send_many(list(range(10)), CTX)), why
     assert taken == [], why
 
