@@ -381,12 +381,12 @@ class BatchSource(Observable[Any]):
 
 
 def ignore_after_stop(_: Any) -> None:
-    """What a `_DirectObserver` calls for an item once its sequence stopped: nothing. A
+    """What a `DirectObserver` calls for an item once its sequence stopped: nothing. A
     source that must account for every item it hands over (a stream's input) compares the
     entry it is about to call with this one."""
 
 
-class _DirectObserver(AutoDetachObserver[Any]):
+class DirectObserver(AutoDetachObserver[Any]):
     """RxPY's auto-detaching observer, minus its per-item frame: until the sequence stops,
     ``on_next`` *is* the fused pipeline's first function (an instance attribute shadowing
     the guarded method); stopping swaps in a function that ignores items, so nothing passes
@@ -444,8 +444,18 @@ def _subscribe_direct(
     batch_room: Callable[[int], bool] | None = None,
 ) -> abc.DisposableBase:
     """``source.subscribe(on_next, on_error, on_completed)`` as RxPY's ``Observable.subscribe``
-    does it (trampoline first, a failing subscribe reported once), with a `_DirectObserver`."""
-    observer = _DirectObserver(on_next, on_error, on_completed, on_batch, batch_room)
+    does it (trampoline first, a failing subscribe reported once), with a `DirectObserver`."""
+    observer = DirectObserver(on_next, on_error, on_completed, on_batch, batch_room)
+    return subscribe_observer(source, observer, scheduler)
+
+
+def subscribe_observer(
+    source: Observable[Any], observer: Any, scheduler: abc.SchedulerBase | None
+) -> abc.DisposableBase:
+    """Subscribe ``observer`` (an `AutoDetachObserver` with ``fail``) to ``source``'s own
+    ``_subscribe_core``, as RxPY's ``Observable.subscribe`` does: on the current thread's
+    trampoline, a subscribe that raises reported to the observer once (re-raised when it
+    had already ended), the subscription kept by the observer to dispose with it."""
 
     def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
         try:

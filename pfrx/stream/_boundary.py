@@ -24,9 +24,13 @@ from typing import Any
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.observer.autodetachobserver import AutoDetachObserver
-from reactivex.scheduler import CurrentThreadScheduler
 
-from ..operators._shared import batch_entry, ignore_after_stop, subscribe_with_batches
+from ..operators._shared import (
+    DirectObserver,
+    batch_entry,
+    subscribe_observer,
+    subscribe_with_batches,
+)
 
 #: No item in hand.
 NOTHING: Any = object()
@@ -188,38 +192,20 @@ class Boundary(Observable[Any]):
                 source, on_next, on_error, on_completed, scheduler, on_batch
             )
         listener = _Listener(on_next, on_error, on_completed, on_batch, self._lost)
-
-        def set_disposable(_: abc.SchedulerBase | None = None, __: Any = None) -> None:
-            try:
-                subscriber: Any = source._subscribe_core(listener, scheduler)
-            except Exception as error:
-                if not listener.fail(error):
-                    raise
-            else:
-                if not (
-                    isinstance(subscriber, abc.DisposableBase) or hasattr(subscriber, "dispose")
-                ):
-                    subscriber = Disposable(subscriber)
-                listener.subscription = subscriber
-
-        trampoline = CurrentThreadScheduler.singleton()
-        if trampoline.schedule_required():
-            trampoline.schedule(set_disposable)
-        else:
-            set_disposable()
-        return Disposable(listener.dispose)
+        return subscribe_observer(source, listener, scheduler)
 
 
 _SUBSCRIBE = Observable.subscribe
 
 
-class _Listener(AutoDetachObserver[Any]):
-    """A boundary's observer of the operator before it: RxPY's auto-detaching observer
-    (nothing passes after a terminal notification; disposing it disposes the subscription),
-    minus its per-item frame, and not deaf once disposed. A stream lets go of its pipeline
-    when it fails while other threads may still be inside operators: an item (or a window
-    holding items) that one of them hands on afterwards is reported lost (``lost``), so it
-    ends as one ``Dropped``, never as nothing. ``on_batch`` is guarded the same way."""
+class _Listener(DirectObserver):
+    """A boundary's observer of the operator before it: a `DirectObserver` (RxPY's
+    auto-detaching observer minus its per-item frame: nothing passes after a terminal
+    notification, disposing it disposes the subscription), but not deaf once disposed. A
+    stream lets go of its pipeline when it fails while other threads may still be inside
+    operators: an item (or a window holding items) that one of them hands on afterwards is
+    reported lost (``lost``), so it ends as one ``Dropped``, never as nothing. ``on_batch``
+    is guarded the same way."""
 
     def __init__(
         self,
@@ -229,36 +215,16 @@ class _Listener(AutoDetachObserver[Any]):
         on_batch: Callable[[list[Any]], None] | None,
         lost: Callable[[Any], None],
     ) -> None:
-        super().__init__(on_next, on_error, on_completed)
-        self.on_next = on_next  # type: ignore[method-assign,assignment]
-        self.on_batch = on_batch
-        self.batch_room = None
+        super().__init__(on_next, on_error, on_completed, on_batch)
         self._lost = lost
-
-    def _stop(self) -> None:
-        self.on_next = ignore_after_stop  # type: ignore[method-assign,assignment]
-        if self.on_batch is not None:
-            self.on_batch = ignore_after_stop
 
     def _lose_all(self, values: list[Any]) -> None:
         for value in values:
             self._lost(value)
-
-    def on_error(self, error: Exception) -> None:
-        self._stop()
-        super().on_error(error)
-
-    def on_completed(self) -> None:
-        self._stop()
-        super().on_completed()
-
-    def fail(self, exn: Exception) -> bool:
-        self._stop()
-        return super().fail(exn)
 
     def dispose(self) -> None:
         if not self.is_stopped:
             self.on_next = self._lost  # type: ignore[method-assign,assignment]
             if self.on_batch is not None:
                 self.on_batch = self._lose_all
-        super().dispose()
+        AutoDetachObserver.dispose(self)  # not DirectObserver's: it would make it deaf
