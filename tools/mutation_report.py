@@ -113,8 +113,11 @@ def main() -> int:
         "",
         "{progress}",
         "",
-        "| module | mutants | checked | killed | survived | no test reaches it | timeout | "
-        "equivalent | score of those checked |",
+        "Modules are under `pfrx/`; the score is of the non-equivalent mutants checked "
+        "(a timeout counts as killed).",
+        "",
+        "| module | score | mutants | checked | killed | survived | no test | timeout | "
+        "equivalent |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     below: list[str] = []
@@ -134,8 +137,9 @@ def main() -> int:
         all_total += total
         all_checked += checked
         lines.append(
-            f"| `{module}` | {total} | {checked} | {c['killed']} | {c['survived']} | "
-            f"{c['no tests']} | {c['timeout']} | {c['equivalent']} | {shown} |"
+            f"| `{module.removeprefix('pfrx/')}` | {shown} | {total} | {checked} | "
+            f"{c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} | "
+            f"{c['equivalent']} |"
         )
     import subprocess
 
